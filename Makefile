@@ -1,0 +1,30 @@
+# Every target sets up what it needs from PyPI on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FIXTURE_VENV ?= .venv-fixtures
+
+.PHONY: demo test fixtures clean
+
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard src/*.c src/*.h) fastlstm/_kernels.pyx
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m fastlstm demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+# Regenerates tests/fixtures with real Keras 3 (tensorflow-cpu) and Keras 2 (tf-keras).
+fixtures:
+	$(PYTHON) -m venv $(FIXTURE_VENV)
+	$(FIXTURE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FIXTURE_VENV)/bin/python -m pip install -q tensorflow-cpu tf-keras h5py
+	cd tests/fixtures && ../../$(FIXTURE_VENV)/bin/python make_fixtures.py --keras 3
+	cd tests/fixtures && ../../$(FIXTURE_VENV)/bin/python make_fixtures.py --keras 2
+
+clean:
+	rm -rf build $(VENV) fastlstm/*.so fastlstm/_kernels.c

@@ -1,0 +1,18 @@
+"""fastlstm: Keras recurrent models (Keras 2 and 3 files) run from a fused C kernel, without
+TensorFlow.
+
+    >>> import fastlstm
+    >>> model = fastlstm.load_model("forecaster.h5")
+    >>> y = model.predict(x)
+"""
+__version__ = "0.1.0"
+
+from ._runtime import build_info, get_num_threads, set_kernel_path, set_num_threads
+from .errors import ModelFormatError, UnsupportedConfigError
+from .loading import load_model, model_from_json
+from .model import Model
+
+__all__ = [
+    "Model", "ModelFormatError", "UnsupportedConfigError", "build_info", "get_num_threads",
+    "load_model", "model_from_json", "set_kernel_path", "set_num_threads", "__version__",
+]

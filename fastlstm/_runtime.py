@@ -1,0 +1,50 @@
+"""Process-wide settings: thread count and kernel path (portable C or AVX2+FMA)."""
+from __future__ import annotations
+
+import os
+import platform
+
+from . import _kernels
+
+_num_threads = None
+
+
+def set_num_threads(n: int) -> None:
+    """Threads for the OpenMP batch loop (default: OMP_NUM_THREADS, else all cores). Results are
+    bitwise identical for any count."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"number of threads must be an integer >= 1, got {n!r}")
+    _num_threads = n
+
+
+def get_num_threads() -> int:
+    return _num_threads if _num_threads is not None else max(1, _kernels.default_num_threads())
+
+
+def set_kernel_path(name: str) -> None:
+    """'portable' or 'avx2+fma' (ValueError when the CPU or the build lacks it)."""
+    _kernels.set_isa(name)
+
+
+def _apply_environment() -> None:
+    # FASTLSTM_FORCE_PORTABLE=1 runs the portable C path even on an AVX2 CPU, so both paths can
+    # be tested on one machine.
+    if os.environ.get("FASTLSTM_FORCE_PORTABLE", "") not in ("", "0"):
+        _kernels.set_isa("portable")
+
+
+def build_info() -> dict:
+    """How this build runs: OpenMP, the SIMD path in use, threads."""
+    return {
+        "version": __import__("fastlstm").__version__,
+        "openmp": _kernels.has_openmp(),
+        "kernel_path": _kernels.get_isa(),
+        "avx2_compiled": _kernels.avx2_compiled(),
+        "cpu_has_avx2_fma": _kernels.cpu_has_avx2_fma(),
+        "num_threads": get_num_threads(),
+        "machine": platform.machine(),
+    }
+
+
+_apply_environment()

@@ -1,0 +1,83 @@
+"""Keras activation names -> the C core's activation ids, and whole-array application.
+
+The formulas live once, in src/activations.h; this module only resolves names. Version matters
+for one name: ``hard_sigmoid`` is ``clip(0.2x + 0.5, 0, 1)`` in Keras 1/2 (tf_keras/backend.py)
+and ``relu6(x + 3) / 6`` in every Keras 3 (keras/src/backend/tensorflow/nn.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _kernels
+from .errors import UnsupportedConfigError
+
+# Order mirrors enum fl_activation in src/fastlstm.h.
+_C_NAMES = [
+    "linear", "sigmoid", "tanh", "hard_sigmoid_k2", "hard_sigmoid_k3", "relu", "relu6",
+    "leaky_relu", "elu", "selu", "celu", "softplus", "softsign", "silu", "hard_silu", "gelu",
+    "gelu_tanh", "exponential", "mish", "log_sigmoid", "hard_tanh", "hard_shrink", "soft_shrink",
+    "tanh_shrink", "sparse_plus", "sparse_sigmoid", "squareplus", "softmax", "log_softmax",
+    "sparsemax",
+]
+C_IDS = {name: i for i, name in enumerate(_C_NAMES)}
+assert len(C_IDS) == _kernels.ACTIVATION_COUNT, "activation table out of sync with fastlstm.h"
+
+_ALIASES = {"swish": "silu", "hard_swish": "hard_silu", None: "linear", "": "linear"}
+# glu halves the last axis (x1 * sigmoid(x2)); it is valid on Dense outputs only.
+SHAPE_CHANGING = {"glu"}
+
+
+def activation_name(spec) -> str:
+    """The plain name of a Keras activation as stored in a layer config.
+
+    Keras 2/3 store built-ins as strings; Keras 3 may store a serialized function dict, and
+    ``gelu`` with ``approximate=True`` can only appear that way.
+    """
+    if isinstance(spec, dict):
+        config = spec.get("config")
+        if isinstance(config, str):
+            spec = config
+        elif isinstance(config, dict) and isinstance(config.get("name"), str):
+            spec = config["name"]
+        else:
+            raise UnsupportedConfigError(f"unsupported activation config {spec!r}")
+    if spec is not None and not isinstance(spec, str):
+        raise UnsupportedConfigError(f"activation must be a name, got {spec!r}")
+    return _ALIASES.get(spec, spec)
+
+
+_PUBLIC_NAMES = sorted(set(C_IDS) - {"hard_sigmoid_k2", "hard_sigmoid_k3", "gelu_tanh"}
+                      | {"hard_sigmoid", "swish", "hard_swish"})
+
+
+def activation_id(spec, keras_major: int) -> int:
+    """C id for an element-wise or row-wise activation in a file written by Keras ``keras_major``."""
+    name = activation_name(spec)
+    if name == "hard_sigmoid":
+        return C_IDS["hard_sigmoid_k2" if keras_major < 3 else "hard_sigmoid_k3"]
+    if name in _PUBLIC_NAMES:
+        return C_IDS[name]
+    raise UnsupportedConfigError(
+        f"unsupported activation {spec!r}; expected one of {_PUBLIC_NAMES}"
+        + (" (glu changes the feature size, so it is allowed on Dense and Activation only)"
+           if name == "glu" else "")
+    )
+
+
+def apply_activation(spec, x: np.ndarray, keras_major: int) -> np.ndarray:
+    """Apply a Keras activation over the last axis of a float32 array, returning a new array."""
+    name = activation_name(spec)
+    if name == "linear":
+        return x
+    if name == "glu":
+        # keras/src/backend/tensorflow/nn.py glu: split the last axis in halves, x1 * sigmoid(x2).
+        n = x.shape[-1]
+        if n % 2:
+            raise ValueError(f"glu needs an even last dimension, got {n}")
+        gate = apply_activation("sigmoid", np.ascontiguousarray(x[..., n // 2:]), keras_major)
+        return x[..., : n // 2] * gate
+    act = activation_id(spec, keras_major)
+    y = np.array(x, dtype=np.float32, order="C", copy=True)
+    if y.size:
+        _kernels.activation_apply(act, y.reshape(-1, y.shape[-1]) if y.ndim > 1 else y.reshape(1, -1))
+    return y

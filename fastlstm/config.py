@@ -1,0 +1,245 @@
+"""Model configs of every Keras version -> one graph description.
+
+Keras writes models in several dialects (see shared KERAS_SPEC.md section 1):
+- Sequential: a bare list of layers (Keras 1.2-2.2.0) or ``{"name", "layers"}`` (2.2.4+, Keras 3);
+  the input shape is an InputLayer, the first layer's ``batch_input_shape``, or ``build_input_shape``.
+- Functional inbound nodes: Keras 1 ``[[[layer, node, tensor], ...]]``, Keras 2
+  ``[[[layer, node, tensor, kwargs], ...]]`` where entries after the first of an RNN call are its
+  ``initial_state`` (tf_keras layers/rnn/base_rnn.py __call__ folds them into the inputs), and
+  Keras 3 ``[{"args": [...], "kwargs": {...}}]`` with ``__keras_tensor__`` dicts.
+- ``input_layers``/``output_layers``: a list of triples, or one bare triple (Keras 3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+from .errors import ModelFormatError, UnsupportedConfigError
+
+Ref = Tuple[str, int, int]  # (layer name, node index, tensor index)
+
+MODEL_CLASSES = ("Sequential", "Functional", "Model")
+RNN_CLASSES = ("LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "Bidirectional")
+
+
+@dataclass
+class NodeSpec:
+    inputs: List[Ref]
+    initial_state: List[Ref] = field(default_factory=list)
+
+
+@dataclass
+class LayerSpec:
+    name: str
+    class_name: str
+    config: dict          # the layer's own config (for a nested model: its model config)
+    nodes: List[NodeSpec]
+
+
+@dataclass
+class GraphSpec:
+    name: str
+    class_name: str       # "Sequential" or "Functional"
+    layers: List[LayerSpec]
+    inputs: List[Ref]
+    outputs: List[Ref]
+
+
+def _layer_name(layer: dict) -> str:
+    config = layer.get("config")
+    name = layer.get("name") or (config.get("name") if isinstance(config, dict) else None)
+    if not isinstance(name, str) or not name:
+        raise ModelFormatError(f"a layer of class {layer.get('class_name')!r} has no name")
+    return name
+
+
+def _check_layer_dict(layer, where: str) -> dict:
+    if not isinstance(layer, dict) or not isinstance(layer.get("class_name"), str):
+        raise ModelFormatError(f"{where}: expected a layer dict with 'class_name', got "
+                               f"{type(layer).__name__}")
+    if not isinstance(layer.get("config"), (dict, list)):
+        raise ModelFormatError(f"{where}: layer {layer.get('class_name')!r} has no config dict")
+    return layer
+
+
+def parse_model(model_config: dict) -> GraphSpec:
+    """``{"class_name": ..., "config": ...}`` of a whole model -> GraphSpec."""
+    if not isinstance(model_config, dict):
+        raise ModelFormatError(f"model config must be a JSON object, got "
+                               f"{type(model_config).__name__}")
+    class_name = model_config.get("class_name")
+    config = model_config.get("config")
+    if class_name == "Sequential":
+        return _parse_sequential(config)
+    if class_name in ("Functional", "Model"):
+        return _parse_functional(config)
+    raise UnsupportedConfigError(
+        f"the file holds a {class_name!r}; fastlstm loads Sequential and Functional models")
+
+
+def _parse_sequential(config) -> GraphSpec:
+    if isinstance(config, list):            # Keras 1.2 - 2.2.0
+        name, layers, build_shape = "sequential", config, None
+    elif isinstance(config, dict) and isinstance(config.get("layers"), list):
+        name = config.get("name", "sequential")
+        layers, build_shape = config["layers"], config.get("build_input_shape")
+    else:
+        raise ModelFormatError("Sequential config has no list of layers")
+    layers = [_check_layer_dict(l, f"Sequential {name!r}") for l in layers]
+    if not layers:
+        raise ModelFormatError(f"Sequential {name!r} has no layers")
+
+    specs: List[LayerSpec] = []
+    if layers[0]["class_name"] == "InputLayer":
+        first = layers.pop(0)
+        input_spec = LayerSpec(_layer_name(first), "InputLayer", first["config"], [])
+    else:
+        first_config = layers[0]["config"] if isinstance(layers[0]["config"], dict) else {}
+        shape = (first_config.get("batch_input_shape") or first_config.get("batch_shape")
+                 or build_shape)
+        if shape is None:
+            raise ModelFormatError(
+                f"Sequential {name!r} declares no input shape (no InputLayer, no "
+                "batch_input_shape on its first layer, no build_input_shape): an unbuilt model "
+                "has no weights to load")
+        input_spec = LayerSpec(f"{name}_input", "InputLayer",
+                               {"name": f"{name}_input", "batch_shape": shape}, [])
+    specs.append(input_spec)
+    prev: Ref = (input_spec.name, 0, 0)
+    for layer in layers:
+        lname = _layer_name(layer)
+        specs.append(LayerSpec(lname, layer["class_name"], layer["config"], [NodeSpec([prev])]))
+        prev = (lname, 0, 0)
+    _check_unique_names(specs, name)
+    return GraphSpec(name, "Sequential", specs, [(input_spec.name, 0, 0)], [prev])
+
+
+def _check_unique_names(specs: List[LayerSpec], model_name: str) -> None:
+    seen = set()
+    for s in specs:
+        if s.name in seen:
+            raise ModelFormatError(f"model {model_name!r} has two layers named {s.name!r}")
+        seen.add(s.name)
+
+
+def _as_ref(entry, where: str) -> Ref:
+    """[layer, node, tensor(, kwargs)] or a Keras 3 __keras_tensor__ dict -> Ref."""
+    if isinstance(entry, dict):
+        if entry.get("class_name") != "__keras_tensor__":
+            raise UnsupportedConfigError(f"{where}: unsupported call argument {entry!r}")
+        entry = entry.get("config", {}).get("keras_history")
+    if (isinstance(entry, (list, tuple)) and len(entry) >= 3 and isinstance(entry[0], str)
+            and isinstance(entry[1], int) and isinstance(entry[2], int)):
+        return (entry[0], entry[1], entry[2])
+    raise ModelFormatError(f"{where}: malformed tensor reference {entry!r}")
+
+
+def _is_ref(entry) -> bool:
+    if isinstance(entry, dict):
+        return entry.get("class_name") == "__keras_tensor__"
+    return (isinstance(entry, (list, tuple)) and len(entry) >= 3 and isinstance(entry[0], str)
+            and isinstance(entry[1], int))
+
+
+def _flatten_refs(obj, where: str) -> List[Ref]:
+    if _is_ref(obj):
+        return [_as_ref(obj, where)]
+    if isinstance(obj, (list, tuple)):
+        out: List[Ref] = []
+        for item in obj:
+            out.extend(_flatten_refs(item, where))
+        return out
+    if obj is None:
+        return []
+    raise UnsupportedConfigError(f"{where}: unsupported call argument {obj!r}")
+
+
+def _parse_node(node, class_name: str, where: str) -> NodeSpec:
+    if isinstance(node, dict):                                   # Keras 3
+        args, kwargs = node.get("args", []), node.get("kwargs", {}) or {}
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise ModelFormatError(f"{where}: malformed inbound node {node!r}")
+        inputs = _flatten_refs(args[:1], where) if args else []
+        extra = _flatten_refs(args[1:], where)
+        state = _flatten_refs(kwargs.get("initial_state"), where)
+        if kwargs.get("mask") is not None:
+            raise UnsupportedConfigError(f"{where}: masks are not supported yet")
+        if extra and class_name in RNN_CLASSES:
+            state = extra + state  # positional initial_state
+        elif extra:
+            inputs += extra
+        return NodeSpec(inputs, state)
+    if not isinstance(node, list) or not node:
+        raise ModelFormatError(f"{where}: malformed inbound node {node!r}")
+    refs, state = [], []
+    for entry in node:                                           # Keras 1/2
+        refs.append(_as_ref(entry, where))
+        kwargs = entry[3] if isinstance(entry, (list, tuple)) and len(entry) > 3 else {}
+        if isinstance(kwargs, dict) and kwargs.get("initial_state") is not None:
+            state = _flatten_refs(kwargs["initial_state"], where)
+        if isinstance(kwargs, dict) and kwargs.get("mask") is not None:
+            raise UnsupportedConfigError(f"{where}: masks are not supported yet")
+    if class_name in RNN_CLASSES and len(refs) > 1:
+        return NodeSpec(refs[:1], refs[1:] + state)
+    return NodeSpec(refs, state)
+
+
+def _io_refs(value, where: str) -> List[Ref]:
+    if _is_ref(value):
+        return [_as_ref(value, where)]
+    if isinstance(value, list) and value:
+        return [_as_ref(v, where) for v in value]
+    if isinstance(value, dict):   # Keras 3 may name inputs in a dict
+        return [_as_ref(v, where) for v in value.values()]
+    raise ModelFormatError(f"{where}: malformed list {value!r}")
+
+
+def _parse_functional(config) -> GraphSpec:
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ModelFormatError("Functional model config has no list of layers")
+    name = config.get("name", "model")
+    specs = []
+    for layer in config["layers"]:
+        _check_layer_dict(layer, f"model {name!r}")
+        lname = _layer_name(layer)
+        where = f"model {name!r}, layer {lname!r}"
+        nodes_raw = layer.get("inbound_nodes", [])
+        if not isinstance(nodes_raw, list):
+            raise ModelFormatError(f"{where}: inbound_nodes is not a list")
+        nodes = [_parse_node(n, layer["class_name"], where) for n in nodes_raw]
+        specs.append(LayerSpec(lname, layer["class_name"], layer["config"], nodes))
+    _check_unique_names(specs, name)
+    inputs = _io_refs(config.get("input_layers"), f"model {name!r} input_layers")
+    outputs = _io_refs(config.get("output_layers"), f"model {name!r} output_layers")
+    return GraphSpec(name, "Functional", specs, inputs, outputs)
+
+
+def node_offsets(graph: GraphSpec) -> dict:
+    """Index of each layer's first listed inbound node in the references.
+
+    Keras numbers a layer's nodes over its whole life but saves only those inside the model: a
+    nested Functional model built on its own Input keeps node 0 for that inner connection, so its
+    saved nodes are referenced from 1 (tf_keras functional.py ``_should_skip_first_node``; in
+    Keras 3 for Functional but not Sequential). Every saved node feeds something, so the largest
+    index referenced is the last saved node, which gives the offset without guessing the rule.
+    """
+    max_ref = {}
+    refs = list(graph.outputs)
+    for layer in graph.layers:
+        for node in layer.nodes:
+            refs.extend(node.inputs)
+            refs.extend(node.initial_state)
+    for lname, node_index, _ in refs:
+        max_ref[lname] = max(max_ref.get(lname, -1), node_index)
+    offsets = {}
+    for layer in graph.layers:
+        if layer.class_name == "InputLayer" or not layer.nodes:
+            offsets[layer.name] = 0
+            continue
+        offset = max_ref.get(layer.name, len(layer.nodes) - 1) - (len(layer.nodes) - 1)
+        if offset not in (0, 1):
+            raise ModelFormatError(
+                f"layer {layer.name!r} has {len(layer.nodes)} saved nodes but is referenced at "
+                f"node {max_ref[layer.name]}")
+        offsets[layer.name] = offset
+    return offsets

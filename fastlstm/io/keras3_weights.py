@@ -1,0 +1,65 @@
+"""The Keras 3 weights layout (keras/src/saving/saving_lib.py ``_save_state``): variables sit at
+``<object path>/vars/0, 1, ...`` (trainable then non-trainable), and a model's layers are at
+``layers/<snake_case(ClassName)>[_N]`` with one counter per class in ``model.layers`` order
+(``_save_container_state``), not under the layer names of the config. tf.keras 2.13-era files use
+``_layer_checkpoint_dependencies`` instead of ``layers``."""
+from __future__ import annotations
+
+import re
+
+import h5py
+
+from ..errors import ModelFormatError
+from .keras_h5 import read_dataset
+
+CONTAINER_KEYS = ("layers", "_layer_checkpoint_dependencies")
+
+
+def to_snake_case(name: str) -> str:
+    """keras/src/utils/naming.py to_snake_case."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+    return name
+
+
+def layer_paths(class_names):
+    """The group names Keras gives a list of objects of these classes."""
+    used = {}
+    paths = []
+    for class_name in class_names:
+        name = to_snake_case(class_name)
+        if name in used:
+            used[name] += 1
+            name = f"{name}_{used[name]}"
+        else:
+            used[name] = 0
+        paths.append(name)
+    return paths
+
+
+def container(group, where: str):
+    for key in CONTAINER_KEYS:
+        if key in group:
+            return group[key]
+    raise ModelFormatError(f"{where}: no 'layers' group in the Keras 3 weights")
+
+
+def read_vars(group, where: str):
+    """Arrays of ``group/vars`` in index order ([] when there is none)."""
+    if group is None or "vars" not in group:
+        return []
+    v = group["vars"]
+    if not isinstance(v, h5py.Group):
+        raise ModelFormatError(f"{where}/vars is not a group")
+    keys = list(v.keys())
+    if not all(k.isdigit() for k in keys):
+        raise ModelFormatError(f"{where}/vars has unexpected members {sorted(keys)}")
+    return [read_dataset(v[k], f"{where}/vars/{k}") for k in sorted(keys, key=int)]
+
+
+def child(group, key: str):
+    if group is None:
+        return None
+    obj = group.get(key)
+    return obj if isinstance(obj, h5py.Group) else None

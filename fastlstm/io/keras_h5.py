@@ -1,0 +1,97 @@
+"""KerasH5Reader: Keras HDF5 files.
+
+Covers Keras 2 ``model.save('m.h5')`` (root attrs ``model_config``/``keras_version``, weights under
+``model_weights``), Keras 3 ``model.save('m.h5')`` (same legacy layout, Keras 3 config),
+Keras 1/2 ``save_weights('w.h5')`` (the ``model_weights`` layout at the root) and Keras 3
+``.weights.h5`` (the object-path layout of keras/src/saving/saving_lib.py, see keras3_weights).
+"""
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+
+from ..errors import ModelFormatError
+from .h5_attrs import json_attr, parse_version, str_attr, string_list
+
+# Refuse absurd datasets before reading them (a hostile file can declare any shape).
+MAX_WEIGHT_ELEMENTS = 1 << 31
+
+
+def read_dataset(ds, where: str) -> np.ndarray:
+    if not isinstance(ds, h5py.Dataset):
+        raise ModelFormatError(f"{where} is not a dataset")
+    if ds.dtype.kind not in "fiu" or ds.size > MAX_WEIGHT_ELEMENTS:
+        raise ModelFormatError(f"{where} has dtype {ds.dtype} and shape {ds.shape}; expected a "
+                               "numeric weight array")
+    return np.asarray(ds[()])
+
+
+class KerasH5Reader:
+    """One open Keras HDF5 file; use as a context manager."""
+
+    def __init__(self, source, name=None):
+        self.name = name or (os.fspath(source) if not hasattr(source, "read") else "<memory>")
+        try:
+            self.file = h5py.File(source, "r")
+        except OSError as e:
+            raise ModelFormatError(f"{self.name!r} is not a readable HDF5 file: {e}") from None
+        root = self.file
+        self.model_config = json_attr(root, "model_config")
+        if "model_weights" in root:
+            self.layout = "legacy"
+            self.weights_group = root["model_weights"]
+        elif string_list(root, "layer_names") is not None:
+            self.layout = "legacy"
+            self.weights_group = root
+        elif "layers" in root or "_layer_checkpoint_dependencies" in root or "vars" in root:
+            self.layout = "keras3"
+            self.weights_group = root
+        else:
+            self.layout = "none"
+            self.weights_group = None
+        version = str_attr(root, "keras_version")
+        if version is None and self.weights_group is not None:
+            version = str_attr(self.weights_group, "keras_version")
+        if version is None and self.layout == "legacy":
+            version = "1"  # Keras 1 wrote no keras_version (tf_keras hdf5_format.py)
+        self.keras_version = parse_version(version)
+
+    def close(self):
+        self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def legacy_layer_weights(self):
+        """[(group name, [arrays])] for every layer group that holds weights, in file order.
+
+        Keras matches these to the model's weighted layers by position, not by name
+        (tf_keras hdf5_format.load_weights_from_hdf5_group), and so does fastlstm.
+        """
+        if self.layout != "legacy":
+            raise ModelFormatError(f"{self.name!r} has no Keras 1/2-style weight groups")
+        group = self.weights_group
+        names = string_list(group, "layer_names")
+        if names is None:
+            raise ModelFormatError(f"{self.name!r}: weights group has no 'layer_names' attribute")
+        out = []
+        for layer_name in names:
+            if layer_name not in group:
+                raise ModelFormatError(f"{self.name!r}: layer_names lists {layer_name!r} but the "
+                                       "file has no such group")
+            g = group[layer_name]
+            weight_names = string_list(g, "weight_names") or []
+            arrays = []
+            for wname in weight_names:
+                if wname not in g:
+                    raise ModelFormatError(f"{self.name!r}: layer {layer_name!r} lists weight "
+                                           f"{wname!r} but the file has no such dataset")
+                arrays.append(read_dataset(g[wname], f"weight {wname!r} of layer {layer_name!r}"))
+            if arrays:
+                out.append((layer_name, arrays))
+        return out

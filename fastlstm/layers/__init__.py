@@ -1,0 +1,80 @@
+"""The one table from Keras class names to fastlstm layers (nested models are built by
+fastlstm.model.Model)."""
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from ..config import MODEL_CLASSES, parse_model
+from ..errors import ModelFormatError, UnsupportedConfigError
+from .activation import Activation
+from .base import Layer, LoadContext
+from .dense import Dense
+from .dropout import Dropout
+from .flatten import Flatten
+from .input_layer import InputLayer
+from .lstm import LSTM
+from .repeat_vector import RepeatVector
+from .reshape import Reshape
+from .time_distributed import WRAPPABLE, TimeDistributed
+
+LAYER_CLASSES = {
+    cls.keras_class: cls
+    for cls in (InputLayer, LSTM, Dense, TimeDistributed, RepeatVector, Activation, Dropout,
+                Flatten, Reshape)
+}
+
+# Keras class names that refer to code, not data: never supported, whatever else is added.
+CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
+
+
+def unsupported_layers(layer_dicts) -> List[Tuple[str, str]]:
+    """(class, name) of every layer in these configs (recursively) that fastlstm cannot build."""
+    found = []
+    for layer in layer_dicts:
+        if not isinstance(layer, dict):
+            continue
+        class_name = layer.get("class_name")
+        config = layer.get("config")
+        name = (layer.get("name") or (config.get("name") if isinstance(config, dict) else None)
+                or "?")
+        if class_name in MODEL_CLASSES:
+            inner = config if isinstance(config, list) else (config or {}).get("layers", [])
+            found.extend(unsupported_layers(inner))
+        elif class_name not in LAYER_CLASSES:
+            found.append((str(class_name), str(name)))
+        elif class_name == "TimeDistributed" and isinstance(config, dict):
+            inner = config.get("layer")
+            if isinstance(inner, dict) and inner.get("class_name") not in WRAPPABLE:
+                inner_name = (inner.get("config") or {}).get("name", "?")
+                found.append((f"TimeDistributed({inner.get('class_name')})",
+                              f"{name}/{inner_name}"))
+    return found
+
+
+def check_supported(model_config: dict) -> None:
+    config = model_config.get("config") if isinstance(model_config, dict) else None
+    layers = config if isinstance(config, list) else (config or {}).get("layers", [])
+    bad = unsupported_layers(layers)
+    if bad:
+        listing = ", ".join(f"{name!r} ({cls})" for cls, name in bad)
+        code = [n for c, n in bad if c in CODE_LAYERS]
+        note = (" Lambda layers hold Python code, which fastlstm never runs from a file."
+                if code else "")
+        raise UnsupportedConfigError(
+            f"the model uses {len(bad)} unsupported layer(s): {listing}. Supported: "
+            f"{', '.join(sorted(LAYER_CLASSES))}, and nested Sequential/Functional models.{note}")
+
+
+def build_layer(layer_dict: dict, ctx: LoadContext) -> Layer:
+    class_name = layer_dict.get("class_name")
+    if class_name in MODEL_CLASSES:
+        from ..model import Model
+
+        return Model(parse_model(layer_dict), ctx)
+    cls = LAYER_CLASSES.get(class_name)
+    if cls is None:
+        raise UnsupportedConfigError(f"unsupported layer class {class_name!r}")
+    config = layer_dict.get("config")
+    if not isinstance(config, dict):
+        raise ModelFormatError(f"layer of class {class_name!r} has no config dict")
+    return cls(config, ctx)

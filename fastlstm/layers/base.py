@@ -1,0 +1,130 @@
+"""What every layer provides to the model that runs it.
+
+A layer is built from its Keras config, then ``build(input_shapes)`` fixes its weight shapes from
+the shapes flowing into it (batch and timesteps may be None), then ``set_weights`` receives the
+arrays in Keras's order (trainable, then non-trainable), then ``call`` runs it on NumPy arrays.
+Shapes are tuples whose first entry is the batch size.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import ModelFormatError, UnsupportedConfigError
+
+Shape = Tuple[Optional[int], ...]
+
+
+class LoadContext:
+    """Facts about the file being loaded that change layer semantics."""
+
+    def __init__(self, keras_version=(3, 0)):
+        self.keras_version = tuple(keras_version)
+
+    @property
+    def keras_major(self) -> int:
+        return self.keras_version[0]
+
+
+class Layer:
+    """Base class; subclasses set ``keras_class`` and override what they need."""
+
+    keras_class = "Layer"
+    stateful = False
+
+    def __init__(self, config: dict, ctx: LoadContext):
+        self.config = config
+        self.name = str(config.get("name", self.keras_class.lower()))
+        self.ctx = ctx
+        self.built = False
+        self.input_shapes: List[Shape] = []
+        self.output_shapes: List[Shape] = []
+
+    # -- structure --------------------------------------------------------------------------------
+    def build(self, input_shapes: Sequence[Shape]) -> List[Shape]:
+        """Fix weight shapes for these input shapes and return the output shapes."""
+        self.input_shapes = list(input_shapes)
+        self.output_shapes = self.compute_output_shapes(self.input_shapes)
+        self.built = True
+        return self.output_shapes
+
+    def compute_output_shapes(self, input_shapes: List[Shape]) -> List[Shape]:
+        return [input_shapes[0]]
+
+    def weight_shapes(self) -> List[Tuple[int, ...]]:
+        """Expected weight shapes, Keras order: trainable weights then non-trainable ones."""
+        return []
+
+    def n_trainable_weights(self) -> int:
+        return len(self.weight_shapes())
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        expected = self.weight_shapes()
+        if len(weights) != len(expected):
+            raise ModelFormatError(
+                f"layer {self.name!r} ({self.keras_class}) expects {len(expected)} weight arrays "
+                f"with shapes {expected}, the file has {len(weights)} with shapes "
+                f"{[tuple(np.shape(w)) for w in weights]}"
+            )
+        arrays = []
+        for i, (w, shape) in enumerate(zip(weights, expected)):
+            w = np.asarray(w)
+            if tuple(w.shape) != tuple(shape):
+                raise ModelFormatError(
+                    f"layer {self.name!r} ({self.keras_class}) weight {i} has shape "
+                    f"{tuple(w.shape)} in the file, expected {tuple(shape)} from the config"
+                )
+            if not np.issubdtype(w.dtype, np.floating):
+                raise ModelFormatError(
+                    f"layer {self.name!r} weight {i} has dtype {w.dtype}, expected floats"
+                )
+            arrays.append(np.ascontiguousarray(w, dtype=np.float32))
+        self.assign_weights(arrays)
+
+    def assign_weights(self, weights: List[np.ndarray]) -> None:
+        """Take validated float32 weights (override in layers that have weights)."""
+
+    def keras3_weights_path(self) -> Tuple[str, ...]:
+        """Where this layer's ``vars`` sit below its group in a Keras 3 weights file."""
+        return ()
+
+    def count_params(self) -> int:
+        return int(sum(int(np.prod(s)) for s in self.weight_shapes()))
+
+    def sublayers(self) -> List["Layer"]:
+        return []
+
+    # -- running ----------------------------------------------------------------------------------
+    def call(self, inputs: List[np.ndarray], initial_state: Optional[List[np.ndarray]] = None,
+             n_threads: int = 1) -> List[np.ndarray]:
+        raise NotImplementedError
+
+    def reset_states(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<{self.keras_class} {self.name!r}>"
+
+
+def single_input(layer: Layer, input_shapes: Sequence[Shape]) -> Shape:
+    if len(input_shapes) != 1:
+        raise UnsupportedConfigError(
+            f"layer {layer.name!r} ({layer.keras_class}) takes one input, got {len(input_shapes)}"
+        )
+    return input_shapes[0]
+
+
+def config_int(layer_config: dict, key: str, layer_name: str, minimum: int = 1,
+               maximum: int = 1 << 20) -> int:
+    """An integer config entry within sane bounds (checked before any allocation)."""
+    value = layer_config.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ModelFormatError(f"layer {layer_name!r}: {key} must be an integer, got {value!r}")
+    value = int(value)
+    if not minimum <= value <= maximum:
+        raise ModelFormatError(
+            f"layer {layer_name!r}: {key}={value} is outside the supported range "
+            f"[{minimum}, {maximum}]"
+        )
+    return value

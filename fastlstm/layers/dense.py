@@ -1,0 +1,49 @@
+"""Keras Dense: act(x @ kernel + bias) on the last axis of any rank (keras/src/layers/core/dense.py)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..activations import activation_name, apply_activation, activation_id, SHAPE_CHANGING
+from ..errors import ModelFormatError
+from .base import Layer, config_int, single_input
+
+MAX_UNITS = 1 << 20
+
+
+class Dense(Layer):
+    keras_class = "Dense"
+
+    def __init__(self, config, ctx):
+        super().__init__(config, ctx)
+        self.units = config_int(config, "units", self.name, maximum=MAX_UNITS)
+        self.use_bias = bool(config.get("use_bias", True))
+        self.activation = config.get("activation", "linear")
+        if activation_name(self.activation) not in SHAPE_CHANGING:
+            activation_id(self.activation, ctx.keras_major)  # refuse unknown names at load
+        self.n_in = None
+        self.kernel = self.bias = None
+
+    def compute_output_shapes(self, input_shapes):
+        shape = single_input(self, input_shapes)
+        if len(shape) < 2 or shape[-1] is None:
+            raise ModelFormatError(f"layer {self.name!r} (Dense) needs a known last dimension, "
+                                   f"got input shape {shape}")
+        self.n_in = int(shape[-1])
+        units = self.units
+        if activation_name(self.activation) == "glu":
+            units //= 2
+        return [tuple(shape[:-1]) + (units,)]
+
+    def weight_shapes(self):
+        shapes = [(self.n_in, self.units)]
+        return shapes + [(self.units,)] if self.use_bias else shapes
+
+    def assign_weights(self, weights):
+        self.kernel = weights[0]
+        self.bias = weights[1] if self.use_bias else None
+
+    def call(self, inputs, initial_state=None, n_threads=1):
+        y = np.matmul(inputs[0], self.kernel)
+        if self.bias is not None:
+            y += self.bias
+        return [apply_activation(self.activation, y, self.ctx.keras_major)]

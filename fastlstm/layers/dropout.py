@@ -1,0 +1,14 @@
+"""Keras Dropout: the identity at inference (Keras only drops units when training=True)."""
+from __future__ import annotations
+
+from .base import Layer, single_input
+
+
+class Dropout(Layer):
+    keras_class = "Dropout"
+
+    def compute_output_shapes(self, input_shapes):
+        return [single_input(self, input_shapes)]
+
+    def call(self, inputs, initial_state=None, n_threads=1):
+        return [inputs[0]]

@@ -1,0 +1,48 @@
+"""Keras TimeDistributed: applies the wrapped layer to every timestep independently. The wrapped
+layer sees (batch * timesteps, ...) and its weights are the wrapper's weights."""
+from __future__ import annotations
+
+from ..errors import ModelFormatError, UnsupportedConfigError
+from .base import Layer, single_input
+
+WRAPPABLE = ("Dense", "Activation", "Dropout")
+
+
+class TimeDistributed(Layer):
+    keras_class = "TimeDistributed"
+
+    def __init__(self, config, ctx):
+        super().__init__(config, ctx)
+        from . import build_layer  # the registry imports this module
+
+        inner = config.get("layer")
+        if not isinstance(inner, dict) or inner.get("class_name") not in WRAPPABLE:
+            got = inner.get("class_name") if isinstance(inner, dict) else inner
+            raise UnsupportedConfigError(
+                f"layer {self.name!r}: TimeDistributed wraps {got!r}; fastlstm supports "
+                f"TimeDistributed over {', '.join(WRAPPABLE)}")
+        self.inner = build_layer(inner, ctx)
+
+    def compute_output_shapes(self, input_shapes):
+        shape = single_input(self, input_shapes)
+        if len(shape) < 3:
+            raise ModelFormatError(f"layer {self.name!r} (TimeDistributed) needs input of rank "
+                                   f">= 3, got shape {shape}")
+        inner_out = self.inner.build([(shape[0],) + tuple(shape[2:])])[0]
+        return [(shape[0], shape[1]) + tuple(inner_out[1:])]
+
+    def weight_shapes(self):
+        return self.inner.weight_shapes()
+
+    def keras3_weights_path(self):
+        return ("layer",) + self.inner.keras3_weights_path()
+
+    def assign_weights(self, weights):
+        self.inner.assign_weights(weights)
+
+    def call(self, inputs, initial_state=None, n_threads=1):
+        x = inputs[0]
+        n_batch, n_timesteps = x.shape[0], x.shape[1]
+        y = self.inner.call([x.reshape((n_batch * n_timesteps,) + x.shape[2:])],
+                            n_threads=n_threads)[0]
+        return [y.reshape((n_batch, n_timesteps) + y.shape[1:])]

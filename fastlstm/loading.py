@@ -1,0 +1,108 @@
+"""Entry points that turn Keras files into fastlstm models."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+from .config import parse_model
+from .errors import ModelFormatError
+from .io.detect import sniff
+from .io.h5_attrs import parse_version
+from .io.keras_h5 import KerasH5Reader
+from .io.keras_zip import KerasZipReader
+from .layers import check_supported
+from .layers.base import LoadContext
+from .model import Model
+
+
+def _version(override, from_file, model_config) -> tuple:
+    if override is not None:
+        version = parse_version(override)
+        if version is None or version[0] not in (1, 2, 3):
+            raise ValueError(f"keras_version must look like '2' or '3.1', got {override!r}")
+        return version
+    if from_file:
+        return from_file
+    return guess_version(model_config)
+
+
+def guess_version(model_config) -> tuple:
+    """For a config without a recorded version (Keras 3 ``to_json`` writes none): Keras 3
+    configs carry ``module``/``registered_name`` keys that Keras 2 never wrote."""
+    if isinstance(model_config, dict):
+        if model_config.get("keras_version"):
+            return parse_version(model_config["keras_version"])
+        if "module" in model_config or "registered_name" in model_config:
+            return (3, 0)
+    return (2, 0)
+
+
+def build_model(model_config, version: tuple) -> Model:
+    check_supported(model_config)
+    model = Model(parse_model(model_config), LoadContext(version))
+    model.build()
+    return model
+
+
+def load_model(path, keras_version: Optional[str] = None) -> Model:
+    """Load a whole Keras model: ``.h5`` from Keras 1/2/3 or ``.keras`` (Keras 3 zip; tf.keras
+    HDF5 files named .keras too). The format is read from the content, not the extension.
+
+    ``keras_version`` overrides the version recorded in the file (it decides e.g. whether
+    ``hard_sigmoid`` is ``clip(0.2x+0.5)`` (Keras 1/2) or ``clip(x/6+0.5)`` (Keras 3)).
+    """
+    path = os.fspath(path)
+    kind = sniff(path)
+    if kind == "zip":
+        with KerasZipReader(path) as reader:
+            model = build_model(reader.model_config,
+                                _version(keras_version, reader.keras_version, reader.model_config))
+            model.load_keras3_weights(reader.weights.file, f"{path}:model.weights.h5")
+        return model
+    with KerasH5Reader(path) as reader:
+        if reader.model_config is None:
+            raise ModelFormatError(
+                f"{path!r} holds weights only (no model_config); build the model with "
+                "fastlstm.model_from_json(config_text) and call model.load_weights(path)")
+        model = build_model(reader.model_config,
+                            _version(keras_version, reader.keras_version, reader.model_config))
+        _load_h5_weights(model, reader, path)
+    return model
+
+
+def _load_h5_weights(model: Model, reader: KerasH5Reader, path: str) -> None:
+    if reader.layout == "legacy":
+        model.load_legacy_weights(reader.legacy_layer_weights(), repr(path))
+    elif reader.layout == "keras3":
+        model.load_keras3_weights(reader.weights_group, path)
+    else:
+        raise ModelFormatError(f"{path!r} has no Keras weights (no model_weights/layer_names/"
+                               "layers groups)")
+
+
+def load_weights(model: Model, path) -> None:
+    """Keras ``model.load_weights``: Keras 1/2 ``save_weights`` HDF5 (layers matched by position,
+    as Keras does), Keras 3 ``.weights.h5`` (matched by the object-path layout), or the weights
+    inside a full ``.h5``/``.keras`` model file."""
+    path = os.fspath(path)
+    if sniff(path) == "zip":
+        with KerasZipReader(path) as reader:
+            model.load_keras3_weights(reader.weights.file, f"{path}:model.weights.h5")
+        return
+    with KerasH5Reader(path) as reader:
+        _load_h5_weights(model, reader, path)
+
+
+def model_from_json(text, keras_version: Optional[str] = None) -> Model:
+    """Build a model from Keras ``model.to_json()`` text; its weights come from
+    ``model.load_weights(path)``."""
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode("utf-8")
+    if not isinstance(text, str):
+        raise TypeError(f"model_from_json expects JSON text, got {type(text).__name__}")
+    try:
+        config = json.loads(text)
+    except ValueError as e:
+        raise ModelFormatError(f"model_from_json: not valid JSON: {e}") from None
+    return build_model(config, _version(keras_version, None, config))

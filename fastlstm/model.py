@@ -1,0 +1,361 @@
+"""Model: runs a Sequential or Functional graph of layers, and is itself a layer when nested."""
+from __future__ import annotations
+
+import threading
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _runtime
+from .config import GraphSpec, NodeSpec, Ref, node_offsets
+from .errors import ModelFormatError
+from .io import keras3_weights
+from .layers import build_layer
+from .layers.base import Layer, LoadContext, Shape
+from .layers.input_layer import InputLayer
+
+NodeKey = Tuple[str, int]
+
+
+class Model(Layer):
+    """A loaded Keras model. Build one with :func:`fastlstm.load_model` or
+    :func:`fastlstm.model_from_json`."""
+
+    def __init__(self, graph: GraphSpec, ctx: LoadContext):
+        super().__init__({"name": graph.name}, ctx)
+        self.keras_class = graph.class_name
+        self.graph = graph
+        self.layers: Dict[str, Layer] = {}
+        for spec in graph.layers:
+            layer_dict = {"class_name": spec.class_name, "config": spec.config}
+            self.layers[spec.name] = build_layer(layer_dict, ctx)
+            self.layers[spec.name].name = spec.name
+        offsets = node_offsets(graph)
+        self._nodes: Dict[NodeKey, NodeSpec] = {}
+        for spec in graph.layers:
+            for i, node in enumerate(spec.nodes):
+                self._nodes[(spec.name, i + offsets[spec.name])] = node
+        for ref in graph.inputs:
+            if not isinstance(self.layers.get(ref[0]), InputLayer):
+                raise ModelFormatError(f"model {graph.name!r}: input {ref[0]!r} is not an "
+                                       "InputLayer")
+        self.input_layers: List[InputLayer] = [self.layers[r[0]] for r in graph.inputs]
+        self._order = self._topological_order()
+        self.stateful = any(layer.stateful for layer in self._all_layers())
+        # Stateful models carry state from call to call; one call at a time keeps it consistent
+        # when several threads share the model.
+        self._lock = threading.Lock()
+
+    # -- graph ------------------------------------------------------------------------------------
+    def _topological_order(self) -> List[NodeKey]:
+        """Nodes needed for the outputs, each after its inputs (iterative DFS; a cycle in a
+        hostile config raises instead of recursing forever)."""
+        order, done, active = [], set(), set()
+        for out_ref in self.graph.outputs:
+            stack = [((out_ref[0], out_ref[1]), False)]
+            while stack:
+                key, expanded = stack.pop()
+                if key in done:
+                    continue
+                if isinstance(self.layers.get(key[0]), InputLayer):
+                    if key[1] != 0:
+                        raise ModelFormatError(f"reference to node {key[1]} of InputLayer "
+                                               f"{key[0]!r}")
+                    done.add(key)
+                    continue
+                if key not in self._nodes:
+                    raise ModelFormatError(f"model {self.name!r} refers to node {key[1]} of "
+                                           f"layer {key[0]!r}, which does not exist")
+                if expanded:
+                    active.discard(key)
+                    done.add(key)
+                    order.append(key)
+                    continue
+                if key in active:
+                    raise ModelFormatError(f"model {self.name!r} has a cycle through layer "
+                                           f"{key[0]!r}")
+                active.add(key)
+                stack.append((key, True))
+                node = self._nodes[key]
+                for ref in node.inputs + node.initial_state:
+                    if (ref[0], ref[1]) not in done:
+                        stack.append(((ref[0], ref[1]), False))
+        return order
+
+    def _all_layers(self):
+        for layer in self.layers.values():
+            yield layer
+            if isinstance(layer, Model):
+                yield from layer._all_layers()
+
+    def sublayers(self) -> List[Layer]:
+        return [l for l in self.layers.values() if not isinstance(l, InputLayer)]
+
+    # -- shapes -----------------------------------------------------------------------------------
+    def build(self, input_shapes: Optional[Sequence[Shape]] = None) -> List[Shape]:
+        if input_shapes is None:
+            input_shapes = [layer.batch_shape for layer in self.input_layers]
+        if len(input_shapes) != len(self.input_layers):
+            raise ModelFormatError(f"model {self.name!r} takes {len(self.input_layers)} inputs, "
+                                   f"got {len(input_shapes)}")
+        shapes: Dict[Ref, Shape] = {}
+        for layer, given in zip(self.input_layers, input_shapes):
+            declared = layer.batch_shape
+            if len(given) != len(declared) or any(
+                    g is not None and d is not None and g != d for g, d in zip(given, declared)):
+                raise ModelFormatError(f"model {self.name!r}: input {layer.name!r} declares "
+                                       f"shape {declared}, is fed {tuple(given)}")
+            shapes[(layer.name, 0, 0)] = tuple(g if g is not None else d
+                                               for g, d in zip(given, declared))
+        for key in self._order:
+            layer, node = self.layers[key[0]], self._nodes[key]
+            in_shapes = [shapes[r] for r in node.inputs + node.initial_state]
+            if layer.built:
+                before = layer.weight_shapes()
+                out_shapes = layer.compute_output_shapes(in_shapes)
+                if layer.weight_shapes() != before:
+                    raise ModelFormatError(f"shared layer {layer.name!r} is called on inputs of "
+                                           "incompatible shapes")
+            else:
+                out_shapes = layer.build(in_shapes)
+            for i, s in enumerate(out_shapes):
+                shapes[(key[0], key[1], i)] = s
+        missing = [r for r in self.graph.outputs if r not in shapes]
+        if missing:
+            raise ModelFormatError(f"model {self.name!r}: outputs {missing} are not produced")
+        self.input_shapes = list(input_shapes)
+        self.output_shapes = [shapes[r] for r in self.graph.outputs]
+        self.built = True
+        return self.output_shapes
+
+    def compute_output_shapes(self, input_shapes):
+        return self.build(input_shapes)
+
+    # -- weights ----------------------------------------------------------------------------------
+    def weighted_layers(self) -> List[Layer]:
+        return [l for l in self.sublayers() if l.weight_shapes()]
+
+    def weight_shapes(self):
+        # A nested model's weights: every sublayer's trainable ones, then every sublayer's
+        # non-trainable ones (tf_keras Model.weights; split back by convert_nested_model).
+        layers = self.weighted_layers()
+        trainable = [s for l in layers for s in l.weight_shapes()[:l.n_trainable_weights()]]
+        frozen = [s for l in layers for s in l.weight_shapes()[l.n_trainable_weights():]]
+        return trainable + frozen
+
+    def n_trainable_weights(self) -> int:
+        return sum(l.n_trainable_weights() for l in self.weighted_layers())
+
+    def assign_weights(self, weights):
+        layers = self.weighted_layers()
+        n_trainable = [l.n_trainable_weights() for l in layers]
+        frozen_at = sum(n_trainable)
+        t = 0
+        for layer, n_t in zip(layers, n_trainable):
+            n_f = len(layer.weight_shapes()) - n_t
+            layer.set_weights(list(weights[t:t + n_t]) + list(weights[frozen_at:frozen_at + n_f]))
+            t += n_t
+            frozen_at += n_f
+
+    def load_legacy_weights(self, layer_weights, source: str) -> None:
+        """Weights from a Keras 1/2-style HDF5 group, matched to layers by position."""
+        layers = self.weighted_layers()
+        if len(layer_weights) != len(layers):
+            raise ModelFormatError(
+                f"{source} holds weights for {len(layer_weights)} layers "
+                f"({[n for n, _ in layer_weights]}), the model has {len(layers)} layers with "
+                f"weights ({[l.name for l in layers]})")
+        for layer, (_, arrays) in zip(layers, layer_weights):
+            layer.set_weights(arrays)
+
+    def load_weights(self, path) -> None:
+        """Keras ``model.load_weights``: a Keras 1/2 ``save_weights`` .h5, a Keras 3
+        ``.weights.h5``, or the weights inside a full .h5/.keras model file."""
+        from .loading import load_weights
+
+        with self._lock:
+            load_weights(self, path)
+
+    def load_keras3_weights(self, group, source: str) -> None:
+        """Weights from the Keras 3 object-path layout (see io/keras3_weights.py)."""
+        layers = list(self.layers.values())
+        if self.keras_class == "Sequential":
+            layers = self.sublayers()
+        container = keras3_weights.container(group, source)
+        paths = keras3_weights.layer_paths([l.keras_class for l in layers])
+        for layer, path in zip(layers, paths):
+            where = f"{source}/{path}"
+            sub = keras3_weights.child(container, path)
+            if isinstance(layer, Model):
+                if layer.weight_shapes():
+                    if sub is None:
+                        raise ModelFormatError(f"{where}: missing (weights of nested model "
+                                               f"{layer.name!r})")
+                    layer.load_keras3_weights(sub, where)
+                continue
+            if not layer.weight_shapes():
+                continue
+            for part in layer.keras3_weights_path():
+                sub = keras3_weights.child(sub, part)
+                where = f"{where}/{part}"
+            if sub is None:
+                raise ModelFormatError(f"{where}: missing (weights of layer {layer.name!r})")
+            arrays = keras3_weights.read_vars(sub, where)
+            layer.set_weights(arrays[:len(layer.weight_shapes())] if layer.stateful else arrays)
+
+    # -- running ----------------------------------------------------------------------------------
+    def run(self, inputs: List[np.ndarray], n_threads: int) -> List[np.ndarray]:
+        values: Dict[Ref, np.ndarray] = {}
+        for layer, x in zip(self.input_layers, inputs):
+            values[(layer.name, 0, 0)] = x
+        for key in self._order:
+            layer, node = self.layers[key[0]], self._nodes[key]
+            states = [values[r] for r in node.initial_state] or None
+            outs = layer.call([values[r] for r in node.inputs], states, n_threads)
+            for i, out in enumerate(outs):
+                values[(key[0], key[1], i)] = out
+        return [values[r] for r in self.graph.outputs]
+
+    def call(self, inputs, initial_state=None, n_threads=1):
+        return self.run(list(inputs), n_threads)
+
+    def reset_states(self) -> None:
+        """Zero the carried state of every stateful layer (Keras ``model.reset_states()``)."""
+        with self._lock:
+            for layer in self.layers.values():
+                layer.reset_states()
+
+    @property
+    def batch_size(self) -> Optional[int]:
+        """The batch size a stateful model is fixed to (None for stateless models)."""
+        if not self.stateful:
+            return None
+        sizes = {l.batch_size for l in self._all_layers() if l.stateful and
+                 not isinstance(l, Model)}
+        return sizes.pop() if len(sizes) == 1 else None
+
+    def _standardize_inputs(self, x) -> List[np.ndarray]:
+        n_inputs = len(self.input_layers)
+        if isinstance(x, dict):
+            names = [l.name for l in self.input_layers]
+            missing = [n for n in names if n not in x]
+            if missing:
+                raise ValueError(f"inputs {missing} missing from the dict; expected keys {names}")
+            items = [x[n] for n in names]
+        elif n_inputs > 1:
+            if not isinstance(x, (list, tuple)) or len(x) != n_inputs:
+                got = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
+                raise ValueError(f"model {self.name!r} takes {n_inputs} inputs "
+                                 f"{[l.name for l in self.input_layers]}; got {got}")
+            items = list(x)
+        elif isinstance(x, (list, tuple)) and len(x) == 1 and np.ndim(x[0]) == len(
+                self.input_layers[0].batch_shape):
+            items = [x[0]]
+        else:
+            items = [x]
+        arrays = []
+        for layer, item in zip(self.input_layers, items):
+            arrays.append(_as_input_array(item, layer))
+        n = {a.shape[0] for a in arrays}
+        if len(n) > 1:
+            raise ValueError(f"all inputs must have the same batch size; got "
+                             f"{[a.shape[0] for a in arrays]}")
+        return arrays
+
+    def predict(self, x, batch_size: Optional[int] = None):
+        """Keras ``model.predict``: outputs for ``x`` as float32 arrays (a list when the model has
+        several outputs).
+
+        ``x`` is an array-like ``(batch, timesteps, features)`` (or a list/dict of them for
+        several inputs). A stateful model requires its fixed batch size, continues each sample
+        row from the previous call, and with ``batch_size`` equal to that size accepts a multiple
+        of it, run batch after batch with the state carried over, as Keras does.
+        """
+        arrays = self._standardize_inputs(x)
+        n_rows = arrays[0].shape[0]
+        n_threads = _runtime.get_num_threads()
+        if not self.stateful:
+            outs = self.run(arrays, n_threads)
+        else:
+            fixed = self.batch_size
+            if batch_size is not None and batch_size != fixed:
+                raise ValueError(f"stateful model {self.name!r} has batch size {fixed} "
+                                 f"(fixed by its input shape); got batch_size={batch_size}")
+            if n_rows != fixed and (batch_size is None or n_rows % fixed or n_rows == 0):
+                raise ValueError(
+                    f"stateful model {self.name!r} expects batch size {fixed} (fixed by "
+                    f"batch_input_shape/batch_shape), got {n_rows} rows"
+                    + ("" if n_rows % fixed else
+                       f"; pass batch_size={fixed} to run them {fixed} rows at a time"))
+            with self._lock:
+                chunks = [self.run([a[i:i + fixed] for a in arrays], n_threads)
+                          for i in range(0, n_rows, fixed)]
+            outs = [np.concatenate(parts) if len(chunks) > 1 else parts[0]
+                    for parts in zip(*chunks)]
+        outs = [np.ascontiguousarray(o, dtype=np.float32) for o in outs]
+        return outs[0] if len(outs) == 1 else outs
+
+    __call__ = predict
+
+    # -- description ------------------------------------------------------------------------------
+    def count_params(self) -> int:
+        return int(sum(l.count_params() for l in self.sublayers()))
+
+    def summary(self, print_fn=print) -> None:
+        """Print the layers, their output shapes and parameter counts, as Keras does."""
+        rows = []
+        shown = self.sublayers() if self.keras_class == "Sequential" else list(
+            self.layers.values())
+        for layer in shown:
+            shapes = layer.output_shapes
+            shape_text = ", ".join(_shape_text(s) for s in shapes)
+            if len(shapes) > 1:
+                shape_text = f"[{shape_text}]"
+            rows.append((f"{layer.name} ({layer.keras_class})", shape_text,
+                         str(layer.count_params())))
+        widths = [max([len(h)] + [len(r[i]) for r in rows]) + 2
+                  for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
+        line = "_" * sum(widths)
+        out = [f'Model: "{self.name}"', line,
+               "".join(h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"),
+                                                  widths)),
+               "=" * sum(widths)]
+        for r in rows:
+            out.append("".join(c.ljust(w) for c, w in zip(r, widths)))
+        out += ["=" * sum(widths), f"Total params: {self.count_params():,}",
+                f"Stateful: {self.stateful}" + (f" (batch size {self.batch_size})"
+                                                if self.stateful else ""), line]
+        print_fn("\n".join(out))
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(_shape_text(l.batch_shape) for l in self.input_layers)
+        return (f"<fastlstm.Model {self.name!r}: {len(self.sublayers())} layers, inputs {shapes}, "
+                f"{self.count_params():,} params{', stateful' if self.stateful else ''}>")
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+def _as_input_array(item, layer: InputLayer) -> np.ndarray:
+    declared = layer.batch_shape
+    try:
+        arr = np.asarray(item)
+    except ValueError as e:  # ragged nested lists
+        raise ValueError(f"input {layer.name!r}: could not make an array of shape "
+                         f"{_shape_text(declared)} from the data ({e})") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"input {layer.name!r} must be numeric with shape "
+                        f"{_shape_text(declared)}; got dtype {arr.dtype}")
+    if arr.ndim != len(declared):
+        raise ValueError(f"input {layer.name!r} expects {len(declared)}-D data of shape "
+                         f"{_shape_text(declared)}; got shape {arr.shape}")
+    for axis, (d, g) in enumerate(zip(declared[1:], arr.shape[1:]), start=1):
+        if d is not None and d != g:
+            what = "timesteps" if axis == 1 and len(declared) == 3 else f"axis {axis}"
+            raise ValueError(f"input {layer.name!r} expects shape {_shape_text(declared)}; got "
+                             f"shape {arr.shape} ({what}: expected {d}, got {g})")
+    if arr.ndim == 3 and arr.shape[1] == 0:
+        raise ValueError(f"input {layer.name!r} has 0 timesteps; expected at least 1")
+    return np.ascontiguousarray(arr, dtype=np.float32)

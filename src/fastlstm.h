@@ -1,0 +1,122 @@
+/* fastlstm: the C core. C99, no Python headers.
+ *
+ * The Python side validates every shape and pointer before calling in; the kernels check only what
+ * they cannot trust to be checked elsewhere (sizes > 0, known activation ids) and return an error
+ * code instead of touching memory when those fail.
+ */
+#ifndef FASTLSTM_H
+#define FASTLSTM_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------------
+ * Activations. Element-wise ones act on each value; row-wise ones (softmax, log_softmax,
+ * sparsemax) act over a whole row: the last axis of a Dense output, or the n_units values of one
+ * gate inside a recurrent cell (what Keras does when such a name is passed as an RNN activation).
+ * Formulas follow keras/src/activations/activations.py and keras/src/backend/tensorflow/nn.py
+ * (Keras 3) and tf_keras/activations.py + tf_keras/backend.py (Keras 2).
+ * ---------------------------------------------------------------------------------------------- */
+enum fl_activation {
+    FL_ACT_LINEAR = 0,
+    FL_ACT_SIGMOID,
+    FL_ACT_TANH,
+    FL_ACT_HARD_SIGMOID_K2,   /* Keras 1/2 backend.hard_sigmoid: clip(0.2x + 0.5, 0, 1) */
+    FL_ACT_HARD_SIGMOID_K3,   /* Keras 3 nn.hard_sigmoid: relu6(x + 3) / 6 */
+    FL_ACT_RELU,
+    FL_ACT_RELU6,
+    FL_ACT_LEAKY_RELU,        /* negative_slope 0.2, the default of both versions */
+    FL_ACT_ELU,               /* alpha 1 */
+    FL_ACT_SELU,
+    FL_ACT_CELU,              /* alpha 1 */
+    FL_ACT_SOFTPLUS,
+    FL_ACT_SOFTSIGN,
+    FL_ACT_SILU,              /* also "swish" */
+    FL_ACT_HARD_SILU,         /* also "hard_swish": x * relu6(x + 3) / 6 */
+    FL_ACT_GELU,              /* approximate=False: 0.5 x (1 + erf(x / sqrt 2)) */
+    FL_ACT_GELU_TANH,         /* approximate=True */
+    FL_ACT_EXPONENTIAL,
+    FL_ACT_MISH,
+    FL_ACT_LOG_SIGMOID,
+    FL_ACT_HARD_TANH,
+    FL_ACT_HARD_SHRINK,       /* threshold 0.5 */
+    FL_ACT_SOFT_SHRINK,       /* threshold 0.5 */
+    FL_ACT_TANH_SHRINK,
+    FL_ACT_SPARSE_PLUS,
+    FL_ACT_SPARSE_SIGMOID,
+    FL_ACT_SQUAREPLUS,        /* b = 4 */
+    FL_ACT_FIRST_ROWWISE,
+    FL_ACT_SOFTMAX = FL_ACT_FIRST_ROWWISE,
+    FL_ACT_LOG_SOFTMAX,
+    FL_ACT_SPARSEMAX,
+    FL_ACT_COUNT
+};
+
+#define FL_OK 0
+#define FL_ERR_ARGUMENT (-1)
+
+/* Applies `activation` in place to n_rows rows of n_cols contiguous floats.
+ * `scratch` needs n_cols floats for FL_ACT_SPARSEMAX and may be NULL otherwise. */
+int fl_activation_apply(int activation, float *x /* (n_rows, n_cols) */, ptrdiff_t n_rows,
+                        ptrdiff_t n_cols, float *scratch /* (n_cols) */);
+
+/* ------------------------------------------------------------------------------------------------
+ * LSTM (keras layers/rnn/lstm.py): gates in Keras order i, f, c, o;
+ *   z = x @ kernel + h @ recurrent_kernel + bias
+ *   i, f, o = recurrent_activation(z_i, z_f, z_o);  c' = f * c + i * activation(z_c)
+ *   h' = o * activation(c')
+ *
+ * Packed layout (made once at load by fastlstm/layers/lstm.py): the units are cut into blocks of
+ * FL_LSTM_BLOCK; n_units_padded = n_blocks * FL_LSTM_BLOCK. A Keras matrix W (n_rows, 4*n_units)
+ * becomes packed[b][k][g][j] = W[k, g*n_units + b*FL_LSTM_BLOCK + j] (zero past n_units), so one
+ * block of hidden units reads its four gates' weights for input k from 4*FL_LSTM_BLOCK contiguous
+ * floats. The bias becomes packed[b][g][j].
+ * ---------------------------------------------------------------------------------------------- */
+#define FL_LSTM_BLOCK 8
+
+typedef struct {
+    int n_features;
+    int n_units;
+    int activation;            /* enum fl_activation */
+    int recurrent_activation;  /* enum fl_activation */
+    const float *kernel;       /* packed (n_blocks, n_features, 4, FL_LSTM_BLOCK) */
+    const float *recurrent;    /* packed (n_blocks, n_units, 4, FL_LSTM_BLOCK) */
+    const float *bias;         /* packed (n_blocks, 4, FL_LSTM_BLOCK); zeros when use_bias=False */
+} fl_lstm_params;
+
+/* Floats of workspace one call needs, for n_threads threads. */
+size_t fl_lstm_workspace_floats(const fl_lstm_params *p, ptrdiff_t n_timesteps, int n_threads);
+
+/* Runs the whole sequence. h and c hold the initial state on entry and the final state on return
+ * (this is how stateful layers carry state between calls). With go_backwards the steps are taken
+ * from the last to the first, and with return_sequences the output is written in processing order,
+ * as Keras does. out is (n_batch, n_timesteps, n_units) when return_sequences, else
+ * (n_batch, n_units). Rows of the batch are independent and are shared among n_threads OpenMP
+ * threads; each row's arithmetic is the same whatever the thread count, so results are bitwise
+ * identical for any n_threads. */
+int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
+                    const float *x /* (n_batch, n_timesteps, n_features) */,
+                    float *h /* (n_batch, n_units) in/out */,
+                    float *c /* (n_batch, n_units) in/out */,
+                    float *out, int return_sequences, int go_backwards,
+                    float *workspace /* fl_lstm_workspace_floats() */, int n_threads);
+
+/* ------------------------------------------------------------------------------------------------
+ * Build and CPU facts.
+ * ---------------------------------------------------------------------------------------------- */
+enum fl_isa { FL_ISA_PORTABLE = 0, FL_ISA_AVX2 = 1 };
+
+int fl_has_openmp(void);
+int fl_default_num_threads(void);
+int fl_cpu_has_avx2_fma(void);   /* what the CPU offers */
+int fl_avx2_compiled(void);      /* whether this build contains the AVX2+FMA path */
+int fl_get_isa(void);            /* path in use */
+int fl_set_isa(int isa);         /* FL_ERR_ARGUMENT if the CPU or the build lacks it */
+
+#ifdef __cplusplus
+}
+#endif
+#endif
