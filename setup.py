@@ -38,6 +38,7 @@ def _compiler_accepts_openmp():
 
 def _openmp_flags():
     if os.environ.get("FASTLSTM_NO_OPENMP") == "1":
+        warnings.warn("fastlstm: FASTLSTM_NO_OPENMP=1, building a SERIAL version.")
         return [], []
     if sys.platform != "win32" and _compiler_accepts_openmp():
         return ["-fopenmp"], ["-fopenmp"]

@@ -200,8 +200,7 @@ class Model(Layer):
                 where = f"{where}/{part}"
             if sub is None:
                 raise ModelFormatError(f"{where}: missing (weights of layer {layer.name!r})")
-            arrays = keras3_weights.read_vars(sub, where)
-            layer.set_weights(arrays[:len(layer.weight_shapes())] if layer.stateful else arrays)
+            layer.set_weights(keras3_weights.read_vars(sub, where))
 
     # -- running ----------------------------------------------------------------------------------
     def run(self, inputs: List[np.ndarray], n_threads: int) -> List[np.ndarray]:

@@ -1,0 +1,109 @@
+"""The C kernel against a NumPy reference cell, across its two code paths and thread counts."""
+import numpy as np
+import pytest
+
+import fastlstm
+from fastlstm import _kernels
+from fastlstm.activations import C_IDS
+from fastlstm.layers.base import LoadContext
+from fastlstm.layers.lstm import LSTM
+
+from reference_lstm import lstm_reference
+
+PATHS = ["portable"] + (["avx2+fma"] if _kernels.cpu_has_avx2_fma() and _kernels.avx2_compiled()
+                        else [])
+
+
+@pytest.fixture
+def kernel_path():
+    before = _kernels.get_isa()
+    yield fastlstm.set_kernel_path
+    _kernels.set_isa(before)
+
+
+def make_layer(n_features, units, rng, keras_version=(3, 15), **config):
+    cfg = {"name": "lstm", "units": units, **config}
+    layer = LSTM(cfg, LoadContext(keras_version))
+    layer.build([(None, None, n_features)])
+    weights = [rng.uniform(-0.5, 0.5, s).astype(np.float32) for s in layer.weight_shapes()]
+    layer.set_weights(weights)
+    return layer, weights
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("units", [1, 7, 8, 9, 33])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_kernel_matches_reference(kernel_path, path, units, go_backwards):
+    kernel_path(path)
+    rng = np.random.default_rng(units)
+    layer, (k, r, b) = make_layer(5, units, rng, return_sequences=True, return_state=True,
+                                  go_backwards=go_backwards)
+    x = rng.uniform(-1, 1, (3, 11, 5)).astype(np.float32)
+    seq, h, c = layer.call([x])
+    ref_seq, ref_h, ref_c = lstm_reference(x, k, r, b, go_backwards=go_backwards)
+    np.testing.assert_allclose(seq, ref_seq, atol=2e-6, rtol=1e-5)
+    np.testing.assert_allclose(h, ref_h, atol=2e-6, rtol=1e-5)
+    np.testing.assert_allclose(c, ref_c, atol=2e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("activation,recurrent_activation,version,ref_rec", [
+    ("relu", "hard_sigmoid", (2, 15), "hard_sigmoid_k2"),
+    ("relu", "hard_sigmoid", (3, 15), "hard_sigmoid_k3"),
+    ("gelu", "softmax", (3, 15), "softmax"),
+    ("softmax", "sigmoid", (3, 15), "sigmoid"),
+    ("linear", "sigmoid", (2, 15), "sigmoid"),
+])
+def test_kernel_activations_match_reference(kernel_path, path, activation, recurrent_activation,
+                                            version, ref_rec):
+    kernel_path(path)
+    rng = np.random.default_rng(7)
+    layer, (k, r, b) = make_layer(4, 13, rng, keras_version=version, activation=activation,
+                                  recurrent_activation=recurrent_activation)
+    x = rng.uniform(-1, 1, (2, 9, 4)).astype(np.float32)
+    out = layer.call([x])[0]
+    _, ref_h, _ = lstm_reference(x, k, r, b, activation, ref_rec)
+    np.testing.assert_allclose(out, ref_h, atol=2e-6, rtol=1e-5)
+
+
+def test_paths_agree_on_long_sequences(kernel_path):
+    rng = np.random.default_rng(3)
+    layer, _ = make_layer(16, 70, rng, return_sequences=True)
+    x = rng.uniform(-1, 1, (5, 200, 16)).astype(np.float32)
+    results = {}
+    for path in PATHS:
+        kernel_path(path)
+        results[path] = layer.call([x])[0]
+    for path in PATHS[1:]:
+        np.testing.assert_allclose(results[path], results["portable"], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_thread_count_is_bitwise_irrelevant(kernel_path, path):
+    kernel_path(path)
+    rng = np.random.default_rng(11)
+    layer, _ = make_layer(6, 19, rng, return_sequences=True)
+    x = rng.uniform(-1, 1, (9, 13, 6)).astype(np.float32)
+    one = layer.call([x], n_threads=1)[0]
+    for n in (2, 3, 8):
+        assert np.array_equal(layer.call([x], n_threads=n)[0], one)
+
+
+def test_rows_are_independent():
+    rng = np.random.default_rng(5)
+    layer, _ = make_layer(3, 10, rng)
+    x = rng.uniform(-1, 1, (4, 6, 3)).astype(np.float32)
+    full = layer.call([x], n_threads=2)[0]
+    for i in range(4):
+        assert np.array_equal(layer.call([x[i:i + 1]])[0][0], full[i])
+
+
+def test_activation_table_matches_c_header():
+    assert len(C_IDS) == _kernels.ACTIVATION_COUNT
+
+
+def test_build_info_reports_paths():
+    info = fastlstm.build_info()
+    assert info["kernel_path"] in ("portable", "avx2+fma")
+    assert isinstance(info["openmp"], bool)
+    assert info["num_threads"] >= 1
