@@ -63,7 +63,7 @@ extensions = [
         define_macros=macros,
         extra_compile_args=BASE_CFLAGS + omp_cflags,
         extra_link_args=omp_ldflags,
-        depends=["src/fastlstm.h", "src/activations.h", "src/lstm_body.h", "src/cpu_dispatch.h"],
+        depends=[os.path.join("src", f) for f in os.listdir("src") if f.endswith(".h")],
     )
 ]
 

@@ -12,8 +12,7 @@ cdef extern from "fastlstm.h" nogil:
         int n_units
         int activation
         int recurrent_activation
-        const float *kernel
-        const float *recurrent
+        const float *weights
         const float *bias
 
     int FL_LSTM_BLOCK
@@ -23,7 +22,7 @@ cdef extern from "fastlstm.h" nogil:
 
     int fl_activation_apply(int activation, float *x, Py_ssize_t n_rows, Py_ssize_t n_cols,
                             float *scratch)
-    size_t fl_lstm_workspace_floats(const fl_lstm_params *p, Py_ssize_t n_timesteps,
+    size_t fl_lstm_workspace_floats(const fl_lstm_params *p, Py_ssize_t n_batch,
                                     int n_threads)
     int fl_lstm_forward(const fl_lstm_params *p, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
                         const float *x, float *h, float *c, float *out, int return_sequences,
@@ -88,56 +87,49 @@ def activation_apply(int activation, float[:, ::1] x):  # x: IN/OUT (n_rows, n_c
 cdef class LSTMKernel:
     """Packed weights of one LSTM layer and its cached workspace."""
     cdef fl_lstm_params params
-    cdef object _kernel, _recurrent, _bias
+    cdef object _weights, _bias
     # Workspaces are taken from and returned to this pool (list.pop/append are atomic under the
     # GIL), so concurrent calls from several threads never share one and steady-state calls
     # allocate nothing.
     cdef list _pool
     cdef readonly int n_features, n_units
 
-    def __cinit__(self, kernel, recurrent, bias, int n_units, int activation,
+    def __cinit__(self, weights, bias, int n_features, int n_units, int activation,
                   int recurrent_activation):
-        # kernel: IN (n_blocks, n_features, 4, B); recurrent: IN (n_blocks, n_units, 4, B);
-        # bias: IN (n_blocks, 4, B) -- the packed layout of src/fastlstm.h.
+        # weights: IN (n_blocks, n_features + n_units, 4, B); bias: IN (n_blocks, 4, B) -- the
+        # packed layout of src/fastlstm.h.
         cdef Py_ssize_t n_blocks = (n_units + FL_LSTM_BLOCK - 1) // FL_LSTM_BLOCK
-        cdef const float[:, :, :, ::1] kernel_v
-        cdef const float[:, :, :, ::1] recurrent_v
+        cdef const float[:, :, :, ::1] weights_v
         cdef const float[:, :, ::1] bias_v
-        if n_units < 1:
-            raise ValueError(f"LSTM units must be >= 1, got {n_units}")
-        kshape = np.shape(kernel)
-        if len(kshape) != 4 or kshape[0] != n_blocks or kshape[1] < 1 or kshape[2:] != (4, FL_LSTM_BLOCK):
-            raise ValueError(f"packed kernel has shape {kshape}, expected "
-                             f"({n_blocks}, n_features, 4, {FL_LSTM_BLOCK})")
-        if np.shape(recurrent) != (n_blocks, n_units, 4, FL_LSTM_BLOCK):
-            raise ValueError(f"packed recurrent kernel has shape {np.shape(recurrent)}, "
-                             f"expected {(n_blocks, n_units, 4, FL_LSTM_BLOCK)}")
+        if n_units < 1 or n_features < 1:
+            raise ValueError(f"LSTM needs units >= 1 and features >= 1, got {n_units}, "
+                             f"{n_features}")
+        expected = (n_blocks, n_features + n_units, 4, FL_LSTM_BLOCK)
+        if np.shape(weights) != expected:
+            raise ValueError(f"packed weights have shape {np.shape(weights)}, expected {expected}")
         if np.shape(bias) != (n_blocks, 4, FL_LSTM_BLOCK):
             raise ValueError(f"packed bias has shape {np.shape(bias)}, expected "
                              f"{(n_blocks, 4, FL_LSTM_BLOCK)}")
         for act in (activation, recurrent_activation):
             if act < 0 or act >= FL_ACT_COUNT:
                 raise ValueError(f"unknown activation id {act}")
-        kernel_v = kernel
-        recurrent_v = recurrent
+        weights_v = weights
         bias_v = bias
         # The memoryviews keep the packed arrays alive for the raw pointers below.
-        self._kernel = kernel_v
-        self._recurrent = recurrent_v
+        self._weights = weights_v
         self._bias = bias_v
-        self.n_features = <int>kshape[1]
+        self.n_features = n_features
         self.n_units = n_units
         self.params.n_features = self.n_features
         self.params.n_units = n_units
         self.params.activation = activation
         self.params.recurrent_activation = recurrent_activation
-        self.params.kernel = &kernel_v[0, 0, 0, 0]
-        self.params.recurrent = &recurrent_v[0, 0, 0, 0]
+        self.params.weights = &weights_v[0, 0, 0, 0]
         self.params.bias = &bias_v[0, 0, 0]
         self._pool = []
 
-    cdef object _take_workspace(self, Py_ssize_t n_timesteps, int n_threads):
-        cdef size_t need = fl_lstm_workspace_floats(&self.params, n_timesteps, n_threads)
+    cdef object _take_workspace(self, Py_ssize_t n_batch, int n_threads):
+        cdef size_t need = fl_lstm_workspace_floats(&self.params, n_batch, n_threads)
         try:
             ws = self._pool.pop()
         except IndexError:
@@ -182,7 +174,7 @@ cdef class LSTMKernel:
         if n_batch == 0:
             return
         out_ptr = &out3[0, 0, 0] if return_sequences else &out2[0, 0]
-        ws_obj = self._take_workspace(n_timesteps, n_threads)
+        ws_obj = self._take_workspace(n_batch, n_threads)
         ws = ws_obj
         with nogil:
             rc = fl_lstm_forward(&self.params, n_batch, n_timesteps, &x[0, 0, 0], &h[0, 0],

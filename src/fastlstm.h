@@ -69,11 +69,13 @@ int fl_activation_apply(int activation, float *x /* (n_rows, n_cols) */, ptrdiff
  *   i, f, o = recurrent_activation(z_i, z_f, z_o);  c' = f * c + i * activation(z_c)
  *   h' = o * activation(c')
  *
- * Packed layout (made once at load by fastlstm/layers/lstm.py): the units are cut into blocks of
- * FL_LSTM_BLOCK; n_units_padded = n_blocks * FL_LSTM_BLOCK. A Keras matrix W (n_rows, 4*n_units)
- * becomes packed[b][k][g][j] = W[k, g*n_units + b*FL_LSTM_BLOCK + j] (zero past n_units), so one
- * block of hidden units reads its four gates' weights for input k from 4*FL_LSTM_BLOCK contiguous
- * floats. The bias becomes packed[b][g][j].
+ * Packed layout (made once at load by fastlstm/layers/lstm.py): kernel and recurrent_kernel are
+ * stacked as W = [kernel; recurrent_kernel] (n_features + n_units rows), so one pass over k
+ * covers x_t and h_{t-1} with no (timesteps, 4*units) projection buffer. The units are cut into
+ * blocks of FL_LSTM_BLOCK (n_units_padded = n_blocks * FL_LSTM_BLOCK) and
+ *     weights[b][k][g][j] = W[k, g*n_units + b*FL_LSTM_BLOCK + j]   (zero past n_units)
+ * so one block of hidden units reads its four gates' weights for row k from 4*FL_LSTM_BLOCK
+ * contiguous floats. The bias becomes bias[b][g][j].
  * ---------------------------------------------------------------------------------------------- */
 #define FL_LSTM_BLOCK 8
 
@@ -82,21 +84,23 @@ typedef struct {
     int n_units;
     int activation;            /* enum fl_activation */
     int recurrent_activation;  /* enum fl_activation */
-    const float *kernel;       /* packed (n_blocks, n_features, 4, FL_LSTM_BLOCK) */
-    const float *recurrent;    /* packed (n_blocks, n_units, 4, FL_LSTM_BLOCK) */
+    const float *weights;      /* packed (n_blocks, n_features + n_units, 4, FL_LSTM_BLOCK) */
     const float *bias;         /* packed (n_blocks, 4, FL_LSTM_BLOCK); zeros when use_bias=False */
 } fl_lstm_params;
 
-/* Floats of workspace one call needs, for n_threads threads. */
-size_t fl_lstm_workspace_floats(const fl_lstm_params *p, ptrdiff_t n_timesteps, int n_threads);
+/* Floats of workspace one call needs (it does not depend on the number of timesteps). */
+size_t fl_lstm_workspace_floats(const fl_lstm_params *p, ptrdiff_t n_batch, int n_threads);
 
 /* Runs the whole sequence. h and c hold the initial state on entry and the final state on return
  * (this is how stateful layers carry state between calls). With go_backwards the steps are taken
  * from the last to the first, and with return_sequences the output is written in processing order,
  * as Keras does. out is (n_batch, n_timesteps, n_units) when return_sequences, else
- * (n_batch, n_units). Rows of the batch are independent and are shared among n_threads OpenMP
- * threads; each row's arithmetic is the same whatever the thread count, so results are bitwise
- * identical for any n_threads. */
+ * (n_batch, n_units).
+ *
+ * Threads: with enough rows, each of n_threads OpenMP threads takes whole rows through the whole
+ * sequence; with few rows (batch 1 streaming), the threads split the unit blocks and meet at a
+ * barrier each timestep, so each streams only its part of the weights from its own L2. Either
+ * way a row's arithmetic is the same, so results are bitwise identical for any n_threads. */
 int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
                     const float *x /* (n_batch, n_timesteps, n_features) */,
                     float *h /* (n_batch, n_units) in/out */,

@@ -1,5 +1,5 @@
-/* LSTM forward pass: one OpenMP-parallel loop over batch rows, each row running its whole
- * sequence with the fused kernel of lstm_body.h. */
+/* LSTM forward pass: state buffers, the choice between row-parallel and unit-parallel
+ * scheduling, and the time loop. The per-timestep arithmetic is in lstm_step_*.h. */
 #include <string.h>
 
 #include "activations.h"
@@ -9,32 +9,134 @@
 #include <omp.h>
 #endif
 
+typedef struct {
+    const float *x;       /* (n_batch, n_timesteps, n_features) */
+    ptrdiff_t n_timesteps;
+    ptrdiff_t t;          /* input timestep being consumed */
+    ptrdiff_t n_padded;   /* row stride of the state buffers */
+    const float *h_cur;   /* (n_batch, n_padded) */
+    float *h_next;        /* (n_batch, n_padded) */
+    float *c;             /* (n_batch, n_padded), updated in place */
+} fl_lstm_step_args;
+
+typedef void (*fl_lstm_step_fn)(const fl_lstm_params *, const fl_lstm_step_args *, ptrdiff_t r0,
+                                ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1);
+
+#include "lstm_step_portable.h"
+#if FL_BUILD_AVX2
+#include "lstm_step_avx2.h"
+#endif
+
+/* Below this many multiply-adds per call, waking a second thread costs more than it saves. */
+#define FL_MIN_PARALLEL_MACS (1 << 18)
+
 static ptrdiff_t fl_lstm_padded(const fl_lstm_params *p) {
     return (ptrdiff_t)((p->n_units + FL_LSTM_BLOCK - 1) / FL_LSTM_BLOCK) * FL_LSTM_BLOCK;
 }
 
-static size_t fl_lstm_thread_floats(const fl_lstm_params *p, ptrdiff_t n_timesteps) {
-    const ptrdiff_t n_padded = fl_lstm_padded(p);
-    return (size_t)(n_timesteps * 4 * n_padded + 8 * n_padded);
+size_t fl_lstm_workspace_floats(const fl_lstm_params *p, ptrdiff_t n_batch, int n_threads) {
+    if (p == NULL || p->n_units < 1 || n_batch < 0 || n_threads < 1) return 0;
+    /* h (two buffers), c: (n_batch, n_padded) each; per thread 5 rows of n_padded for the
+     * row-wise activation path. */
+    return (size_t)((3 * n_batch + 5 * (ptrdiff_t)n_threads) * fl_lstm_padded(p));
 }
 
-#define FL_FN(name) name##_portable
-#define FL_TARGET
-#include "lstm_body.h"
-#undef FL_FN
-#undef FL_TARGET
+/* A sense-reversing spin barrier: the unit-parallel schedule meets once per timestep, and
+ * libgomp's barrier costs several times more than these ~100 ns. Only used with no more
+ * threads than processors, so spinning never starves a waiting thread's peer. */
+typedef struct {
+    int count;
+    int sense;
+} fl_spin_barrier;
 
-#if FL_BUILD_AVX2
-#define FL_FN(name) name##_avx2
-#define FL_TARGET __attribute__((target("avx2,fma")))
-#include "lstm_body.h"
-#undef FL_FN
-#undef FL_TARGET
+static void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sense) {
+#if defined(__GNUC__) || defined(__clang__)
+    const int sense = !*local_sense;
+    *local_sense = sense;
+    if (__atomic_add_fetch(&bar->count, 1, __ATOMIC_ACQ_REL) == n_threads) {
+        __atomic_store_n(&bar->count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&bar->sense, sense, __ATOMIC_RELEASE);
+    } else {
+        while (__atomic_load_n(&bar->sense, __ATOMIC_ACQUIRE) != sense) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
 #endif
+        }
+    }
+#else
+    (void)bar, (void)n_threads, (void)local_sense;
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+#endif
+}
 
-size_t fl_lstm_workspace_floats(const fl_lstm_params *p, ptrdiff_t n_timesteps, int n_threads) {
-    if (p == NULL || n_timesteps < 1 || n_threads < 1) return 0;
-    return fl_lstm_thread_floats(p, n_timesteps) * (size_t)n_threads;
+typedef struct {
+    const fl_lstm_params *p;
+    fl_lstm_step_fn step;
+    fl_lstm_step_args base;  /* x, n_timesteps, n_padded, c; h buffers set per step */
+    float *h_a, *h_b;        /* (n_batch, n_padded): h_a holds the initial state */
+    float *out;
+    int return_sequences, go_backwards, rowwise;
+} fl_lstm_run;
+
+static void fl_copy_step_output(const fl_lstm_run *run, const float *h, ptrdiff_t r0,
+                                ptrdiff_t r1, ptrdiff_t u0, ptrdiff_t u1, ptrdiff_t s) {
+    const ptrdiff_t n_units = run->p->n_units, n_timesteps = run->base.n_timesteps;
+    for (ptrdiff_t r = r0; r < r1; r++)
+        memcpy(run->out + (r * n_timesteps + s) * n_units + u0, h + r * run->base.n_padded + u0,
+               (size_t)(u1 - u0) * sizeof(float));
+}
+
+/* Rows [r0, r1) through the whole sequence: no synchronisation with other threads. */
+static void fl_lstm_rows(const fl_lstm_run *run, ptrdiff_t r0, ptrdiff_t r1,
+                         float *scratch /* (5, n_padded) */) {
+    const ptrdiff_t n_timesteps = run->base.n_timesteps, n_padded = run->base.n_padded;
+    fl_lstm_step_args a = run->base;
+    float *h_cur = run->h_a, *h_next = run->h_b;
+    for (ptrdiff_t s = 0; s < n_timesteps; s++) {
+        /* go_backwards consumes the input from the end but numbers outputs in processing order
+         * (keras backend rnn reverses the inputs, not the outputs). */
+        a.t = run->go_backwards ? n_timesteps - 1 - s : s;
+        a.h_cur = h_cur;
+        a.h_next = h_next;
+        if (run->rowwise) {
+            for (ptrdiff_t r = r0; r < r1; r++)
+                fl_lstm_step_rowwise(run->p, &a, r, scratch, scratch + 4 * n_padded);
+        } else {
+            run->step(run->p, &a, r0, r1, 0, n_padded / FL_LSTM_BLOCK);
+        }
+        if (run->return_sequences)
+            fl_copy_step_output(run, h_next, r0, r1, 0, run->p->n_units, s);
+        float *swap = h_cur;
+        h_cur = h_next;
+        h_next = swap;
+    }
+}
+
+/* Every row, unit blocks [b0, b1) of this thread, a barrier per timestep. */
+static void fl_lstm_units(const fl_lstm_run *run, ptrdiff_t n_batch, ptrdiff_t b0, ptrdiff_t b1,
+                          fl_spin_barrier *bar, int n_threads) {
+    const ptrdiff_t n_timesteps = run->base.n_timesteps, n_units = run->p->n_units;
+    const ptrdiff_t u0 = b0 * FL_LSTM_BLOCK;
+    const ptrdiff_t u1 = b1 * FL_LSTM_BLOCK < n_units ? b1 * FL_LSTM_BLOCK : n_units;
+    fl_lstm_step_args a = run->base;
+    float *h_cur = run->h_a, *h_next = run->h_b;
+    int sense = 0;
+    for (ptrdiff_t s = 0; s < n_timesteps; s++) {
+        a.t = run->go_backwards ? n_timesteps - 1 - s : s;
+        a.h_cur = h_cur;
+        a.h_next = h_next;
+        run->step(run->p, &a, 0, n_batch, b0, b1);
+        if (run->return_sequences && u1 > u0) fl_copy_step_output(run, h_next, 0, n_batch, u0, u1, s);
+        /* Every thread reads all of h_cur and writes its part of h_next: the next step may only
+         * start when all parts are written, and h_cur may only be overwritten (as the next
+         * h_next) when nobody reads it any more. One barrier covers both. */
+        fl_barrier_wait(bar, n_threads, &sense);
+        float *swap = h_cur;
+        h_cur = h_next;
+        h_next = swap;
+    }
 }
 
 int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
@@ -47,35 +149,83 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
     }
     if (n_batch == 0) return FL_OK;
     if (x == NULL || h == NULL || c == NULL || out == NULL || workspace == NULL
-        || p->kernel == NULL || p->recurrent == NULL || p->bias == NULL) {
+        || p->weights == NULL || p->bias == NULL) {
         return FL_ERR_ARGUMENT;
     }
+    const ptrdiff_t n_units = p->n_units, n_padded = fl_lstm_padded(p);
+    const ptrdiff_t n_blocks = n_padded / FL_LSTM_BLOCK;
 
-    void (*row_fn)(const fl_lstm_params *, ptrdiff_t, const float *, float *, float *, float *,
-                   int, int, float *) = fl_lstm_row_portable;
+    fl_lstm_run run;
+    run.p = p;
+    run.step = fl_lstm_step_portable;
 #if FL_BUILD_AVX2
-    if (fl_get_isa() == FL_ISA_AVX2) row_fn = fl_lstm_row_avx2;
+    if (fl_get_isa() == FL_ISA_AVX2) run.step = fl_lstm_step_avx2;
 #endif
+    run.h_a = workspace;
+    run.h_b = run.h_a + n_batch * n_padded;
+    run.base.x = x;
+    run.base.n_timesteps = n_timesteps;
+    run.base.n_padded = n_padded;
+    run.base.c = run.h_b + n_batch * n_padded;
+    run.base.t = 0;
+    run.base.h_cur = run.base.h_next = NULL;
+    run.out = out;
+    run.return_sequences = return_sequences;
+    run.go_backwards = go_backwards;
+    run.rowwise = fl_activation_is_rowwise(p->activation)
+                  || fl_activation_is_rowwise(p->recurrent_activation);
+    float *scratch = run.base.c + n_batch * n_padded;  /* (n_threads, 5, n_padded) */
 
-    const ptrdiff_t n_features = p->n_features, n_units = p->n_units;
-    const ptrdiff_t out_stride = return_sequences ? n_timesteps * n_units : n_units;
-    const size_t per_thread = fl_lstm_thread_floats(p, n_timesteps);
-    const int n_used = n_batch < n_threads ? (int)n_batch : n_threads;
-    (void)n_used;
-
-    /* Rows are independent, so each thread takes whole rows through the whole sequence: no
-     * synchronisation per timestep, and a row's arithmetic does not depend on the thread count. */
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(n_used) schedule(static)
-#endif
     for (ptrdiff_t r = 0; r < n_batch; r++) {
+        float *ha = run.h_a + r * n_padded, *hb = run.h_b + r * n_padded;
+        float *cc = run.base.c + r * n_padded;
+        memcpy(ha, h + r * n_units, (size_t)n_units * sizeof(float));
+        memcpy(cc, c + r * n_units, (size_t)n_units * sizeof(float));
+        for (ptrdiff_t u = n_units; u < n_padded; u++) ha[u] = cc[u] = 0.0f;
+        memset(hb, 0, (size_t)n_padded * sizeof(float));
+    }
+
+    int nt = n_threads;
+    const double macs = (double)n_batch * (double)n_timesteps * (double)(p->n_features + n_units)
+                        * 4.0 * (double)n_units;
+    if (macs < FL_MIN_PARALLEL_MACS) nt = 1;
 #ifdef _OPENMP
-        float *ws = workspace + per_thread * (size_t)omp_get_thread_num();
+    if (nt > omp_get_num_procs()) nt = omp_get_num_procs() > 0 ? omp_get_num_procs() : 1;
 #else
-        float *ws = workspace;
+    nt = 1;
 #endif
-        row_fn(p, n_timesteps, x + r * n_timesteps * n_features, h + r * n_units,
-               c + r * n_units, out + r * out_stride, return_sequences, go_backwards, ws);
+    /* Few rows: split the units so each thread streams its share of the weights (batch-1
+     * inference is bound by reading the recurrent weights from L2 every step). */
+    const int unit_parallel = nt > 1 && !run.rowwise && n_batch < 4 * (ptrdiff_t)nt
+                              && n_blocks >= 2 * (ptrdiff_t)nt;
+    if (!unit_parallel && nt > n_batch) nt = (int)n_batch;
+
+    if (nt <= 1) {
+        fl_lstm_rows(&run, 0, n_batch, scratch);
+    } else {
+#ifdef _OPENMP
+        fl_spin_barrier bar = {0, 0};
+#pragma omp parallel num_threads(nt)
+        {
+            const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
+            if (unit_parallel) {
+                fl_lstm_units(&run, n_batch, n_blocks * tid / n_team,
+                              n_blocks * (tid + 1) / n_team, &bar, n_team);
+            } else {
+                fl_lstm_rows(&run, n_batch * tid / n_team, n_batch * (tid + 1) / n_team,
+                             scratch + (ptrdiff_t)tid * 5 * n_padded);
+            }
+        }
+#endif
+    }
+
+    /* After an odd number of steps the final h sits in h_b. */
+    const float *h_final = (n_timesteps % 2) ? run.h_b : run.h_a;
+    for (ptrdiff_t r = 0; r < n_batch; r++) {
+        memcpy(h + r * n_units, h_final + r * n_padded, (size_t)n_units * sizeof(float));
+        memcpy(c + r * n_units, run.base.c + r * n_padded, (size_t)n_units * sizeof(float));
+        if (!return_sequences)
+            memcpy(out + r * n_units, h_final + r * n_padded, (size_t)n_units * sizeof(float));
     }
     return FL_OK;
 }

@@ -102,10 +102,9 @@ class LSTM(Layer):
         kernel, recurrent = weights[0], weights[1]
         bias = weights[2] if self.use_bias else np.zeros(4 * self.units, np.float32)
         self.kernel = _kernels.LSTMKernel(
-            pack_gate_blocks(kernel, self.units),
-            pack_gate_blocks(recurrent, self.units),
+            pack_gate_blocks(np.concatenate([kernel, recurrent]), self.units),
             pack_gate_blocks(bias.reshape(1, -1), self.units)[:, 0],
-            self.units, self.activation, self.recurrent_activation)
+            self.n_features, self.units, self.activation, self.recurrent_activation)
 
     def reset_states(self) -> None:
         if self.stateful:

@@ -1,0 +1,112 @@
+/* AVX2+FMA LSTM step: a register-blocked micro-kernel computes 4 gates x 8 units for up to 3
+ * batch rows at once (12 accumulators of the 16 ymm registers; each weight vector loaded once
+ * serves 3 rows), then takes the gates and updates c and h in registers. Internal to lstm.c.
+ *
+ * Each row's arithmetic is the same chain of FMAs over k whatever the group it falls in, so
+ * results do not depend on how rows are grouped or shared among threads. */
+#include "simd_avx2.h"
+
+FL_AVX2_INLINE void fl_lstm_block_avx2(const int n_rows, const fl_lstm_params *p,
+                                       const fl_lstm_step_args *a, ptrdiff_t r, ptrdiff_t b) {
+    enum { B = FL_LSTM_BLOCK, G = 4 * FL_LSTM_BLOCK };
+    const ptrdiff_t n_features = p->n_features, n_units = p->n_units;
+    const float *w = p->weights + b * (n_features + n_units) * G; /* (n_features + n_units, 4, B) */
+    const float *bias = p->bias + b * G;
+    const float *x_t[3], *h[3];
+    __m256 acc[3][4];
+    for (int i = 0; i < n_rows; i++) {
+        x_t[i] = a->x + ((r + i) * a->n_timesteps + a->t) * n_features;
+        h[i] = a->h_cur + (r + i) * a->n_padded;
+        for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(bias + g * B);
+    }
+    for (ptrdiff_t k = 0; k < n_features; k++, w += G) {
+        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + B);
+        const __m256 w2 = _mm256_loadu_ps(w + 2 * B), w3 = _mm256_loadu_ps(w + 3 * B);
+        for (int i = 0; i < n_rows; i++) {
+            const __m256 v = _mm256_broadcast_ss(x_t[i] + k);
+            acc[i][0] = _mm256_fmadd_ps(v, w0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(v, w1, acc[i][1]);
+            acc[i][2] = _mm256_fmadd_ps(v, w2, acc[i][2]);
+            acc[i][3] = _mm256_fmadd_ps(v, w3, acc[i][3]);
+        }
+    }
+    for (ptrdiff_t k = 0; k < n_units; k++, w += G) {
+        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + B);
+        const __m256 w2 = _mm256_loadu_ps(w + 2 * B), w3 = _mm256_loadu_ps(w + 3 * B);
+        for (int i = 0; i < n_rows; i++) {
+            const __m256 v = _mm256_broadcast_ss(h[i] + k);
+            acc[i][0] = _mm256_fmadd_ps(v, w0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(v, w1, acc[i][1]);
+            acc[i][2] = _mm256_fmadd_ps(v, w2, acc[i][2]);
+            acc[i][3] = _mm256_fmadd_ps(v, w3, acc[i][3]);
+        }
+    }
+    /* The gate loop below is not unrolled (its activations switch on run-time ids); reading the
+     * accumulators from a copy keeps acc itself in registers through the k loops. */
+    __m256 z[3][4];
+    for (int i = 0; i < n_rows; i++)
+        for (int g = 0; g < 4; g++) z[i][g] = acc[i][g];
+    const int act = p->activation, rec_act = p->recurrent_activation;
+    for (int i = 0; i < n_rows; i++) {
+        float *c = a->c + (r + i) * a->n_padded + b * B;
+        float *h_next = a->h_next + (r + i) * a->n_padded + b * B;
+        const __m256 ig = fl_act256(rec_act, z[i][0]);
+        const __m256 fg = fl_act256(rec_act, z[i][1]);
+        const __m256 cg = fl_act256(act, z[i][2]);
+        const __m256 og = fl_act256(rec_act, z[i][3]);
+        const __m256 c_new = _mm256_fmadd_ps(fg, _mm256_loadu_ps(c), _mm256_mul_ps(ig, cg));
+        _mm256_storeu_ps(c, c_new);
+        _mm256_storeu_ps(h_next, _mm256_mul_ps(og, fl_act256(act, c_new)));
+    }
+}
+
+/* One row, two unit blocks at once: 8 independent FMA chains instead of 4, which a single row
+ * (batch-1 streaming) needs to keep both FMA pipes busy. Same per-unit arithmetic as above. */
+FL_AVX2_INLINE void fl_lstm_block_pair_avx2(const fl_lstm_params *p, const fl_lstm_step_args *a,
+                                            ptrdiff_t r, ptrdiff_t b) {
+    enum { B = FL_LSTM_BLOCK, G = 4 * FL_LSTM_BLOCK };
+    const ptrdiff_t n_features = p->n_features, n_units = p->n_units;
+    const ptrdiff_t panel = (n_features + n_units) * G;
+    const float *w = p->weights + b * panel;     /* block b; block b + 1 is at w + panel */
+    const float *x_t = a->x + (r * a->n_timesteps + a->t) * n_features;
+    const float *h = a->h_cur + r * a->n_padded;
+    __m256 acc[2][4];
+    for (int i = 0; i < 2; i++)
+        for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(p->bias + (b + i) * G + g * B);
+    for (ptrdiff_t k = 0; k < n_features + n_units; k++, w += G) {
+        const __m256 v = _mm256_broadcast_ss(k < n_features ? x_t + k : h + (k - n_features));
+        for (int i = 0; i < 2; i++)
+            for (int g = 0; g < 4; g++)
+                acc[i][g] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + i * panel + g * B), acc[i][g]);
+    }
+    __m256 z[2][4];
+    for (int i = 0; i < 2; i++)
+        for (int g = 0; g < 4; g++) z[i][g] = acc[i][g];
+    const int act = p->activation, rec_act = p->recurrent_activation;
+    for (int i = 0; i < 2; i++) {
+        float *c = a->c + r * a->n_padded + (b + i) * B;
+        float *h_next = a->h_next + r * a->n_padded + (b + i) * B;
+        const __m256 ig = fl_act256(rec_act, z[i][0]);
+        const __m256 fg = fl_act256(rec_act, z[i][1]);
+        const __m256 cg = fl_act256(act, z[i][2]);
+        const __m256 og = fl_act256(rec_act, z[i][3]);
+        const __m256 c_new = _mm256_fmadd_ps(fg, _mm256_loadu_ps(c), _mm256_mul_ps(ig, cg));
+        _mm256_storeu_ps(c, c_new);
+        _mm256_storeu_ps(h_next, _mm256_mul_ps(og, fl_act256(act, c_new)));
+    }
+}
+
+FL_AVX2_FN static void fl_lstm_step_avx2(const fl_lstm_params *p, const fl_lstm_step_args *a,
+                                         ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0,
+                                         ptrdiff_t b1) {
+    const ptrdiff_t r_single = r1 - (r1 - r0) % 3;  /* rows past the groups of 3 */
+    for (ptrdiff_t b = b0; b < b1; b++) {
+        for (ptrdiff_t r = r0; r + 3 <= r1; r += 3) fl_lstm_block_avx2(3, p, a, r, b);
+        if (r1 - r_single == 2) fl_lstm_block_avx2(2, p, a, r_single, b);
+    }
+    if (r1 - r_single == 1) {
+        ptrdiff_t b = b0;
+        for (; b + 2 <= b1; b += 2) fl_lstm_block_pair_avx2(p, a, r_single, b);
+        if (b < b1) fl_lstm_block_avx2(1, p, a, r_single, b);
+    }
+}

@@ -1,0 +1,77 @@
+/* Portable C LSTM step (any CPU), and the row-wise-activation step used on every path.
+ * Internal to lstm.c. Gate order i, f, c, o (keras layers/rnn/lstm.py). */
+
+/* One timestep for rows [r0, r1) and unit blocks [b0, b1): element-wise activations, fused per
+ * block: z for 4 gates x FL_LSTM_BLOCK units, then the gates and the c/h update in place. */
+static void fl_lstm_step_portable(const fl_lstm_params *p, const fl_lstm_step_args *a,
+                                  ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1) {
+    enum { B = FL_LSTM_BLOCK, G = 4 * FL_LSTM_BLOCK };
+    const ptrdiff_t n_features = p->n_features, n_units = p->n_units;
+    const ptrdiff_t n_rows_w = n_features + n_units;
+    const int act = p->activation, rec_act = p->recurrent_activation;
+    for (ptrdiff_t b = b0; b < b1; b++) {
+        const float *panel = p->weights + b * n_rows_w * G;  /* (n_features + n_units, 4, B) */
+        const float *bias = p->bias + b * G;                 /* (4, B) */
+        for (ptrdiff_t r = r0; r < r1; r++) {
+            const float *x_t = a->x + (r * a->n_timesteps + a->t) * n_features; /* (n_features) */
+            const float *h = a->h_cur + r * a->n_padded;                           /* (n_units) */
+            float acc[G];
+            for (int j = 0; j < G; j++) acc[j] = bias[j];
+            const float *w = panel;
+            for (ptrdiff_t k = 0; k < n_features; k++, w += G) {
+                const float v = x_t[k];
+                for (int j = 0; j < G; j++) acc[j] += v * w[j];
+            }
+            for (ptrdiff_t k = 0; k < n_units; k++, w += G) {
+                const float v = h[k];
+                for (int j = 0; j < G; j++) acc[j] += v * w[j];
+            }
+            float *c = a->c + r * a->n_padded + b * B;        /* (B) */
+            float *h_next = a->h_next + r * a->n_padded + b * B;
+            for (int j = 0; j < B; j++) {
+                const float ig = fl_activation_scalar(rec_act, acc[j]);
+                const float fg = fl_activation_scalar(rec_act, acc[B + j]);
+                const float cg = fl_activation_scalar(act, acc[2 * B + j]);
+                const float og = fl_activation_scalar(rec_act, acc[3 * B + j]);
+                const float c_new = fg * c[j] + ig * cg;
+                c[j] = c_new;
+                h_next[j] = og * fl_activation_scalar(act, c_new);
+            }
+        }
+    }
+}
+
+/* One timestep for one row when an activation is row-wise (softmax, log_softmax, sparsemax act
+ * over all units of a gate, as Keras applies them to the (batch, units) gate tensors): the
+ * pre-activations of every block are parked as (4, n_padded) before the gates are taken. */
+static void fl_lstm_step_rowwise(const fl_lstm_params *p, const fl_lstm_step_args *a,
+                                 ptrdiff_t r, float *gates /* (4, n_padded) */,
+                                 float *scratch /* (n_padded) */) {
+    enum { B = FL_LSTM_BLOCK, G = 4 * FL_LSTM_BLOCK };
+    const ptrdiff_t n_features = p->n_features, n_units = p->n_units, n_padded = a->n_padded;
+    const ptrdiff_t n_blocks = n_padded / B, n_rows_w = n_features + n_units;
+    const float *x_t = a->x + (r * a->n_timesteps + a->t) * n_features;
+    const float *h = a->h_cur + r * n_padded;
+    for (ptrdiff_t b = 0; b < n_blocks; b++) {
+        const float *w = p->weights + b * n_rows_w * G;
+        float acc[G];
+        for (int j = 0; j < G; j++) acc[j] = p->bias[b * G + j];
+        for (ptrdiff_t k = 0; k < n_features; k++, w += G)
+            for (int j = 0; j < G; j++) acc[j] += x_t[k] * w[j];
+        for (ptrdiff_t k = 0; k < n_units; k++, w += G)
+            for (int j = 0; j < G; j++) acc[j] += h[k] * w[j];
+        for (int g = 0; g < 4; g++)
+            for (int j = 0; j < B; j++) gates[g * n_padded + b * B + j] = acc[g * B + j];
+    }
+    float *ig = gates, *fg = gates + n_padded, *cg = gates + 2 * n_padded;
+    float *og = gates + 3 * n_padded;
+    float *c = a->c + r * n_padded, *h_next = a->h_next + r * n_padded;
+    fl_activation_apply(p->recurrent_activation, ig, 1, n_units, scratch);
+    fl_activation_apply(p->recurrent_activation, fg, 1, n_units, scratch);
+    fl_activation_apply(p->activation, cg, 1, n_units, scratch);
+    fl_activation_apply(p->recurrent_activation, og, 1, n_units, scratch);
+    for (ptrdiff_t u = 0; u < n_units; u++) c[u] = fg[u] * c[u] + ig[u] * cg[u];
+    for (ptrdiff_t u = 0; u < n_units; u++) h_next[u] = c[u];
+    fl_activation_apply(p->activation, h_next, 1, n_units, scratch);
+    for (ptrdiff_t u = 0; u < n_units; u++) h_next[u] *= og[u];
+}
