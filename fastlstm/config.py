@@ -45,9 +45,12 @@ class GraphSpec:
     outputs: List[Ref]
 
 
-def _layer_name(layer: dict) -> str:
+def _layer_name(layer: dict, position: Optional[int] = None) -> str:
     config = layer.get("config")
     name = layer.get("name") or (config.get("name") if isinstance(config, dict) else None)
+    if name is None and position is not None and layer.get("class_name") in MODEL_CLASSES:
+        # Keras 1.2-2.2.0 saved a nested Sequential as a bare list, without its name.
+        return f"{layer['class_name'].lower()}_{position}"
     if not isinstance(name, str) or not name:
         raise ModelFormatError(f"a layer of class {layer.get('class_name')!r} has no name")
     return name
@@ -94,9 +97,7 @@ def _parse_sequential(config) -> GraphSpec:
         first = layers.pop(0)
         input_spec = LayerSpec(_layer_name(first), "InputLayer", first["config"], [])
     else:
-        first_config = layers[0]["config"] if isinstance(layers[0]["config"], dict) else {}
-        shape = (first_config.get("batch_input_shape") or first_config.get("batch_shape")
-                 or build_shape)
+        shape = _first_layer_input_shape(layers[0]) or build_shape
         if shape is None:
             raise ModelFormatError(
                 f"Sequential {name!r} declares no input shape (no InputLayer, no "
@@ -106,12 +107,23 @@ def _parse_sequential(config) -> GraphSpec:
                                {"name": f"{name}_input", "batch_shape": shape}, [])
     specs.append(input_spec)
     prev: Ref = (input_spec.name, 0, 0)
-    for layer in layers:
-        lname = _layer_name(layer)
+    for position, layer in enumerate(layers):
+        lname = _layer_name(layer, position)
         specs.append(LayerSpec(lname, layer["class_name"], layer["config"], [NodeSpec([prev])]))
         prev = (lname, 0, 0)
     _check_unique_names(specs, name)
     return GraphSpec(name, "Sequential", specs, [(input_spec.name, 0, 0)], [prev])
+
+
+def _first_layer_input_shape(layer: dict):
+    """The batch shape the first layer of a Sequential declares; a nested model (old Keras
+    Sequential-in-Sequential files) declares it through its own first layer or input."""
+    if layer["class_name"] in MODEL_CLASSES:
+        inner = parse_model(layer)
+        first = next(l for l in inner.layers if l.name == inner.inputs[0][0])
+        return first.config.get("batch_shape") or first.config.get("batch_input_shape")
+    config = layer["config"] if isinstance(layer["config"], dict) else {}
+    return config.get("batch_input_shape") or config.get("batch_shape")
 
 
 def _check_unique_names(specs: List[LayerSpec], model_name: str) -> None:

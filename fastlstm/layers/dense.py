@@ -43,7 +43,10 @@ class Dense(Layer):
         self.bias = weights[1] if self.use_bias else None
 
     def call(self, inputs, initial_state=None, n_threads=1):
-        y = np.matmul(inputs[0], self.kernel)
+        x = inputs[0]
+        # One 2-D product over all leading axes (a stacked 3-D matmul would run one small GEMM
+        # per batch row).
+        y = np.matmul(x.reshape(-1, x.shape[-1]), self.kernel).reshape(x.shape[:-1] + (-1,))
         if self.bias is not None:
             y += self.bias
         return [apply_activation(self.activation, y, self.ctx.keras_major)]
