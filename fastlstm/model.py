@@ -300,18 +300,25 @@ class Model(Layer):
     def count_params(self) -> int:
         return int(sum(l.count_params() for l in self.sublayers()))
 
+    def summary_rows(self) -> List[dict]:
+        """What :meth:`summary` prints, as data: one dict per layer of Keras's ``model.layers``
+        (InputLayers included for Functional models, as Keras lists them) with ``name``,
+        ``class``, ``output_shapes`` (of the layer's first call) and ``params``."""
+        shown = self.sublayers() if self.keras_class == "Sequential" else list(
+            self.layers.values())
+        return [{"name": layer.name, "class": layer.keras_class,
+                 "output_shapes": [tuple(s) for s in layer.output_shapes],
+                 "params": layer.count_params()} for layer in shown]
+
     def summary(self, print_fn=print) -> None:
         """Print the layers, their output shapes and parameter counts, as Keras does."""
         rows = []
-        shown = self.sublayers() if self.keras_class == "Sequential" else list(
-            self.layers.values())
-        for layer in shown:
-            shapes = layer.output_shapes
+        for row in self.summary_rows():
+            shapes = row["output_shapes"]
             shape_text = ", ".join(_shape_text(s) for s in shapes)
             if len(shapes) > 1:
                 shape_text = f"[{shape_text}]"
-            rows.append((f"{layer.name} ({layer.keras_class})", shape_text,
-                         str(layer.count_params())))
+            rows.append((f"{row['name']} ({row['class']})", shape_text, str(row["params"])))
         widths = [max([len(h)] + [len(r[i]) for r in rows]) + 2
                   for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
         line = "_" * sum(widths)
