@@ -37,7 +37,8 @@ def main(steps: int = 50) -> int:
     series = np.load(data_path("forecaster_series.npy"))
     model.summary()
     values, per_step = forecast(model, series, steps)
-    print(f"\nknown series: {len(series)} values, last five {np.round(series[-5:], 4).tolist()}")
+    last = "  ".join(f"{v:+.4f}" for v in series[-5:])
+    print(f"\nknown series: {len(series)} values, the last five: {last}")
     print(f"forecast, next {steps} values (each prediction fed back as the next input):")
     for i in range(0, steps, 10):
         print("  " + "  ".join(f"{v:+.4f}" for v in values[i:i + 10]))

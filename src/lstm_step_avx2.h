@@ -6,6 +6,25 @@
  * results do not depend on how rows are grouped or shared among threads. */
 #include "simd_avx2.h"
 
+/* acc[i] += src[i][k] * w[k] for k < n_k (4 gates x 8 units per k); returns w past the rows. */
+FL_AVX2_INLINE const float *fl_lstm_accumulate_avx2(const int n_rows, const float *const *src,
+                                                    ptrdiff_t n_k, const float *w,
+                                                    __m256 acc[3][4]) {
+    for (ptrdiff_t k = 0; k < n_k; k++, w += 4 * FL_LSTM_BLOCK) {
+        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + FL_LSTM_BLOCK);
+        const __m256 w2 = _mm256_loadu_ps(w + 2 * FL_LSTM_BLOCK);
+        const __m256 w3 = _mm256_loadu_ps(w + 3 * FL_LSTM_BLOCK);
+        for (int i = 0; i < n_rows; i++) {
+            const __m256 v = _mm256_broadcast_ss(src[i] + k);
+            acc[i][0] = _mm256_fmadd_ps(v, w0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(v, w1, acc[i][1]);
+            acc[i][2] = _mm256_fmadd_ps(v, w2, acc[i][2]);
+            acc[i][3] = _mm256_fmadd_ps(v, w3, acc[i][3]);
+        }
+    }
+    return w;
+}
+
 FL_AVX2_INLINE void fl_lstm_block_avx2(const int n_rows, const fl_lstm_params *p,
                                        const fl_lstm_step_args *a, ptrdiff_t r, ptrdiff_t b) {
     enum { B = FL_LSTM_BLOCK, G = 4 * FL_LSTM_BLOCK };
@@ -19,28 +38,8 @@ FL_AVX2_INLINE void fl_lstm_block_avx2(const int n_rows, const fl_lstm_params *p
         h[i] = a->h_cur + (r + i) * a->n_padded;
         for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(bias + g * B);
     }
-    for (ptrdiff_t k = 0; k < n_features; k++, w += G) {
-        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + B);
-        const __m256 w2 = _mm256_loadu_ps(w + 2 * B), w3 = _mm256_loadu_ps(w + 3 * B);
-        for (int i = 0; i < n_rows; i++) {
-            const __m256 v = _mm256_broadcast_ss(x_t[i] + k);
-            acc[i][0] = _mm256_fmadd_ps(v, w0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(v, w1, acc[i][1]);
-            acc[i][2] = _mm256_fmadd_ps(v, w2, acc[i][2]);
-            acc[i][3] = _mm256_fmadd_ps(v, w3, acc[i][3]);
-        }
-    }
-    for (ptrdiff_t k = 0; k < n_units; k++, w += G) {
-        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + B);
-        const __m256 w2 = _mm256_loadu_ps(w + 2 * B), w3 = _mm256_loadu_ps(w + 3 * B);
-        for (int i = 0; i < n_rows; i++) {
-            const __m256 v = _mm256_broadcast_ss(h[i] + k);
-            acc[i][0] = _mm256_fmadd_ps(v, w0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(v, w1, acc[i][1]);
-            acc[i][2] = _mm256_fmadd_ps(v, w2, acc[i][2]);
-            acc[i][3] = _mm256_fmadd_ps(v, w3, acc[i][3]);
-        }
-    }
+    w = fl_lstm_accumulate_avx2(n_rows, x_t, n_features, w, acc);
+    fl_lstm_accumulate_avx2(n_rows, h, n_units, w, acc);
     /* The gate loop below is not unrolled (its activations switch on run-time ids); reading the
      * accumulators from a copy keeps acc itself in registers through the k loops. */
     __m256 z[3][4];
