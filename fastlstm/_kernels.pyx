@@ -5,6 +5,60 @@ Every size that C will use is checked here against the arrays that carry it, so 
 pointer with fewer elements than it will touch. The C calls run without the GIL.
 """
 import numpy as np
+cimport numpy as cnp
+from libc.string cimport memcpy, memset
+
+cnp.import_array()
+
+from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_free_lock,
+                               PyThread_acquire_lock, PyThread_release_lock, WAIT_LOCK, NOWAIT_LOCK)
+
+# Threads for the kernels, set by fastlstm.set_num_threads; a C global so that the per-call path
+# reads it without a Python lookup.
+cdef int g_num_threads = 1
+
+
+def set_threads(int n):
+    global g_num_threads
+    if n < 1:
+        raise ValueError(f"number of threads must be >= 1, got {n}")
+    g_num_threads = n
+
+
+def get_threads():
+    return g_num_threads
+
+
+cdef class StateLock:
+    """The lock that serialises calls on a stateful model (its state is one per model).
+    A C-level lock: taking it on the per-call path costs tens of nanoseconds, and a waiting
+    thread releases the GIL so the holder can finish."""
+    cdef PyThread_type_lock _lock
+
+    def __cinit__(self):
+        self._lock = PyThread_allocate_lock()
+        if self._lock == NULL:
+            raise MemoryError("cannot allocate a lock")
+
+    def __dealloc__(self):
+        if self._lock != NULL:
+            PyThread_free_lock(self._lock)
+
+    cdef inline void acquire(self):
+        if not PyThread_acquire_lock(self._lock, NOWAIT_LOCK):
+            with nogil:
+                PyThread_acquire_lock(self._lock, WAIT_LOCK)
+
+    cdef inline void release(self):
+        PyThread_release_lock(self._lock)
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
 
 cdef extern from "fastlstm.h" nogil:
     ctypedef struct fl_lstm_params:
@@ -183,3 +237,293 @@ cdef class LSTMKernel:
         self._pool.append(ws_obj)
         if rc != 0:
             raise ValueError("fl_lstm_forward rejected its arguments")
+
+
+cdef extern from "fastlstm.h" nogil:
+    size_t fl_dense_scratch_floats(Py_ssize_t n_out)
+    int fl_dense_forward(const float *x, Py_ssize_t n_rows, Py_ssize_t n_in, const float *kernel,
+                         const float *bias, Py_ssize_t n_out, int activation, float *y,
+                         float *scratch)
+
+cdef enum:
+    PLAN_LSTM = 0
+    PLAN_DENSE = 1
+    PLAN_ACTIVATION = 2
+    PLAN_MAX_OPS = 64
+
+
+cdef struct plan_op:
+    int kind
+    const fl_lstm_params *lstm
+    int return_sequences
+    int go_backwards
+    float *state_h          # stateful LSTM: (state_batch, n_out) carried state, else NULL
+    float *state_c
+    const float *kernel     # Dense: (n_in, n_out)
+    const float *bias       # Dense: (n_out) or NULL
+    Py_ssize_t n_in
+    Py_ssize_t n_out
+    int activation
+    int rank_out            # 3: (batch, timesteps, n_out); 2: (batch, n_out)
+
+
+cdef class StackPlan:
+    """A chain of LSTM / Dense / Activation layers run in one call from Python: the per-call
+    path validates the input, takes a cached workspace and makes one nogil pass over the layers,
+    so a batch-1 single-step predict costs little beyond the kernels themselves."""
+    cdef plan_op ops[PLAN_MAX_OPS]
+    cdef int n_ops
+    cdef list _keep
+    cdef dict _pools          # (batch, timesteps, threads) -> free workspaces
+    cdef list _last_pool      # the pool of the last call's key, found without a dict lookup
+    cdef Py_ssize_t _last_batch, _last_timesteps
+    cdef int _last_threads
+    cdef readonly Py_ssize_t n_features, fixed_timesteps, fixed_batch, width
+    cdef readonly int rank
+
+    def __cinit__(self, Py_ssize_t n_features, fixed_timesteps, fixed_batch):
+        self.n_ops = 0
+        self._keep = []
+        self._pools = {}
+        self._last_pool = None
+        self._last_batch = self._last_timesteps = -1
+        self._last_threads = -1
+        self.n_features = n_features
+        self.width = n_features
+        self.rank = 3
+        self.fixed_timesteps = -1 if fixed_timesteps is None else fixed_timesteps
+        self.fixed_batch = -1 if fixed_batch is None else fixed_batch
+
+    cdef plan_op *_new_op(self, int kind) except NULL:
+        if self.n_ops >= PLAN_MAX_OPS:
+            raise ValueError(f"a compiled stack holds at most {PLAN_MAX_OPS} layers")
+        cdef plan_op *op = &self.ops[self.n_ops]
+        op.kind = kind
+        op.lstm = NULL
+        op.state_h = op.state_c = NULL
+        op.kernel = op.bias = NULL
+        op.return_sequences = op.go_backwards = 0
+        op.n_in = self.width
+        op.activation = 0
+        self.n_ops += 1
+        return op
+
+    def add_lstm(self, LSTMKernel kernel, bint return_sequences, bint go_backwards,
+                 h_state=None, c_state=None):
+        if self.rank != 3 or kernel.n_features != self.width:
+            raise ValueError(f"LSTM expects (batch, timesteps, {kernel.n_features}) input, the "
+                             f"stack carries rank {self.rank} width {self.width}")
+        cdef float[:, ::1] hv
+        cdef float[:, ::1] cv
+        cdef plan_op *op = self._new_op(PLAN_LSTM)
+        op.lstm = &kernel.params
+        op.return_sequences = return_sequences
+        op.go_backwards = go_backwards
+        op.n_out = kernel.n_units
+        self._keep.append(kernel)
+        if h_state is not None:
+            hv = h_state
+            cv = c_state
+            if (hv.shape[0] != self.fixed_batch or cv.shape[0] != self.fixed_batch
+                    or hv.shape[1] != kernel.n_units or cv.shape[1] != kernel.n_units):
+                raise ValueError("stateful LSTM state arrays do not match the stack")
+            op.state_h = &hv[0, 0]
+            op.state_c = &cv[0, 0]
+            self._keep.extend([hv, cv])
+        op.rank_out = 3 if return_sequences else 2
+        self.rank = op.rank_out
+        self.width = kernel.n_units
+
+    def add_dense(self, kernel, bias, int activation):
+        cdef const float[:, ::1] kv = kernel
+        cdef const float[::1] bv
+        if kv.shape[0] != self.width:
+            raise ValueError(f"Dense expects {kv.shape[0]} inputs, the stack carries "
+                             f"{self.width}")
+        if activation < 0 or activation >= FL_ACT_COUNT:
+            raise ValueError(f"unknown activation id {activation}")
+        cdef plan_op *op = self._new_op(PLAN_DENSE)
+        op.kernel = &kv[0, 0]
+        op.n_out = kv.shape[1]
+        op.activation = activation
+        self._keep.append(kv)
+        if bias is not None:
+            bv = bias
+            if bv.shape[0] != kv.shape[1]:
+                raise ValueError("Dense bias does not match its kernel")
+            op.bias = &bv[0]
+            self._keep.append(bv)
+        op.rank_out = self.rank
+        self.width = op.n_out
+
+    def add_activation(self, int activation):
+        if activation < 0 or activation >= FL_ACT_COUNT:
+            raise ValueError(f"unknown activation id {activation}")
+        cdef plan_op *op = self._new_op(PLAN_ACTIVATION)
+        op.n_out = self.width
+        op.activation = activation
+        op.rank_out = self.rank
+
+    cdef Py_ssize_t _workspace_floats(self, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
+                                      int n_threads):
+        cdef Py_ssize_t total = 0, steps
+        cdef int i
+        cdef plan_op *op
+        for i in range(self.n_ops):
+            op = &self.ops[i]
+            steps = n_timesteps if op.rank_out == 3 else 1
+            total += n_batch * steps * op.n_out                 # the op's output
+            if op.kind == PLAN_LSTM:
+                total += fl_lstm_workspace_floats(op.lstm, n_batch, n_threads)
+                if op.state_h == NULL:
+                    total += 2 * n_batch * op.n_out                # zero initial state
+            total += fl_dense_scratch_floats(op.n_out)
+        return total
+
+    def try_run(self, cnp.ndarray x, StateLock lock):
+        """run() with the threads of fastlstm.set_num_threads, or None when x is not a numeric
+        (batch, timesteps, features) array this stack accepts as is (the caller's general path
+        then converts it or explains the problem). lock, when not None, is held around the run
+        (stateful stacks)."""
+        if cnp.PyArray_NDIM(x) != 3 or cnp.PyArray_DIM(x, 2) != self.n_features:
+            return None
+        if ((self.fixed_timesteps >= 0 and cnp.PyArray_DIM(x, 1) != self.fixed_timesteps)
+                or (self.fixed_batch >= 0 and cnp.PyArray_DIM(x, 0) != self.fixed_batch)
+                or cnp.PyArray_DIM(x, 1) < 1):
+            return None
+        if cnp.PyArray_TYPE(x) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(x):
+            if x.dtype.kind not in "fiu":
+                return None
+            x = np.ascontiguousarray(x, dtype=np.float32)
+        if lock is None:
+            return self._run(x, g_num_threads)
+        lock.acquire()
+        try:
+            return self._run(x, g_num_threads)
+        finally:
+            lock.release()
+
+    def run(self, cnp.ndarray x, int n_threads):
+        return self._run(x, n_threads)
+
+    cdef object _run(self, cnp.ndarray x, int n_threads):
+        """x: IN (n_batch, n_timesteps, n_features) float32, C-contiguous -> a new float32
+        array. Raw array access keeps this path to a few hundred nanoseconds."""
+        cdef Py_ssize_t n_batch, n_timesteps, need, steps, n_rows
+        cdef int i, rc = 0
+        cdef plan_op *op
+        cdef const float *src
+        cdef float *dst
+        cdef float *ws
+        cdef float *h
+        cdef float *c
+        cdef float *out_ptr
+        cdef cnp.npy_intp dims[3]
+        cdef cnp.ndarray out
+        cdef cnp.ndarray ws_arr
+        if (cnp.PyArray_NDIM(x) != 3 or cnp.PyArray_TYPE(x) != cnp.NPY_FLOAT32
+                or not cnp.PyArray_IS_C_CONTIGUOUS(x)):
+            raise ValueError("StackPlan.run needs a C-contiguous float32 array of rank 3")
+        n_batch = cnp.PyArray_DIM(x, 0)
+        n_timesteps = cnp.PyArray_DIM(x, 1)
+        if cnp.PyArray_DIM(x, 2) != self.n_features:
+            raise ValueError(f"expected {self.n_features} features per timestep, got "
+                             f"{cnp.PyArray_DIM(x, 2)}")
+        if self.fixed_timesteps >= 0 and n_timesteps != self.fixed_timesteps:
+            raise ValueError(f"expected {self.fixed_timesteps} timesteps, got {n_timesteps}")
+        if self.fixed_batch >= 0 and n_batch != self.fixed_batch:
+            raise ValueError(f"expected batch size {self.fixed_batch}, got {n_batch}")
+        if n_timesteps < 1:
+            raise ValueError("expected at least one timestep, got 0")
+        if n_threads < 1:
+            raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+        dims[0] = n_batch
+        if self.rank == 3:
+            dims[1] = n_timesteps
+            dims[2] = self.width
+        else:
+            dims[1] = self.width
+        out = cnp.PyArray_EMPTY(self.rank, dims, cnp.NPY_FLOAT32, 0)
+        if n_batch == 0 or self.n_ops == 0:
+            if self.n_ops == 0:
+                out[...] = x
+            return out
+        out_ptr = <float *>cnp.PyArray_DATA(out)
+        if (n_batch == self._last_batch and n_timesteps == self._last_timesteps
+                and n_threads == self._last_threads):
+            pool = self._last_pool
+        else:
+            key = (n_batch, n_timesteps, n_threads)
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools.setdefault(key, [])
+            self._last_batch, self._last_timesteps, self._last_threads = key
+            self._last_pool = pool
+        if pool:
+            ws_arr = pool.pop()
+        else:
+            need = self._workspace_floats(n_batch, n_timesteps, n_threads)
+            ws_arr = np.empty(need, dtype=np.float32)
+        ws = <float *>cnp.PyArray_DATA(ws_arr)
+        src = <const float *>cnp.PyArray_DATA(x)
+        with nogil:
+            for i in range(self.n_ops):
+                op = &self.ops[i]
+                steps = n_timesteps if op.rank_out == 3 else 1
+                if i == self.n_ops - 1:
+                    dst = out_ptr
+                else:
+                    dst = ws
+                    ws += n_batch * steps * op.n_out
+                if op.kind == PLAN_LSTM:
+                    if op.state_h != NULL:
+                        h = op.state_h
+                        c = op.state_c
+                    else:
+                        h = ws
+                        c = ws + n_batch * op.n_out
+                        memset(h, 0, 2 * n_batch * op.n_out * sizeof(float))
+                        ws += 2 * n_batch * op.n_out
+                    rc = fl_lstm_forward(op.lstm, n_batch, n_timesteps, src, h, c, dst,
+                                         op.return_sequences, op.go_backwards, ws, n_threads)
+                    ws += fl_lstm_workspace_floats(op.lstm, n_batch, n_threads)
+                else:
+                    n_rows = n_batch * steps
+                    if op.kind == PLAN_DENSE:
+                        rc = fl_dense_forward(src, n_rows, op.n_in, op.kernel, op.bias,
+                                              op.n_out, op.activation, dst, ws)
+                    else:
+                        memcpy(dst, src, n_rows * op.n_out * sizeof(float))
+                        rc = fl_activation_apply(op.activation, dst, n_rows, op.n_out, ws)
+                ws += fl_dense_scratch_floats(op.n_out)
+                if rc != 0:
+                    break
+                src = dst
+        pool.append(ws_arr)
+        if rc != 0:
+            raise ValueError("a kernel rejected its arguments")
+        return out
+
+
+cdef class FastPredict:
+    """Model.predict for models compiled to a StackPlan, bound on the model instance so that a
+    streaming call goes from Python straight into Cython; inputs the plan does not take as they
+    are go to the model's general predict, which converts them or explains what is wrong."""
+    cdef StackPlan plan
+    cdef StateLock lock
+    cdef object general
+    cdef public object __doc__
+
+    def __cinit__(self, StackPlan plan, StateLock lock, general):
+        self.plan = plan
+        self.lock = lock
+        self.general = general
+        self.__doc__ = general.__doc__
+
+    def __call__(self, x, batch_size=None):
+        cdef object out
+        if batch_size is None and type(x) is np.ndarray:
+            out = self.plan.try_run(x, self.lock)
+            if out is not None:
+                return out
+        return self.general(x, batch_size)

@@ -6,20 +6,21 @@ import platform
 
 from . import _kernels
 
-_num_threads = None
+# OMP_NUM_THREADS is read once by the OpenMP runtime; cache its answer (this is read on every
+# predict call).
+_kernels.set_threads(max(1, _kernels.default_num_threads()))
 
 
 def set_num_threads(n: int) -> None:
     """Threads for the OpenMP batch loop (default: OMP_NUM_THREADS, else all cores). Results are
     bitwise identical for any count."""
-    global _num_threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"number of threads must be an integer >= 1, got {n!r}")
-    _num_threads = n
+    _kernels.set_threads(n)
 
 
 def get_num_threads() -> int:
-    return _num_threads if _num_threads is not None else max(1, _kernels.default_num_threads())
+    return _kernels.get_threads()
 
 
 def set_kernel_path(name: str) -> None:

@@ -1,12 +1,11 @@
 """Model: runs a Sequential or Functional graph of layers, and is itself a layer when nested."""
 from __future__ import annotations
 
-import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _runtime
+from . import _kernels, _runtime
 from .config import GraphSpec, NodeSpec, Ref, node_offsets
 from .errors import ModelFormatError
 from .io import keras3_weights
@@ -44,7 +43,8 @@ class Model(Layer):
         self.stateful = any(layer.stateful for layer in self._all_layers())
         # Stateful models carry state from call to call; one call at a time keeps it consistent
         # when several threads share the model.
-        self._lock = threading.Lock()
+        self._lock = _kernels.StateLock()
+        self._plan = None          # compiled StackPlan, False when the model is no plain chain
 
     # -- graph ------------------------------------------------------------------------------------
     def _topological_order(self) -> List[NodeKey]:
@@ -175,6 +175,8 @@ class Model(Layer):
 
         with self._lock:
             load_weights(self, path)
+            self._plan = None
+            self.__dict__.pop("predict", None)
 
     def load_keras3_weights(self, group, source: str) -> None:
         """Weights from the Keras 3 object-path layout (see io/keras3_weights.py)."""
@@ -270,6 +272,12 @@ class Model(Layer):
         row from the previous call, and with ``batch_size`` equal to that size accepts a multiple
         of it, run batch after batch with the state carried over, as Keras does.
         """
+        if self._plan is None and self._compile():
+            return self.predict(x, batch_size)  # now the compiled fast path
+        return self._predict_general(x, batch_size)
+
+    def _predict_general(self, x, batch_size: Optional[int] = None):
+        """predict for any model and input (the compiled fast path falls back to this)."""
         arrays = self._standardize_inputs(x)
         n_rows = arrays[0].shape[0]
         n_threads = _runtime.get_num_threads()
@@ -294,7 +302,20 @@ class Model(Layer):
         outs = [np.ascontiguousarray(o, dtype=np.float32) for o in outs]
         return outs[0] if len(outs) == 1 else outs
 
-    __call__ = predict
+    def __call__(self, x, batch_size: Optional[int] = None):
+        return self.predict(x, batch_size)
+
+    def _compile(self):
+        from .stack_plan import compile_chain
+
+        plan = compile_chain(self)
+        self._plan = plan if plan is not None else False
+        if plan is not None:
+            # An instance attribute shadows the predict method: streaming calls skip a Python
+            # frame (see _kernels.FastPredict).
+            self.predict = _kernels.FastPredict(plan, self._lock if self.stateful else None,
+                                                self._predict_general)
+        return self._plan
 
     # -- description ------------------------------------------------------------------------------
     def count_params(self) -> int:

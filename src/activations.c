@@ -47,7 +47,7 @@ static void fl_sparsemax_row(float *x, ptrdiff_t n, float *sorted /* (n) */) {
 int fl_activation_apply(int activation, float *x, ptrdiff_t n_rows, ptrdiff_t n_cols,
                         float *scratch) {
     if (!fl_activation_is_valid(activation) || n_rows < 0 || n_cols < 0) return FL_ERR_ARGUMENT;
-    if (n_rows == 0 || n_cols == 0) return FL_OK;
+    if (n_rows == 0 || n_cols == 0 || activation == FL_ACT_LINEAR) return FL_OK;
     if (activation == FL_ACT_SPARSEMAX && scratch == NULL) return FL_ERR_ARGUMENT;
     for (ptrdiff_t r = 0; r < n_rows; r++) {
         float *row = x + r * n_cols;

@@ -109,6 +109,19 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
                     float *workspace /* fl_lstm_workspace_floats() */, int n_threads);
 
 /* ------------------------------------------------------------------------------------------------
+ * Dense (keras/src/layers/core/dense.py): y = activation(x @ kernel + bias) on the last axis.
+ * Used by the compiled layer stacks so a whole Sequential model runs in one call from Python.
+ * ---------------------------------------------------------------------------------------------- */
+/* Floats of scratch fl_dense_forward needs (the sparsemax sort buffer). */
+size_t fl_dense_scratch_floats(ptrdiff_t n_out);
+
+int fl_dense_forward(const float *x /* (n_rows, n_in) */, ptrdiff_t n_rows, ptrdiff_t n_in,
+                     const float *kernel /* (n_in, n_out) */,
+                     const float *bias /* (n_out), or NULL when use_bias=False */,
+                     ptrdiff_t n_out, int activation, float *y /* (n_rows, n_out) */,
+                     float *scratch /* fl_dense_scratch_floats() */);
+
+/* ------------------------------------------------------------------------------------------------
  * Build and CPU facts.
  * ---------------------------------------------------------------------------------------------- */
 enum fl_isa { FL_ISA_PORTABLE = 0, FL_ISA_AVX2 = 1 };

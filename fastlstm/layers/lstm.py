@@ -107,9 +107,14 @@ class LSTM(Layer):
             self.n_features, self.units, self.activation, self.recurrent_activation)
 
     def reset_states(self) -> None:
+        # Zeroed in place: compiled stacks (model.StackPlan) hold these very arrays.
         if self.stateful:
-            self.h = np.zeros((self.batch_size, self.units), np.float32)
-            self.c = np.zeros((self.batch_size, self.units), np.float32)
+            if self.h is None or self.h.shape != (self.batch_size, self.units):
+                self.h = np.zeros((self.batch_size, self.units), np.float32)
+                self.c = np.zeros((self.batch_size, self.units), np.float32)
+            else:
+                self.h.fill(0.0)
+                self.c.fill(0.0)
 
     def call(self, inputs, initial_state=None, n_threads=1):
         x = np.ascontiguousarray(inputs[0], dtype=np.float32)
@@ -135,10 +140,11 @@ class LSTM(Layer):
         else:
             out = np.empty((n_batch, self.units), np.float32)
         self.kernel.forward(x, h, c, out, self.return_sequences, self.go_backwards, n_threads)
-        if self.stateful:
+        if self.stateful and h is not self.h:
             # An explicit initial_state on a stateful layer still becomes its carried state, as in
             # Keras RNN.call, which assigns the final states back after the step loop.
-            self.h, self.c = h, c
+            np.copyto(self.h, h)
+            np.copyto(self.c, c)
         if self.return_state:
             return [out, h.copy(), c.copy()]
         return [out]
