@@ -6,6 +6,19 @@
  * results do not depend on how rows are grouped or shared among threads. */
 #include "simd_avx2.h"
 
+/* Gates i, f, c, o of 8 units from their pre-activations z, then c and h in place. */
+FL_AVX2_INLINE void fl_lstm_update_avx2(const fl_lstm_params *p, const __m256 z[4],
+                                        float *c /* (8) in/out */, float *h_next /* (8) */) {
+    const int act = p->activation, rec_act = p->recurrent_activation;
+    const __m256 ig = fl_act256(rec_act, z[0]);
+    const __m256 fg = fl_act256(rec_act, z[1]);
+    const __m256 cg = fl_act256(act, z[2]);
+    const __m256 og = fl_act256(rec_act, z[3]);
+    const __m256 c_new = _mm256_fmadd_ps(fg, _mm256_loadu_ps(c), _mm256_mul_ps(ig, cg));
+    _mm256_storeu_ps(c, c_new);
+    _mm256_storeu_ps(h_next, _mm256_mul_ps(og, fl_act256(act, c_new)));
+}
+
 /* acc[i] += src[i][k] * w[k] for k < n_k (4 gates x 8 units per k); returns w past the rows. */
 FL_AVX2_INLINE const float *fl_lstm_accumulate_avx2(const int n_rows, const float *const *src,
                                                     ptrdiff_t n_k, const float *w,
@@ -45,17 +58,9 @@ FL_AVX2_INLINE void fl_lstm_block_avx2(const int n_rows, const fl_lstm_params *p
     __m256 z[3][4];
     for (int i = 0; i < n_rows; i++)
         for (int g = 0; g < 4; g++) z[i][g] = acc[i][g];
-    const int act = p->activation, rec_act = p->recurrent_activation;
     for (int i = 0; i < n_rows; i++) {
-        float *c = a->c + (r + i) * a->n_padded + b * B;
-        float *h_next = a->h_next + (r + i) * a->n_padded + b * B;
-        const __m256 ig = fl_act256(rec_act, z[i][0]);
-        const __m256 fg = fl_act256(rec_act, z[i][1]);
-        const __m256 cg = fl_act256(act, z[i][2]);
-        const __m256 og = fl_act256(rec_act, z[i][3]);
-        const __m256 c_new = _mm256_fmadd_ps(fg, _mm256_loadu_ps(c), _mm256_mul_ps(ig, cg));
-        _mm256_storeu_ps(c, c_new);
-        _mm256_storeu_ps(h_next, _mm256_mul_ps(og, fl_act256(act, c_new)));
+        const ptrdiff_t at = (r + i) * a->n_padded + b * B;
+        fl_lstm_update_avx2(p, z[i], a->c + at, a->h_next + at);
     }
 }
 
@@ -81,17 +86,9 @@ FL_AVX2_INLINE void fl_lstm_block_pair_avx2(const fl_lstm_params *p, const fl_ls
     __m256 z[2][4];
     for (int i = 0; i < 2; i++)
         for (int g = 0; g < 4; g++) z[i][g] = acc[i][g];
-    const int act = p->activation, rec_act = p->recurrent_activation;
     for (int i = 0; i < 2; i++) {
-        float *c = a->c + r * a->n_padded + (b + i) * B;
-        float *h_next = a->h_next + r * a->n_padded + (b + i) * B;
-        const __m256 ig = fl_act256(rec_act, z[i][0]);
-        const __m256 fg = fl_act256(rec_act, z[i][1]);
-        const __m256 cg = fl_act256(act, z[i][2]);
-        const __m256 og = fl_act256(rec_act, z[i][3]);
-        const __m256 c_new = _mm256_fmadd_ps(fg, _mm256_loadu_ps(c), _mm256_mul_ps(ig, cg));
-        _mm256_storeu_ps(c, c_new);
-        _mm256_storeu_ps(h_next, _mm256_mul_ps(og, fl_act256(act, c_new)));
+        const ptrdiff_t at = r * a->n_padded + (b + i) * B;
+        fl_lstm_update_avx2(p, z[i], a->c + at, a->h_next + at);
     }
 }
 
