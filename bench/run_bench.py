@@ -1,0 +1,1174 @@
+#!/usr/bin/env python3
+"""fastlstm against its peers on Keras `LSTM(units) -> Dense(1)` models.
+
+    python bench/run_bench.py                      # full run (~10 min on 2 cores)
+    python bench/run_bench.py --quick              # smoke run (< 2 min)
+    python bench/run_bench.py --workloads step,seq --repeats 30
+
+Every model is built with Keras 3, given seeded random weights and saved as `.keras`; fastlstm
+loads that file and every peer is built from the same weights (ONNX Runtime from a PyTorch export,
+LiteRT from a frozen TF concrete function, PyTorch `nn.LSTM`, Keras `predict` and a
+`tf.function`). Outputs are checked against Keras before anything is timed, then all systems are
+timed interleaved in this one process (see bench/README.md for the protocol). Results go to
+bench/results/ (results.md, results.json, bench.png). A peer that cannot be built is reported as
+missing, with the reason.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# Quiet TensorFlow and keep it off any GPU; must happen before it is imported.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+warnings.filterwarnings("ignore")
+
+import numpy as np  # noqa: E402
+
+# ------------------------------------------------------------------------------------------------
+# Workloads and systems
+# ------------------------------------------------------------------------------------------------
+
+WORKLOADS = {
+    # name: batch, timesteps, features, units, stateful, note, seconds of interleaved timing (main)
+    "step": dict(batch=1, timesteps=1, features=8, units=64, stateful=True, budget=30,
+                 note="stateful streaming, one call per step"),
+    "seq": dict(batch=1, timesteps=100, features=8, units=128, stateful=False, budget=25,
+                note="single-sequence latency"),
+    "batch": dict(batch=64, timesteps=100, features=32, units=256, stateful=False, budget=40,
+                  note="server batch"),
+    "throughput": dict(batch=1024, timesteps=50, features=32, units=256, stateful=False,
+                       budget=75, note="offline scoring"),
+}
+SYSTEMS = ["fastlstm", "onnxruntime", "litert", "torch", "tf.function", "keras.predict"]
+PEERS = SYSTEMS[1:]
+# Systems whose thread count can be changed inside one process (TensorFlow fixes its thread pools
+# when it starts, so the two TF systems are timed at --threads only).
+THREADABLE = ["fastlstm", "onnxruntime", "litert", "torch"]
+UNITS_SWEEP = [32, 64, 128, 256, 512, 1024]
+UNITS_SWEEP_SHAPE = dict(batch=64, timesteps=100, features=32)
+UNITS_SWEEP_SYSTEMS = ["fastlstm", "onnxruntime", "litert", "torch", "tf.function"]
+
+WEIGHT_SCALE = 0.1
+ATOL, RTOL, GROSS = 1e-5, 1e-4, 1e-3
+
+
+def flops(batch, timesteps, features, units, **_):
+    """Multiply-adds of the LSTM gate products, counted as 2 flops (Dense and activations left out)."""
+    return 2.0 * batch * timesteps * 4 * units * (features + units)
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Imports (every peer optional)
+# ------------------------------------------------------------------------------------------------
+
+class Env:
+    """Imported modules, their versions and import failures."""
+
+    def __init__(self, threads):
+        self.threads = threads
+        self.versions = {"python": platform.python_version(), "numpy": np.__version__}
+        self.import_errors = {}
+        self.fastlstm = self._import_fastlstm()
+        self.torch = self._try("torch", lambda: __import__("torch"))
+        if self.torch is not None:
+            self.torch.set_num_threads(threads)
+        self.tf = self._try("tensorflow", self._import_tf)
+        self.keras = self._try("keras", lambda: __import__("keras")) if self.tf else None
+        self.ort = self._try("onnxruntime", lambda: __import__("onnxruntime"))
+        self.onnx = self._try("onnx", lambda: __import__("onnx"))
+        self.litert = self._try("ai_edge_litert", self._import_litert)
+        for name in ("tf_keras", "matplotlib", "h5py", "threadpoolctl"):
+            try:
+                mod = __import__(name) if name != "tf_keras" else None
+                if mod is not None:
+                    self.versions[name] = getattr(mod, "__version__", "?")
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _import_fastlstm(self):
+        # The package under test is the one in this repository (editable install or not).
+        if ROOT not in sys.path:
+            sys.path.insert(0, ROOT)
+        last = None
+        for attempt in range(4):  # the compiled module may be mid-rebuild: retry for a while
+            try:
+                import fastlstm
+                break
+            except ImportError as e:
+                last = e
+                for k in [k for k in sys.modules if k == "fastlstm" or k.startswith("fastlstm.")]:
+                    del sys.modules[k]
+                log(f"import fastlstm failed ({e}); retrying in 20 s")
+                time.sleep(20)
+        else:
+            raise SystemExit(f"cannot import fastlstm from {ROOT}: {last}")
+        if not os.path.abspath(fastlstm.__file__).startswith(ROOT):
+            log(f"WARNING: fastlstm imported from {fastlstm.__file__}, not from {ROOT}")
+        self.versions["fastlstm"] = fastlstm.__version__
+        return fastlstm
+
+    def _try(self, name, fn):
+        try:
+            mod = fn()
+            self.versions[name] = getattr(mod, "__version__", "?")
+            return mod
+        except Exception as e:  # noqa: BLE001
+            self.import_errors[name] = f"{type(e).__name__}: {e}"
+            log(f"peer module {name} unavailable: {e}")
+            return None
+
+    def _import_tf(self):
+        import tensorflow as tf
+        tf.get_logger().setLevel("ERROR")
+        try:
+            import absl.logging
+            absl.logging.set_verbosity(absl.logging.ERROR)
+        except Exception:  # noqa: BLE001
+            pass
+        # Must precede any TF op; fixed for the life of the process.
+        tf.config.threading.set_intra_op_parallelism_threads(self.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(self.threads)
+        return tf
+
+    def _import_litert(self):
+        import ai_edge_litert
+        from ai_edge_litert import interpreter  # noqa: F401
+        try:
+            from importlib.metadata import version
+            ai_edge_litert.__version__ = version("ai-edge-litert")
+        except Exception:  # noqa: BLE001
+            pass
+        return ai_edge_litert
+
+
+# ------------------------------------------------------------------------------------------------
+# Models
+# ------------------------------------------------------------------------------------------------
+
+class Spec:
+    def __init__(self, name, batch, timesteps, features, units, stateful=False, **_):
+        self.name, self.batch, self.timesteps = name, batch, timesteps
+        self.features, self.units, self.stateful = features, units, stateful
+
+    @property
+    def shape(self):
+        return (self.batch, self.timesteps, self.features)
+
+    def dims(self):
+        return dict(batch=self.batch, timesteps=self.timesteps, features=self.features,
+                    units=self.units)
+
+    def flops(self):
+        return flops(**self.dims())
+
+
+def build_keras(env, spec, seed, tmpdir):
+    """Keras 3 LSTM(units) -> Dense(1) with every weight from U(-s, s); saved as .keras."""
+    keras = env.keras
+    keras.utils.set_random_seed(seed)
+    if spec.stateful:
+        inp = keras.Input(batch_shape=(spec.batch, spec.timesteps, spec.features), name="x")
+        h = keras.layers.LSTM(spec.units, stateful=True, name="lstm")(inp)
+    else:
+        inp = keras.Input(shape=(None, spec.features), name="x")
+        h = keras.layers.LSTM(spec.units, name="lstm")(inp)
+    out = keras.layers.Dense(1, name="dense")(h)
+    model = keras.Model(inp, out, name=f"bench_{spec.name}")
+    rng = np.random.default_rng(seed)
+    weights = [rng.uniform(-WEIGHT_SCALE, WEIGHT_SCALE, w.shape).astype(np.float32)
+               for w in model.get_weights()]
+    model.set_weights(weights)
+    path = os.path.join(tmpdir, f"{spec.name}.keras")
+    model.save(path)
+    return model, weights, path
+
+
+def keras_reset(model):
+    for layer in model.layers:
+        if getattr(layer, "stateful", False) and hasattr(layer, "reset_states"):
+            layer.reset_states()
+
+
+def torch_modules(env, spec, weights):
+    torch = env.torch
+    kernel, recurrent, bias, dense_k, dense_b = weights
+
+    class LSTMDense(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(spec.features, spec.units, batch_first=True)
+            self.fc = torch.nn.Linear(spec.units, 1)
+
+        def forward(self, x):
+            _, (h, _) = self.lstm(x)
+            return self.fc(h[-1])
+
+    class LSTMDenseStep(LSTMDense):
+        def forward(self, x, h, c):  # h, c: (1, batch, units)
+            _, (h1, c1) = self.lstm(x, (h, c))
+            return self.fc(h1[-1]), h1, c1
+
+    net = (LSTMDenseStep if spec.stateful else LSTMDense)().eval()
+    with torch.no_grad():
+        # Keras gate order i, f, c, o == PyTorch i, f, g, o; Keras has one bias, PyTorch two.
+        net.lstm.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(kernel.T)))
+        net.lstm.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(recurrent.T)))
+        net.lstm.bias_ih_l0.copy_(torch.from_numpy(bias))
+        net.lstm.bias_hh_l0.zero_()
+        net.fc.weight.copy_(torch.from_numpy(np.ascontiguousarray(dense_k.T)))
+        net.fc.bias.copy_(torch.from_numpy(dense_b))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+# ------------------------------------------------------------------------------------------------
+# Runners: each system behind the same small interface
+#   stateless: predict(x) -> (batch, 1) array
+#   stateful:  reset(); step(x_t) -> (batch, 1) array, state carried inside the runner
+#   before():  per-block hook (sets process-wide thread counts); untimed
+# ------------------------------------------------------------------------------------------------
+
+class Runner:
+    name = "?"
+    threads = 1
+    tag = ""
+
+    def before(self):
+        pass
+
+    def reset(self):
+        pass
+
+    @property
+    def label(self):
+        return self.name + (f" ({self.threads}t)" if self.tag else "")
+
+
+class FastlstmRunner(Runner):
+    name = "fastlstm"
+
+    def __init__(self, env, spec, path, threads):
+        self.fl, self.threads, self.spec = env.fastlstm, threads, spec
+        self.model = self.fl.load_model(path)
+
+    def before(self):
+        if self.fl.get_num_threads() != self.threads:
+            self.fl.set_num_threads(self.threads)
+
+    def predict(self, x):
+        return self.model.predict(x)
+
+    step = predict
+
+    def reset(self):
+        self.model.reset_states()
+
+
+class TorchRunner(Runner):
+    name = "torch"
+
+    def __init__(self, env, spec, weights, threads, net=None):
+        self.torch, self.threads, self.spec = env.torch, threads, spec
+        self.net = net if net is not None else torch_modules(env, spec, weights)
+        self.reset()
+
+    def before(self):
+        if self.torch.get_num_threads() != self.threads:
+            self.torch.set_num_threads(self.threads)
+
+    def predict(self, x):
+        with self.torch.inference_mode():
+            return self.net(self.torch.from_numpy(x)).numpy()
+
+    def reset(self):
+        z = np.zeros((1, self.spec.batch, self.spec.units), np.float32)
+        self.h, self.c = self.torch.from_numpy(z.copy()), self.torch.from_numpy(z.copy())
+
+    def step(self, x):
+        with self.torch.inference_mode():
+            y, self.h, self.c = self.net(self.torch.from_numpy(x), self.h, self.c)
+            return y.numpy()
+
+
+def export_onnx(env, spec, net, path):
+    torch = env.torch
+    x = torch.zeros(spec.shape)
+    kwargs = dict(opset_version=17, do_constant_folding=True)
+    if spec.stateful:
+        z = torch.zeros((1, spec.batch, spec.units))
+        args, inames, onames, dyn = (x, z, z), ["x", "h", "c"], ["y", "h_out", "c_out"], None
+    else:
+        args, inames, onames = (x,), ["x"], ["y"]
+        dyn = {"x": {0: "batch", 1: "time"}, "y": {0: "batch"}}
+    errors = []
+    for dynamo in (False, True):  # legacy TorchScript exporter first (needs no onnxscript)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if dynamo:
+                    ds = None
+                    if dyn:
+                        b, t = torch.export.Dim("batch"), torch.export.Dim("time")
+                        ds = ({0: b, 1: t},)
+                    torch.onnx.export(net, args, path, input_names=inames, output_names=onames,
+                                      dynamic_shapes=ds, dynamo=True, opset_version=18)
+                else:
+                    torch.onnx.export(net, args, path, input_names=inames, output_names=onames,
+                                      dynamic_axes=dyn, dynamo=False, **kwargs)
+            return "dynamo" if dynamo else "torchscript"
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"{'dynamo' if dynamo else 'torchscript'} exporter: "
+                          f"{type(e).__name__}: {str(e)[:300]}")
+    raise RuntimeError("; ".join(errors))
+
+
+class OrtRunner(Runner):
+    name = "onnxruntime"
+
+    def __init__(self, env, spec, onnx_path, threads):
+        ort = env.ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        self.sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+        self.threads, self.spec = threads, spec
+        self.reset()
+
+    def predict(self, x):
+        return self.sess.run(None, {"x": x})[0]
+
+    def reset(self):
+        z = np.zeros((1, self.spec.batch, self.spec.units), np.float32)
+        self.h, self.c = z, z.copy()
+
+    def step(self, x):
+        y, self.h, self.c = self.sess.run(None, {"x": x, "h": self.h, "c": self.c})
+        return y
+
+
+def convert_litert(env, spec, weights):
+    """Frozen concrete function with the workload's fixed shapes -> .tflite bytes.
+
+    Keras 3's LSTM lowers to a TF while loop whose TensorList ops only legalise for TFLite with
+    static shapes, and whose captured weights must be frozen to constants first, so
+    `TFLiteConverter.from_keras_model` (dynamic batch/time) fails on Keras 3 models. For the
+    step workload the converted model is a functional twin taking and returning the state.
+    """
+    tf, keras = env.tf, env.keras
+    from tensorflow.python.framework.convert_to_constants import \
+        convert_variables_to_constants_v2
+    if spec.stateful:
+        x_in = keras.Input(batch_shape=spec.shape, name="x")
+        h_in = keras.Input(batch_shape=(spec.batch, spec.units), name="h")
+        c_in = keras.Input(batch_shape=(spec.batch, spec.units), name="c")
+        seq, h, c = keras.layers.LSTM(spec.units, return_state=True, name="lstm")(
+            x_in, initial_state=[h_in, c_in])
+        y = keras.layers.Dense(1, name="dense")(seq)
+        twin = keras.Model([x_in, h_in, c_in], [y, h, c])
+        twin.set_weights(weights)
+        sig = [tf.TensorSpec(spec.shape, tf.float32, name="x"),
+               tf.TensorSpec((spec.batch, spec.units), tf.float32, name="h"),
+               tf.TensorSpec((spec.batch, spec.units), tf.float32, name="c")]
+        fn = tf.function(lambda x, h, c: twin([x, h, c], training=False), input_signature=sig)
+    else:
+        inp = keras.Input(batch_shape=spec.shape, name="x")
+        seq = keras.layers.LSTM(spec.units, name="lstm")(inp)
+        twin = keras.Model(inp, keras.layers.Dense(1, name="dense")(seq))
+        twin.set_weights(weights)
+        fn = tf.function(lambda x: twin(x, training=False),
+                         input_signature=[tf.TensorSpec(spec.shape, tf.float32, name="x")])
+    frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    return conv.convert(), twin
+
+
+class LitertRunner(Runner):
+    name = "litert"
+
+    def __init__(self, env, spec, tflite, threads, twin=None):
+        from ai_edge_litert.interpreter import Interpreter
+        self.threads, self.spec = threads, spec
+        self.it = Interpreter(model_content=tflite, num_threads=threads)
+        ins = self.it.get_input_details()
+        outs = self.it.get_output_details()
+        if spec.stateful:
+            # Inputs by name; outputs y/h/c matched against the Keras twin (h and c share a shape).
+            byname = {}
+            for d in ins:
+                for key in ("x", "h", "c"):
+                    nm = d["name"].split(":")[0].split("_")[-1]
+                    if nm == key:
+                        byname[key] = d
+            if set(byname) != {"x", "h", "c"}:
+                raise RuntimeError(f"cannot identify x/h/c among inputs {[d['name'] for d in ins]}")
+            self.ix, self.ih, self.ic = (byname[k]["index"] for k in ("x", "h", "c"))
+        else:
+            self.ix = ins[0]["index"]
+        for d in ins:  # resize to the workload's shapes (already fixed by conversion), allocate once
+            want = {self.ix: list(spec.shape)}.get(d["index"])
+            if want is not None and list(d["shape"]) != want:
+                self.it.resize_tensor_input(d["index"], want)
+        self.it.allocate_tensors()
+        if spec.stateful:
+            self._map_state_outputs(outs, twin)
+        else:
+            self.oy = outs[0]["index"]
+        self.reset()
+
+    def _map_state_outputs(self, outs, twin):
+        rng = np.random.default_rng(1)
+        x = rng.uniform(-1, 1, self.spec.shape).astype(np.float32)
+        h = rng.uniform(-.5, .5, (self.spec.batch, self.spec.units)).astype(np.float32)
+        c = rng.uniform(-.5, .5, (self.spec.batch, self.spec.units)).astype(np.float32)
+        ref = [np.asarray(r) for r in twin([x, h, c], training=False)]
+        self.it.set_tensor(self.ix, x)
+        self.it.set_tensor(self.ih, h)
+        self.it.set_tensor(self.ic, c)
+        self.it.invoke()
+        got = {d["index"]: self.it.get_tensor(d["index"]) for d in outs}
+        idx = []
+        for r in ref:
+            cands = [(np.abs(g - r).max(), i) for i, g in got.items() if g.shape == r.shape
+                     and i not in idx]
+            if not cands:
+                raise RuntimeError("cannot match LiteRT outputs to y/h/c")
+            idx.append(min(cands)[1])
+        self.oy, self.oh, self.oc = idx
+
+    def predict(self, x):
+        self.it.set_tensor(self.ix, x)
+        self.it.invoke()
+        return self.it.get_tensor(self.oy)
+
+    def reset(self):
+        z = np.zeros((self.spec.batch, self.spec.units), np.float32)
+        self.h, self.c = z, z.copy()
+
+    def step(self, x):
+        it = self.it
+        it.set_tensor(self.ix, x)
+        it.set_tensor(self.ih, self.h)
+        it.set_tensor(self.ic, self.c)
+        it.invoke()
+        self.h, self.c = it.get_tensor(self.oh), it.get_tensor(self.oc)
+        return it.get_tensor(self.oy)
+
+
+class KerasPredictRunner(Runner):
+    name = "keras.predict"
+
+    def __init__(self, env, spec, model, threads):
+        self.model, self.spec, self.threads = model, spec, threads
+
+    def predict(self, x):
+        # batch_size=len(x): one Keras batch per call (the default 32 would split big batches).
+        return self.model.predict(x, batch_size=len(x), verbose=0)
+
+    def step(self, x):
+        return self.model.predict(x, verbose=0)
+
+    def reset(self):
+        keras_reset(self.model)
+
+
+class TfFunctionRunner(Runner):
+    name = "tf.function"
+
+    def __init__(self, env, spec, model, threads):
+        self.model, self.spec, self.threads = model, spec, threads
+        self.fn = env.tf.function(lambda x: model(x, training=False), jit_compile=False)
+        self.fn(np.zeros(spec.shape, np.float32))  # trace once
+        keras_reset(model)
+
+    def predict(self, x):
+        return self.fn(x).numpy()
+
+    step = predict
+
+    def reset(self):
+        keras_reset(self.model)
+
+
+def build_runners(env, spec, seed, tmpdir, threads, systems, extra_threads=()):
+    """All requested runners for `spec` at `threads` (+ 1-thread twins of the threadable ones for
+    each count in extra_threads). Returns (runners, missing, keras_model, info)."""
+    runners, missing, info = [], {}, {}
+    model, weights, path = build_keras(env, spec, seed, tmpdir)
+    counts = [threads] + [t for t in extra_threads if t != threads]
+
+    def attempt(name, fn):
+        try:
+            t0 = time.perf_counter()
+            out = fn()
+            info.setdefault("build_s", {})[name] = round(time.perf_counter() - t0, 2)
+            return out
+        except Exception as e:  # noqa: BLE001
+            missing[name] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}" \
+                if str(e).strip() else type(e).__name__
+            log(f"  [{spec.name}] {name} unavailable: {missing[name]}")
+            if os.environ.get("BENCH_DEBUG"):
+                traceback.print_exc()
+            return None
+
+    def need(mod, modname):
+        if mod is None:
+            raise RuntimeError(f"{modname} not importable ({env.import_errors.get(modname, '')})")
+
+    def tagged(r, n):
+        if r is not None and n != threads:
+            r.tag = "sweep"
+        if r is not None and len(counts) > 1:
+            r.tag = r.tag or "main"
+        return r
+
+    for n in counts:
+        sub = systems if n == threads else [s for s in systems if s in THREADABLE]
+        if "fastlstm" in sub:
+            r = attempt("fastlstm", lambda: FastlstmRunner(env, spec, path, n))
+            runners.append(tagged(r, n))
+        net = None
+        if "torch" in sub or "onnxruntime" in sub:
+            def mk_net():
+                need(env.torch, "torch")
+                return torch_modules(env, spec, weights)
+            net = attempt("torch" if "torch" in sub else "onnxruntime", mk_net) \
+                if "net" not in info else info["net"]
+            info["net"] = net
+        if "torch" in sub and net is not None:
+            runners.append(tagged(attempt("torch", lambda: TorchRunner(env, spec, weights, n,
+                                                                      net=net)), n))
+        if "onnxruntime" in sub and net is not None:
+            def mk_ort():
+                need(env.ort, "onnxruntime")
+                onnx_path = os.path.join(tmpdir, f"{spec.name}_{spec.units}.onnx")
+                if not os.path.exists(onnx_path):
+                    info["onnx_exporter"] = export_onnx(env, spec, net, onnx_path)
+                return OrtRunner(env, spec, onnx_path, n)
+            runners.append(tagged(attempt("onnxruntime", mk_ort), n))
+        if "litert" in sub:
+            def mk_lite():
+                need(env.litert, "ai_edge_litert")
+                need(env.tf, "tensorflow")
+                if "tflite" not in info:
+                    info["tflite"], info["twin"] = convert_litert(env, spec, weights)
+                return LitertRunner(env, spec, info["tflite"], n, info["twin"])
+            runners.append(tagged(attempt("litert", mk_lite), n))
+        if n == threads and "tf.function" in sub:
+            runners.append(attempt("tf.function",
+                                   lambda: TfFunctionRunner(env, spec, model, threads)))
+        if n == threads and "keras.predict" in sub:
+            runners.append(attempt("keras.predict",
+                                   lambda: KerasPredictRunner(env, spec, model, threads)))
+    info.pop("net", None)
+    info.pop("tflite", None)
+    info.pop("twin", None)
+    runners = [r for r in runners if r is not None]
+    return runners, missing, model, info
+
+
+# ------------------------------------------------------------------------------------------------
+# Accuracy check against Keras
+# ------------------------------------------------------------------------------------------------
+
+def check_accuracy(env, spec, runners, model, seed, n_steps=12):
+    rng = np.random.default_rng(seed + 1000)
+    if spec.stateful:
+        xs = [rng.uniform(-1, 1, spec.shape).astype(np.float32) for _ in range(n_steps)]
+        keras_reset(model)
+        ref = np.stack([np.asarray(model.predict(x, verbose=0)) for x in xs])
+        keras_reset(model)
+    else:
+        x = rng.uniform(-1, 1, spec.shape).astype(np.float32)
+        ref = np.asarray(model.predict(x, batch_size=spec.batch, verbose=0))
+    report = {}
+    for r in runners:
+        try:
+            r.before()
+            if spec.stateful:
+                r.reset()
+                got = np.stack([np.asarray(r.step(x)) for x in xs])
+                r.reset()
+            else:
+                got = np.asarray(r.predict(x))
+            got = got.reshape(ref.shape)
+            err = np.abs(got.astype(np.float64) - ref)
+            tol = ATOL + RTOL * np.abs(ref)
+            report[r.label] = dict(max_abs_err=float(err.max()),
+                                   max_err_over_tol=float((err / tol).max()),
+                                   within_tol=bool((err <= tol).all()),
+                                   gross=bool(err.max() > GROSS or not np.isfinite(got).all()))
+        except Exception as e:  # noqa: BLE001
+            report[r.label] = dict(error=f"{type(e).__name__}: {e}", gross=True)
+    return report
+
+
+# ------------------------------------------------------------------------------------------------
+# Timing
+# ------------------------------------------------------------------------------------------------
+
+def quiesce(max_s=0.25, window=0.003, busy=0.10):
+    """Wait until this process's threads stop burning CPU (OpenMP/ORT workers spin for a while
+    after a call; left alone they would steal a core from the next system)."""
+    deadline = time.perf_counter() + max_s
+    quiet = 0
+    while time.perf_counter() < deadline:
+        c0, w0 = time.process_time(), time.perf_counter()
+        time.sleep(window)
+        if (time.process_time() - c0) / (time.perf_counter() - w0) < busy:
+            quiet += 1
+            if quiet >= 2:
+                return
+        else:
+            quiet = 0
+
+
+def make_call(spec, r, x):
+    return (lambda: r.step(x)) if spec.stateful else (lambda: r.predict(x))
+
+
+def time_interleaved(spec, runners, x, budget_s, repeats=None, target_s=0.02, max_k=2000,
+                     min_rounds=5, max_rounds=60, desc=""):
+    """Round-robin timing. Each system's sample is a block of k back-to-back calls (k chosen in
+    warm-up so that a block lasts >= target_s; k = 1 for slow calls) and yields time per call; one
+    block per system per round, the order rotated every round; result: median over rounds."""
+    calls = [(r, make_call(spec, r, x)) for r in runners]
+    est = {}
+    for r, call in calls:  # warm-up: at least 3 calls and ~0.3 s (capped at 5 calls if slow)
+        r.before()
+        ts, t_start = [], time.perf_counter()
+        while len(ts) < 3 or (time.perf_counter() - t_start < 0.3 and len(ts) < 200):
+            t0 = time.perf_counter()
+            call()
+            ts.append(time.perf_counter() - t0)
+            if len(ts) >= 2 and ts[-1] > 1.0:
+                break
+        est[r.label] = min(ts[1:]) if len(ts) > 1 else ts[0]
+    ks = {lab: max(1, min(max_k, math.ceil(target_s / max(t, 1e-7)))) for lab, t in est.items()}
+    round_s = sum(est[lab] * ks[lab] + 0.01 for lab in est)
+    rounds = repeats or int(min(max_rounds, max(min_rounds, budget_s // max(round_s, 1e-3))))
+    log(f"  {desc}: {len(calls)} systems, {rounds} rounds (~{round_s:.2f} s/round)")
+    samples = {r.label: [] for r, _ in calls}
+    for i in range(rounds):
+        j = i % len(calls)
+        for r, call in calls[j:] + calls[:j]:
+            k = ks[r.label]
+            r.before()
+            quiesce()
+            t0 = time.perf_counter()
+            for _ in range(k):
+                call()
+            samples[r.label].append((time.perf_counter() - t0) / k)
+    out = {}
+    for r, _ in calls:
+        s = samples[r.label]
+        q = np.percentile(s, [25, 75])
+        out[r.label] = dict(system=r.name, threads=r.threads, median_s=statistics.median(s),
+                            q1_s=float(q[0]), q3_s=float(q[1]), min_s=min(s), k=ks[r.label],
+                            rounds=rounds, samples_s=[round(v, 9) for v in s])
+    for r, _ in calls:
+        r.reset()
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# numpy sgemm reference
+# ------------------------------------------------------------------------------------------------
+
+def sgemm_gflops(threads_list, n=2048, reps=5):
+    res = {}
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        threadpool_limits = None
+    for t in threads_list:
+        if threadpool_limits is not None:
+            with threadpool_limits(limits=t, user_api="blas"):
+                a @ b
+                ts = []
+                for _ in range(reps):
+                    t0 = time.perf_counter()
+                    a @ b
+                    ts.append(time.perf_counter() - t0)
+            res[t] = 2.0 * n ** 3 / statistics.median(ts) / 1e9
+        else:  # a fresh process reads OPENBLAS_NUM_THREADS at start
+            code = ("import numpy as np,time,statistics;n=%d;a=np.ones((n,n),np.float32);b=a.copy();"
+                    "a@b;ts=[]\nfor _ in range(%d):\n t=time.perf_counter();a@b;"
+                    "ts.append(time.perf_counter()-t)\nprint(2*n**3/statistics.median(ts)/1e9)"
+                    % (n, reps))
+            envv = dict(os.environ, OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t),
+                        MKL_NUM_THREADS=str(t))
+            outp = subprocess.run([sys.executable, "-c", code], env=envv, capture_output=True,
+                                  text=True, check=True).stdout
+            res[t] = float(outp.strip().splitlines()[-1])
+    return res
+
+
+# ------------------------------------------------------------------------------------------------
+# Machine description
+# ------------------------------------------------------------------------------------------------
+
+def machine_info():
+    info = {"platform": platform.platform(), "cpu_count": os.cpu_count()}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            k, _, v = line.partition(":")
+            k, v = k.strip(), v.strip()
+            if k in ("Model name", "CPU(s)", "Core(s) per socket", "Thread(s) per core",
+                     "Socket(s)", "L1d cache", "L2 cache", "L3 cache", "Hypervisor vendor"):
+                info[k] = v
+        flags = [ln for ln in out.splitlines() if ln.startswith("Flags")]
+        if flags:
+            f = flags[0].split()
+            info["simd"] = " ".join(x for x in ("avx2", "fma", "avx512f") if x in f)
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src",
+                                "fastlstm", "setup.py"],
+                               capture_output=True, text=True).stdout.strip()
+        info["fastlstm_git"] = rev + (" (+ uncommitted changes in src/fastlstm)" if dirty else "")
+    except Exception:  # noqa: BLE001
+        pass
+    info["env"] = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                                               "GOMP_SPINCOUNT", "OPENBLAS_NUM_THREADS")
+                   if k in os.environ}
+    return info
+
+
+# ------------------------------------------------------------------------------------------------
+# Reporting
+# ------------------------------------------------------------------------------------------------
+
+def fmt_t(s):
+    if s is None:
+        return "—"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.3f} s"
+
+
+def best_peer(timing):
+    peers = [(v["median_s"], v["system"]) for k, v in timing.items() if v["system"] != "fastlstm"]
+    return min(peers) if peers else (None, None)
+
+
+def workload_table(name, wl, res):
+    spec_fl = flops(**wl)
+    timing, acc, missing = res["timing"], res["accuracy"], res["missing"]
+    fl = timing.get("fastlstm", {}).get("median_s")
+    lines = [f"### {name}: batch {wl['batch']}, timesteps {wl['timesteps']}, features "
+             f"{wl['features']}, units {wl['units']} — {wl['note']}", "",
+             f"{spec_fl / 1e6:.2f} MFLOP per call; {res['threads']} threads for every system; "
+             f"median of {next(iter(timing.values()))['rounds'] if timing else 0} interleaved "
+             "rounds.", "",
+             "| system | median / call | IQR | vs fastlstm (time ÷ fastlstm) | GFLOP/s | "
+             "max abs err vs Keras |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for lab, v in sorted(timing.items(), key=lambda kv: kv[1]["median_s"]):
+        a = acc.get(lab, {})
+        err = (f"{a['max_abs_err']:.1e}" + ("" if a.get("within_tol") else " (> tol)")
+               if "max_abs_err" in a else a.get("error", "—"))
+        if lab == "keras.predict":
+            err = "reference"
+        ratio = f"{v['median_s'] / fl:.2f}×" if fl else "—"
+        lines.append(f"| {lab} | {fmt_t(v['median_s'])} | {fmt_t(v['q1_s'])}–{fmt_t(v['q3_s'])}"
+                     f" | {ratio} | {spec_fl / v['median_s'] / 1e9:.2f} | {err} |")
+    for lab, why in missing.items():
+        lines.append(f"| {lab} | missing | | | | {why} |")
+    bt, bs = best_peer(timing)
+    if fl and bt:
+        lines += ["", f"**Best peer: {bs}, {fmt_t(bt)} → best-peer / fastlstm = {bt / fl:.2f}**"]
+    return "\n".join(lines)
+
+
+def summary_table(results, sgemm):
+    lines = ["| workload | fastlstm | best peer | best peer time | best peer / fastlstm | "
+             "fastlstm GFLOP/s | % of numpy sgemm |",
+             "|---|---:|---|---:|---:|---:|---:|"]
+    peak = sgemm.get(max(sgemm)) if sgemm else None
+    for name, res in results.items():
+        fl = res["timing"].get("fastlstm", {}).get("median_s")
+        bt, bs = best_peer(res["timing"])
+        gf = flops(**res["dims"]) / fl / 1e9 if fl else None
+        lines.append(f"| {name} | {fmt_t(fl)} | {bs or '—'} | {fmt_t(bt)} | "
+                     f"{(f'{bt / fl:.2f}×' if fl and bt else '—')} | "
+                     f"{(f'{gf:.2f}' if gf else '—')} | "
+                     f"{(f'{100 * gf / peak:.0f}%' if gf and peak else '—')} |")
+    return "\n".join(lines)
+
+
+def units_table(sweep):
+    systems = [s for s in UNITS_SWEEP_SYSTEMS if any(s in r["timing"] for r in sweep.values())]
+    lines = ["| units | MFLOP/call | " + " | ".join(systems) + " | best peer / fastlstm | "
+             "fastlstm GFLOP/s |",
+             "|---:|---:|" + "---:|" * len(systems) + "---:|---:|"]
+    for u, r in sweep.items():
+        f = flops(units=int(u), **UNITS_SWEEP_SHAPE)
+        cells = [fmt_t(r["timing"][s]["median_s"]) if s in r["timing"] else "missing"
+                 for s in systems]
+        fl = r["timing"].get("fastlstm", {}).get("median_s")
+        bt, bs = best_peer(r["timing"])
+        lines.append(f"| {u} | {f / 1e6:.0f} | " + " | ".join(cells) + " | "
+                     + (f"{bt / fl:.2f}× ({bs})" if fl and bt else "—") + " | "
+                     + (f"{f / fl / 1e9:.1f}" if fl else "—") + " |")
+    return "\n".join(lines)
+
+
+def threads_table(tsweep, counts):
+    lines = ["| workload | system | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}"
+                                                   for t in counts)
+             + f" | speed-up {counts[0]}→{counts[-1]} | GFLOP/s at {counts[-1]} |",
+             "|---|---|" + "---:|" * len(counts) + "---:|---:|"]
+    for wname, res in tsweep.items():
+        f = flops(**res["dims"])
+        for s in THREADABLE:
+            ts = {t: res["timing"].get(f"{s} ({t}t)", {}).get("median_s") for t in counts}
+            if not any(ts.values()):
+                continue
+            sp = (f"{ts[counts[0]] / ts[counts[-1]]:.2f}×"
+                  if ts[counts[0]] and ts[counts[-1]] else "—")
+            gf = f"{f / ts[counts[-1]] / 1e9:.2f}" if ts[counts[-1]] else "—"
+            lines.append(f"| {wname} | {s} | " + " | ".join(fmt_t(ts[t]) for t in counts)
+                         + f" | {sp} | {gf} |")
+    return "\n".join(lines)
+
+
+def make_plot(path, results, units_sweep, tsweep, counts):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    panels = 1 + bool(units_sweep) + bool(tsweep)
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5))
+    axes = np.atleast_1d(axes)
+    colors = dict(zip(SYSTEMS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    ax = axes[0]
+    names = list(results)
+    width = 0.8 / len(SYSTEMS)
+    for i, s in enumerate(SYSTEMS):
+        vals = [results[n]["timing"].get(s, {}).get("median_s", np.nan) for n in names]
+        ax.bar(np.arange(len(names)) + (i - (len(SYSTEMS) - 1) / 2) * width, vals, width,
+               label=s, color=colors[s])
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(names)))
+    ax.set_xticklabels([f"{n}\nB{results[n]['dims']['batch']} T{results[n]['dims']['timesteps']}"
+                        f" U{results[n]['dims']['units']}" for n in names])
+    ax.set_ylabel("median time per call [s] (log)")
+    ax.set_title(f"Time per call, {results[names[0]]['threads'] if names else ''} threads")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", which="both", alpha=0.3)
+    k = 1
+    if units_sweep:
+        ax = axes[k]
+        k += 1
+        us = [int(u) for u in units_sweep]
+        for s in UNITS_SWEEP_SYSTEMS:
+            g = [flops(units=u, **UNITS_SWEEP_SHAPE) / units_sweep[str(u)]["timing"][s]["median_s"]
+                 / 1e9 if s in units_sweep[str(u)]["timing"] else np.nan for u in us]
+            ax.plot(us, g, "o-", label=s, color=colors[s])
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(us)
+        ax.set_xticklabels([str(u) for u in us])
+        ax.set_xlabel("units (batch 64, timesteps 100, features 32)")
+        ax.set_ylabel("GFLOP/s (LSTM gate products)")
+        ax.set_title("Units sweep")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    if tsweep:
+        ax = axes[k]
+        wn = list(tsweep)
+        width = 0.8 / len(THREADABLE)
+        for i, s in enumerate(THREADABLE):
+            sp = []
+            for w in wn:
+                t1 = tsweep[w]["timing"].get(f"{s} ({counts[0]}t)", {}).get("median_s")
+                t2 = tsweep[w]["timing"].get(f"{s} ({counts[-1]}t)", {}).get("median_s")
+                sp.append(t1 / t2 if t1 and t2 else np.nan)
+            ax.bar(np.arange(len(wn)) + (i - (len(THREADABLE) - 1) / 2) * width, sp, width,
+                   label=s, color=colors[s])
+        ax.axhline(1, color="k", lw=0.8)
+        ax.set_xticks(np.arange(len(wn)))
+        ax.set_xticklabels(wn)
+        ax.set_ylabel(f"speed-up {counts[0]} → {counts[-1]} threads")
+        ax.set_title("Thread scaling")
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------
+# Main
+# ------------------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: short timing budgets, units sweep 32/256/1024 (< 2 min)")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS),
+                    help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    ap.add_argument("--systems", default=",".join(SYSTEMS),
+                    help=f"comma-separated subset of {','.join(SYSTEMS)} (fastlstm always runs)")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="interleaved rounds per workload (default: from a time budget per "
+                         "workload, 5-60 rounds)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+                    help="threads for every system in the main tables (default: all cores)")
+    ap.add_argument("--no-units-sweep", action="store_true")
+    ap.add_argument("--no-thread-sweep", action="store_true")
+    ap.add_argument("--budget-scale", type=float, default=1.0,
+                    help="multiply every timing budget (default 1; --quick uses 0.15)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = ap.parse_args()
+
+    t_start = time.time()
+    scale = args.budget_scale * (0.15 if args.quick else 1.0)
+    wnames = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    bad = [w for w in wnames if w not in WORKLOADS]
+    if bad:
+        ap.error(f"unknown workload(s) {bad}; choose from {list(WORKLOADS)}")
+    systems = ["fastlstm"] + [s.strip() for s in args.systems.split(",")
+                              if s.strip() and s.strip() != "fastlstm"]
+    bad = [s for s in systems if s not in SYSTEMS]
+    if bad:
+        ap.error(f"unknown system(s) {bad}; choose from {SYSTEMS}")
+    threads = args.threads
+    counts = sorted({1, threads})
+    thread_sweep = not args.no_thread_sweep and len(counts) > 1
+
+    log(f"importing fastlstm and peers ({threads} threads) ...")
+    env = Env(threads)
+    if env.keras is None:
+        raise SystemExit("Keras 3 (tensorflow + keras) is required to build the models: "
+                         + str(env.import_errors))
+    build_info = env.fastlstm.build_info()
+    env.fastlstm.set_num_threads(threads)
+    machine = machine_info()
+    log(f"fastlstm {build_info}")
+
+    log("numpy sgemm reference ...")
+    sgemm = sgemm_gflops(counts)
+    log("  " + ", ".join(f"{t} thread(s): {g:.1f} GFLOP/s" for t, g in sgemm.items()))
+
+    tmpdir = tempfile.mkdtemp(prefix="fastlstm_bench_")
+    results, tsweep, units_sweep, accuracy_failures = {}, {}, {}, []
+    try:
+        for wname in wnames:
+            wl = WORKLOADS[wname]
+            spec = Spec(wname, **wl)
+            log(f"[{wname}] building models {spec.shape} units {spec.units} ...")
+            runners, missing, kmodel, info = build_runners(
+                env, spec, args.seed, tmpdir, threads, systems,
+                extra_threads=counts if thread_sweep else ())
+            acc = check_accuracy(env, spec, runners, kmodel, args.seed)
+            for lab, a in acc.items():
+                status = ("ERROR " + a["error"]) if "error" in a else (
+                    f"max abs err {a['max_abs_err']:.2e} ({a['max_err_over_tol']:.2f}× tol)")
+                log(f"  accuracy {lab:22s} {status}")
+                if a.get("gross"):
+                    accuracy_failures.append(f"{wname}/{lab}")
+                    log(f"  !!! GROSS MISMATCH: {wname} / {lab} differs from Keras by more than "
+                        f"{GROSS} — excluded from timing")
+            good = [r for r in runners if not acc.get(r.label, {}).get("gross")]
+            main_r = [r for r in good if r.tag in ("", "main")]
+            x = np.random.default_rng(args.seed + 7).uniform(-1, 1, spec.shape).astype(np.float32)
+            for r in main_r:
+                r.label_saved = r.label
+            # main table: plain system names
+            timing = time_interleaved(spec, _relabel(main_r, plain=True), x,
+                                      wl["budget"] * scale, args.repeats, desc=f"[{wname}] main")
+            results[wname] = dict(dims=spec.dims(), threads=threads, timing=timing,
+                                  accuracy={_plain(k): v for k, v in acc.items()
+                                            if k.endswith(f"({threads}t)") or "(" not in k},
+                                  missing=missing, info=info, note=wl["note"])
+            print("\n" + workload_table(wname, wl, results[wname]), flush=True)
+            if thread_sweep:
+                sw = [r for r in good if r.name in THREADABLE]
+                if args.repeats:
+                    rep = max(3, args.repeats // 2)
+                else:
+                    rep = None
+                tt = time_interleaved(spec, _relabel(sw, plain=False), x,
+                                      wl["budget"] * scale * 0.8, rep, min_rounds=3,
+                                      desc=f"[{wname}] threads {counts}")
+                tsweep[wname] = dict(dims=spec.dims(), timing=tt)
+            del runners, main_r, good, kmodel
+            gc.collect()
+            env.keras.backend.clear_session()
+
+        if thread_sweep and tsweep:
+            print("\n### Thread sweep\n\n" + threads_table(tsweep, counts), flush=True)
+
+        if not args.no_units_sweep:
+            units_list = [32, 256, 1024] if args.quick else UNITS_SWEEP
+            usys = [s for s in UNITS_SWEEP_SYSTEMS if s in systems]
+            for u in units_list:
+                spec = Spec(f"units{u}", units=u, stateful=False, **UNITS_SWEEP_SHAPE)
+                log(f"[units sweep] units {u} ...")
+                runners, missing, kmodel, info = build_runners(env, spec, args.seed, tmpdir,
+                                                               threads, usys)
+                acc = check_accuracy(env, spec, runners, kmodel, args.seed)
+                for lab, a in acc.items():
+                    if a.get("gross"):
+                        accuracy_failures.append(f"units{u}/{lab}")
+                        log(f"  !!! GROSS MISMATCH: units {u} / {lab}")
+                runners = [r for r in runners if not acc[r.label].get("gross")]
+                x = np.random.default_rng(args.seed + 7).uniform(-1, 1, spec.shape) \
+                    .astype(np.float32)
+                budget = (30 if u <= 256 else 45) * scale
+                tt = time_interleaved(spec, runners, x, budget, args.repeats, min_rounds=3,
+                                      max_rounds=25, desc=f"[units sweep] units {u}")
+                units_sweep[str(u)] = dict(dims=spec.dims(), timing=tt, missing=missing,
+                                           accuracy=acc)
+                del runners, kmodel
+                gc.collect()
+                env.keras.backend.clear_session()
+            print("\n### Units sweep (batch 64, timesteps 100, features 32; "
+                  f"{threads} threads)\n\n" + units_table(units_sweep), flush=True)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+    elapsed = time.time() - t_start
+    os.makedirs(args.out, exist_ok=True)
+    header = [
+        "# fastlstm benchmark", "",
+        f"- date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M:%S')}, run took "
+        f"{elapsed / 60:.1f} min ({'--quick' if args.quick else 'full run'}; command: "
+        f"`python bench/run_bench.py {' '.join(sys.argv[1:])}`)",
+        f"- machine: {machine.get('Model name', platform.processor())}, "
+        f"{machine.get('CPU(s)', os.cpu_count())} CPUs ({machine.get('Core(s) per socket', '?')} "
+        f"cores/socket, {machine.get('Thread(s) per core', '?')} thread/core), L1d "
+        f"{machine.get('L1d cache', '?')}, L2 {machine.get('L2 cache', '?')}, L3 "
+        f"{machine.get('L3 cache', '?')}, {machine.get('simd', '')}"
+        + (f", hypervisor {machine['Hypervisor vendor']}" if "Hypervisor vendor" in machine
+           else ""),
+        f"- fastlstm.build_info(): `{build_info}`; source {machine.get('fastlstm_git', '?')}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in env.versions.items()),
+        f"- numpy sgemm (n=2048, OpenBLAS): " + ", ".join(
+            f"{t} thread{'s' if t > 1 else ''} {g:.1f} GFLOP/s" for t, g in sgemm.items()),
+        f"- threads: {threads} for every system in the main tables (torch.set_num_threads, ORT "
+        "intra_op_num_threads with inter_op 1 and sequential execution, LiteRT num_threads, TF "
+        "intra/inter-op threads, fastlstm.set_num_threads)",
+        "- time per call: median over interleaved rounds; each sample is the mean of a block of "
+        "k back-to-back calls (k makes a block last ≥ 20 ms). GFLOP/s counts "
+        "2·batch·timesteps·4·units·(features+units) per call.",
+        "- accuracy: every system's output vs Keras `predict` on the same input (step: 12 "
+        f"consecutive stateful steps); tolerance |err| ≤ {ATOL:g} + {RTOL:g}·|keras|.",
+    ]
+    if env.import_errors:
+        header.append("- unavailable peer modules: " + "; ".join(
+            f"{k}: {v}" for k, v in env.import_errors.items()))
+    if accuracy_failures:
+        header.append(f"- **GROSS ACCURACY FAILURES (> {GROSS}):** {', '.join(accuracy_failures)}")
+    md = "\n".join(header) + "\n\n## Summary (best peer / fastlstm: > 1 means fastlstm is faster)\n\n"
+    md += summary_table(results, sgemm) + "\n\n## Workloads\n\n"
+    md += "\n\n".join(workload_table(w, WORKLOADS[w], results[w]) for w in results)
+    if tsweep:
+        md += ("\n\n## Thread sweep\n\nThe threadable systems (TensorFlow fixes its thread "
+               "pools at start-up), timed interleaved at "
+               + " and ".join(map(str, counts)) + " threads in one session.\n\n"
+               + threads_table(tsweep, counts))
+    if units_sweep:
+        md += ("\n\n## Units sweep\n\nbatch 64, timesteps 100, features 32, "
+               f"{threads} threads.\n\n" + units_table(units_sweep))
+    notes = _notes(results)
+    if notes:
+        md += "\n\n## Notes\n\n" + notes
+    md += "\n\n![bench](bench.png)\n"
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(md)
+    blob = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), argv=sys.argv[1:],
+                elapsed_s=round(elapsed, 1), machine=machine, build_info=build_info,
+                versions=env.versions, import_errors=env.import_errors, sgemm_gflops=sgemm,
+                threads=threads, workloads=results, thread_sweep=tsweep, units_sweep=units_sweep,
+                accuracy_failures=accuracy_failures)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(blob, f, indent=1, default=_jsonable)
+    try:
+        make_plot(os.path.join(args.out, "bench.png"), results, units_sweep, tsweep, counts)
+    except Exception as e:  # noqa: BLE001
+        log(f"plot failed: {e}")
+    print("\n## Summary (best peer / fastlstm)\n\n" + summary_table(results, sgemm), flush=True)
+    print(f"\nwrote {args.out}/results.md, results.json, bench.png; run took {elapsed:.0f} s",
+          flush=True)
+    if accuracy_failures:
+        print(f"GROSS ACCURACY FAILURES: {accuracy_failures}", flush=True)
+        sys.exit(1)
+
+
+def _plain(label):
+    return label.split(" (")[0]
+
+
+def _relabel(runners, plain):
+    """Main tables use bare system names; the thread sweep 'name (Nt)'."""
+    out = []
+    for r in runners:
+        r.tag = "" if plain else "sweep"
+        out.append(r)
+    return out
+
+
+def _notes(results):
+    notes = []
+    for name, res in results.items():
+        for lab, why in res["missing"].items():
+            notes.append(f"- {name}: {lab} missing — {why}")
+        if res["info"].get("onnx_exporter"):
+            pass
+    notes.append("- keras.predict is called with batch_size=len(x) (one Keras batch per call); "
+                 "the step workload calls the stateful model's predict once per step.")
+    notes.append("- LiteRT models come from a frozen concrete function with the workload's fixed "
+                 "shapes (Keras 3's LSTM while-loop does not convert with dynamic shapes); the "
+                 "XNNPACK delegate is on (the default).")
+    notes.append("- step workload: fastlstm, keras.predict and tf.function run the stateful Keras "
+                 "model; ONNX Runtime and LiteRT run models that take and return (h, c), and "
+                 "PyTorch passes (h, c); the Python loop feeds the state back.")
+    return "\n".join(notes)
+
+
+def _jsonable(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return str(o)
+
+
+if __name__ == "__main__":
+    main()
