@@ -17,7 +17,17 @@ typedef struct {
     const float *h_cur;   /* (n_batch, n_padded) */
     float *h_next;        /* (n_batch, n_padded) */
     float *c;             /* (n_batch, n_padded), updated in place */
+    /* Unit-parallel schedule: bias + x_t @ kernel of the current chunk of steps, computed
+     * before them as one blocked product, (n_batch, chunk, n_blocks, 4, FL_LSTM_BLOCK); NULL
+     * when the step reads x itself. */
+    float *xproj;
+    ptrdiff_t chunk;          /* steps per xproj chunk */
+    ptrdiff_t step_in_chunk;  /* which of them this step is */
 } fl_lstm_step_args;
+
+typedef void (*fl_lstm_project_fn)(const fl_lstm_params *, const fl_lstm_step_args *,
+                                   ptrdiff_t n_batch, ptrdiff_t s0, ptrdiff_t n_steps,
+                                   int go_backwards, ptrdiff_t b0, ptrdiff_t b1);
 
 typedef void (*fl_lstm_step_fn)(const fl_lstm_params *, const fl_lstm_step_args *, ptrdiff_t r0,
                                 ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1);
@@ -26,6 +36,9 @@ typedef void (*fl_lstm_step_fn)(const fl_lstm_params *, const fl_lstm_step_args 
 #if FL_BUILD_AVX2
 #include "lstm_step_avx2.h"
 #endif
+
+/* Steps whose input projection is computed at once in the unit-parallel schedule. */
+#define FL_LSTM_XPROJ_STEPS 64
 
 /* Below this many multiply-adds per call, waking a second thread costs more than it saves. */
 #define FL_MIN_PARALLEL_MACS (1 << 18)
@@ -37,8 +50,11 @@ static ptrdiff_t fl_lstm_padded(const fl_lstm_params *p) {
 size_t fl_lstm_workspace_floats(const fl_lstm_params *p, ptrdiff_t n_batch, int n_threads) {
     if (p == NULL || p->n_units < 1 || n_batch < 0 || n_threads < 1) return 0;
     /* h (two buffers), c: (n_batch, n_padded) each; per thread 5 rows of n_padded for the
-     * row-wise activation path. */
-    return (size_t)((3 * n_batch + 5 * (ptrdiff_t)n_threads) * fl_lstm_padded(p));
+     * row-wise activation path; the input projection chunk when the batch is small enough for
+     * the unit-parallel schedule (see fl_lstm_forward). */
+    const ptrdiff_t xproj = n_batch < 4 * (ptrdiff_t)n_threads
+                                ? n_batch * FL_LSTM_XPROJ_STEPS * 4 : 0;
+    return (size_t)((3 * n_batch + 5 * (ptrdiff_t)n_threads + xproj) * fl_lstm_padded(p));
 }
 
 /* A sense-reversing spin barrier: the unit-parallel schedule meets once per timestep, and
@@ -74,6 +90,7 @@ static void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sens
 typedef struct {
     const fl_lstm_params *p;
     fl_lstm_step_fn step;
+    fl_lstm_project_fn project;
     fl_lstm_step_args base;  /* x, n_timesteps, n_padded, c; h buffers set per step */
     float *h_a, *h_b;        /* (n_batch, n_padded): h_a holds the initial state */
     float *out;
@@ -114,7 +131,9 @@ static void fl_lstm_rows(const fl_lstm_run *run, ptrdiff_t r0, ptrdiff_t r1,
     }
 }
 
-/* Every row, unit blocks [b0, b1) of this thread, a barrier per timestep. */
+/* Every row, unit blocks [b0, b1) of this thread, a barrier per timestep. Each chunk of steps
+ * starts with the input projection of this thread's blocks as one blocked product; only this
+ * thread reads those blocks, so that needs no barrier of its own. */
 static void fl_lstm_units(const fl_lstm_run *run, ptrdiff_t n_batch, ptrdiff_t b0, ptrdiff_t b1,
                           fl_spin_barrier *bar, int n_threads) {
     const ptrdiff_t n_timesteps = run->base.n_timesteps, n_units = run->p->n_units;
@@ -123,19 +142,25 @@ static void fl_lstm_units(const fl_lstm_run *run, ptrdiff_t n_batch, ptrdiff_t b
     fl_lstm_step_args a = run->base;
     float *h_cur = run->h_a, *h_next = run->h_b;
     int sense = 0;
-    for (ptrdiff_t s = 0; s < n_timesteps; s++) {
-        a.t = run->go_backwards ? n_timesteps - 1 - s : s;
-        a.h_cur = h_cur;
-        a.h_next = h_next;
-        run->step(run->p, &a, 0, n_batch, b0, b1);
-        if (run->return_sequences && u1 > u0) fl_copy_step_output(run, h_next, 0, n_batch, u0, u1, s);
-        /* Every thread reads all of h_cur and writes its part of h_next: the next step may only
-         * start when all parts are written, and h_cur may only be overwritten (as the next
-         * h_next) when nobody reads it any more. One barrier covers both. */
-        fl_barrier_wait(bar, n_threads, &sense);
-        float *swap = h_cur;
-        h_cur = h_next;
-        h_next = swap;
+    for (ptrdiff_t s0 = 0; s0 < n_timesteps; s0 += a.chunk) {
+        const ptrdiff_t n_steps = n_timesteps - s0 < a.chunk ? n_timesteps - s0 : a.chunk;
+        run->project(run->p, &a, n_batch, s0, n_steps, run->go_backwards, b0, b1);
+        for (ptrdiff_t j = 0; j < n_steps; j++) {
+            const ptrdiff_t s = s0 + j;
+            a.step_in_chunk = j;
+            a.h_cur = h_cur;
+            a.h_next = h_next;
+            run->step(run->p, &a, 0, n_batch, b0, b1);
+            if (run->return_sequences && u1 > u0)
+                fl_copy_step_output(run, h_next, 0, n_batch, u0, u1, s);
+            /* Every thread reads all of h_cur and writes its part of h_next: the next step may
+             * only start when all parts are written, and h_cur may only be overwritten (as the
+             * next h_next) when nobody reads it any more. One barrier covers both. */
+            fl_barrier_wait(bar, n_threads, &sense);
+            float *swap = h_cur;
+            h_cur = h_next;
+            h_next = swap;
+        }
     }
 }
 
@@ -158,8 +183,12 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
     fl_lstm_run run;
     run.p = p;
     run.step = fl_lstm_step_portable;
+    run.project = fl_lstm_project_portable;
 #if FL_BUILD_AVX2
-    if (fl_get_isa() == FL_ISA_AVX2) run.step = fl_lstm_step_avx2;
+    if (fl_get_isa() == FL_ISA_AVX2) {
+        run.step = fl_lstm_step_avx2;
+        run.project = fl_lstm_project_avx2;
+    }
 #endif
     run.h_a = workspace;
     run.h_b = run.h_a + n_batch * n_padded;
@@ -169,6 +198,9 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
     run.base.c = run.h_b + n_batch * n_padded;
     run.base.t = 0;
     run.base.h_cur = run.base.h_next = NULL;
+    run.base.xproj = NULL;
+    run.base.chunk = FL_LSTM_XPROJ_STEPS;
+    run.base.step_in_chunk = 0;
     run.out = out;
     run.return_sequences = return_sequences;
     run.go_backwards = go_backwards;
@@ -199,6 +231,7 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
     const int unit_parallel = nt > 1 && !run.rowwise && n_batch < 4 * (ptrdiff_t)nt
                               && n_blocks >= 2 * (ptrdiff_t)nt;
     if (!unit_parallel && nt > n_batch) nt = (int)n_batch;
+    if (unit_parallel) run.base.xproj = scratch + (ptrdiff_t)n_threads * 5 * n_padded;
 
     if (nt <= 1) {
         fl_lstm_rows(&run, 0, n_batch, scratch);

@@ -6,6 +6,13 @@
  * results do not depend on how rows are grouped or shared among threads. */
 #include "simd_avx2.h"
 
+/* The precomputed bias + x_t @ kernel of row r, unit block b, for the current step. */
+static inline const float *fl_lstm_xproj_at(const fl_lstm_step_args *a, ptrdiff_t r,
+                                            ptrdiff_t b) {
+    return a->xproj + ((r * a->chunk + a->step_in_chunk) * (a->n_padded / FL_LSTM_BLOCK) + b)
+                          * 4 * FL_LSTM_BLOCK;
+}
+
 /* Gates i, f, c, o of 8 units from their pre-activations z, then c and h in place. */
 FL_AVX2_INLINE void fl_lstm_update_avx2(const fl_lstm_params *p, const __m256 z[4],
                                         float *c /* (8) in/out */, float *h_next /* (8) */) {
@@ -49,9 +56,14 @@ FL_AVX2_INLINE void fl_lstm_block_avx2(const int n_rows, const fl_lstm_params *p
     for (int i = 0; i < n_rows; i++) {
         x_t[i] = a->x + ((r + i) * a->n_timesteps + a->t) * n_features;
         h[i] = a->h_cur + (r + i) * a->n_padded;
-        for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(bias + g * B);
+        const float *init = a->xproj == NULL ? bias : fl_lstm_xproj_at(a, r + i, b);
+        for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(init + g * B);
     }
-    w = fl_lstm_accumulate_avx2(n_rows, x_t, n_features, w, acc);
+    if (a->xproj == NULL) {
+        w = fl_lstm_accumulate_avx2(n_rows, x_t, n_features, w, acc);
+    } else {
+        w += n_features * G;
+    }
     fl_lstm_accumulate_avx2(n_rows, h, n_units, w, acc);
     /* The gate loop below is not unrolled (its activations switch on run-time ids); reading the
      * accumulators from a copy keeps acc itself in registers through the k loops. */
@@ -75,9 +87,17 @@ FL_AVX2_INLINE void fl_lstm_block_pair_avx2(const fl_lstm_params *p, const fl_ls
     const float *x_t = a->x + (r * a->n_timesteps + a->t) * n_features;
     const float *h = a->h_cur + r * a->n_padded;
     __m256 acc[2][4];
-    for (int i = 0; i < 2; i++)
-        for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(p->bias + (b + i) * G + g * B);
-    for (ptrdiff_t k = 0; k < n_features + n_units; k++, w += G) {
+    ptrdiff_t k = 0;
+    for (int i = 0; i < 2; i++) {
+        const float *init = a->xproj == NULL ? p->bias + (b + i) * G
+                                             : fl_lstm_xproj_at(a, r, b + i);
+        for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(init + g * B);
+    }
+    if (a->xproj != NULL) {
+        k = n_features;
+        w += n_features * G;
+    }
+    for (; k < n_features + n_units; k++, w += G) {
         const __m256 v = _mm256_broadcast_ss(k < n_features ? x_t + k : h + (k - n_features));
         for (int i = 0; i < 2; i++)
             for (int g = 0; g < 4; g++)
@@ -89,6 +109,47 @@ FL_AVX2_INLINE void fl_lstm_block_pair_avx2(const fl_lstm_params *p, const fl_ls
     for (int i = 0; i < 2; i++) {
         const ptrdiff_t at = r * a->n_padded + (b + i) * B;
         fl_lstm_update_avx2(p, z[i], a->c + at, a->h_next + at);
+    }
+}
+
+/* bias + x_t @ kernel for 1..3 (row, step) pairs of one unit block, stored in a->xproj. */
+FL_AVX2_INLINE void fl_lstm_project_group_avx2(const int n_pairs, const fl_lstm_params *p,
+                                               const fl_lstm_step_args *a,
+                                               const float *const *x_t, float *const *dst,
+                                               ptrdiff_t b) {
+    const ptrdiff_t G = 4 * FL_LSTM_BLOCK;
+    const float *panel = p->weights + b * (p->n_features + p->n_units) * G;
+    __m256 acc[3][4];
+    for (int i = 0; i < n_pairs; i++)
+        for (int g = 0; g < 4; g++)
+            acc[i][g] = _mm256_loadu_ps(p->bias + b * G + g * FL_LSTM_BLOCK);
+    fl_lstm_accumulate_avx2(n_pairs, x_t, p->n_features, panel, acc);
+    (void)a;
+    for (int i = 0; i < n_pairs; i++)
+        for (int g = 0; g < 4; g++) _mm256_storeu_ps(dst[i] + g * FL_LSTM_BLOCK, acc[i][g]);
+}
+
+/* The input projection of steps [s0, s0 + n_steps) of every row for unit blocks [b0, b1), as
+ * one product blocked over (row, step) pairs in threes, like the batch rows of the step. */
+FL_AVX2_FN static void fl_lstm_project_avx2(const fl_lstm_params *p, const fl_lstm_step_args *a,
+                                            ptrdiff_t n_batch, ptrdiff_t s0, ptrdiff_t n_steps,
+                                            int go_backwards, ptrdiff_t b0, ptrdiff_t b1) {
+    const ptrdiff_t n_pairs = n_batch * n_steps, n_blocks = a->n_padded / FL_LSTM_BLOCK;
+    for (ptrdiff_t b = b0; b < b1; b++) {
+        for (ptrdiff_t q0 = 0; q0 < n_pairs; q0 += 3) {
+            const float *x_t[3];
+            float *dst[3];
+            const int n = n_pairs - q0 < 3 ? (int)(n_pairs - q0) : 3;
+            for (int i = 0; i < n; i++) {
+                const ptrdiff_t r = (q0 + i) / n_steps, j = (q0 + i) % n_steps;
+                const ptrdiff_t s = s0 + j, t = go_backwards ? a->n_timesteps - 1 - s : s;
+                x_t[i] = a->x + (r * a->n_timesteps + t) * p->n_features;
+                dst[i] = a->xproj + ((r * a->chunk + j) * n_blocks + b) * 4 * FL_LSTM_BLOCK;
+            }
+            if (n == 3) fl_lstm_project_group_avx2(3, p, a, x_t, dst, b);
+            else if (n == 2) fl_lstm_project_group_avx2(2, p, a, x_t, dst, b);
+            else fl_lstm_project_group_avx2(1, p, a, x_t, dst, b);
+        }
     }
 }
 

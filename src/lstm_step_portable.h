@@ -16,11 +16,18 @@ static void fl_lstm_step_portable(const fl_lstm_params *p, const fl_lstm_step_ar
             const float *x_t = a->x + (r * a->n_timesteps + a->t) * n_features; /* (n_features) */
             const float *h = a->h_cur + r * a->n_padded;                           /* (n_units) */
             float acc[G];
-            for (int j = 0; j < G; j++) acc[j] = bias[j];
             const float *w = panel;
-            for (ptrdiff_t k = 0; k < n_features; k++, w += G) {
-                const float v = x_t[k];
-                for (int j = 0; j < G; j++) acc[j] += v * w[j];
+            if (a->xproj != NULL) {
+                const float *xp = a->xproj
+                                  + ((r * a->chunk + a->step_in_chunk) * a->n_padded / B + b) * G;
+                for (int j = 0; j < G; j++) acc[j] = xp[j];
+                w += n_features * G;
+            } else {
+                for (int j = 0; j < G; j++) acc[j] = bias[j];
+                for (ptrdiff_t k = 0; k < n_features; k++, w += G) {
+                    const float v = x_t[k];
+                    for (int j = 0; j < G; j++) acc[j] += v * w[j];
+                }
             }
             for (ptrdiff_t k = 0; k < n_units; k++, w += G) {
                 const float v = h[k];
@@ -36,6 +43,29 @@ static void fl_lstm_step_portable(const fl_lstm_params *p, const fl_lstm_step_ar
                 const float c_new = fg * c[j] + ig * cg;
                 c[j] = c_new;
                 h_next[j] = og * fl_activation_scalar(act, c_new);
+            }
+        }
+    }
+}
+
+/* bias + x_t @ kernel for steps [s0, s0 + n_steps) of every row and unit blocks [b0, b1), into
+ * a->xproj (the unit-parallel schedule's input projection). */
+static void fl_lstm_project_portable(const fl_lstm_params *p, const fl_lstm_step_args *a,
+                                     ptrdiff_t n_batch, ptrdiff_t s0, ptrdiff_t n_steps,
+                                     int go_backwards, ptrdiff_t b0, ptrdiff_t b1) {
+    enum { B = FL_LSTM_BLOCK, G = 4 * FL_LSTM_BLOCK };
+    const ptrdiff_t n_features = p->n_features, n_blocks = a->n_padded / B;
+    for (ptrdiff_t b = b0; b < b1; b++) {
+        const float *panel = p->weights + b * (n_features + p->n_units) * G;
+        for (ptrdiff_t r = 0; r < n_batch; r++) {
+            for (ptrdiff_t j = 0; j < n_steps; j++) {
+                const ptrdiff_t s = s0 + j, t = go_backwards ? a->n_timesteps - 1 - s : s;
+                const float *x_t = a->x + (r * a->n_timesteps + t) * n_features;
+                float *acc = a->xproj + ((r * a->chunk + j) * n_blocks + b) * G;
+                const float *w = panel;
+                for (int q = 0; q < G; q++) acc[q] = p->bias[b * G + q];
+                for (ptrdiff_t k = 0; k < n_features; k++, w += G)
+                    for (int q = 0; q < G; q++) acc[q] += x_t[k] * w[q];
             }
         }
     }

@@ -127,3 +127,24 @@ def test_sigmoid_tanh_accurate_over_the_whole_range(kernel_path, path, name, ref
         exact = reference(x.astype(np.float64))
     assert np.abs(got - exact).max() <= 1e-6
     assert not np.isnan(got).any()
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("n_batch", [1, 2])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_unit_parallel_schedule(kernel_path, path, n_batch, go_backwards):
+    """Few rows on several threads split the units, meet at a barrier every step and take the
+    input projection chunk by chunk (150 steps = 3 chunks): same results as the reference and
+    bitwise the same as one thread."""
+    kernel_path(path)
+    rng = np.random.default_rng(n_batch)
+    layer, (k, r, b) = make_layer(6, 70, rng, return_sequences=True, return_state=True,
+                                  go_backwards=go_backwards)
+    x = rng.uniform(-1, 1, (n_batch, 150, 6)).astype(np.float32)
+    one = layer.call([x], n_threads=1)
+    two = layer.call([x], n_threads=2)
+    for a, c in zip(one, two):
+        assert np.array_equal(a, c)
+    ref_seq, ref_h, ref_c = lstm_reference(x, k, r, b, go_backwards=go_backwards)
+    np.testing.assert_allclose(two[0], ref_seq, atol=2e-5, rtol=1e-4)
+    np.testing.assert_allclose(two[2], ref_c, atol=2e-5, rtol=1e-4)
