@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FIXTURE_VENV ?= .venv-fixtures
 
-.PHONY: demo test fixtures clean
+BENCH_VENV ?= .venv-bench
+
+.PHONY: demo test fixtures bench clean
 
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard src/*.c src/*.h) fastlstm/_kernels.pyx
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +27,14 @@ fixtures:
 	$(FIXTURE_VENV)/bin/python -m pip install -q tensorflow-cpu tf-keras h5py
 	cd tests/fixtures && ../../$(FIXTURE_VENV)/bin/python make_fixtures.py --keras 3
 	cd tests/fixtures && ../../$(FIXTURE_VENV)/bin/python make_fixtures.py --keras 2
+
+# Peers (ONNX Runtime, LiteRT, PyTorch 2.13.0 CPU, Keras) in their own venv; writes bench/results/.
+bench:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q "torch==2.13.0"
+	$(BENCH_VENV)/bin/python -m pip install -q -e '.[bench]'
+	$(BENCH_VENV)/bin/python bench/run_bench.py
 
 clean:
 	rm -rf build $(VENV) fastlstm/*.so fastlstm/_kernels.c
