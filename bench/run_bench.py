@@ -79,6 +79,34 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
+class LoadMonitor:
+    """CPU used by *other* processes while we time (from /proc/stat minus our own CPU time), in
+    cores. On a 2-core machine anything above ~0.1 core means the numbers are disturbed."""
+
+    def __init__(self):
+        self.t0, self.busy0, self.own0 = self._read()
+
+    @staticmethod
+    def _read():
+        busy = None
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+            # user nice system idle iowait irq softirq steal ...
+            busy = (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)) \
+                / os.sysconf("SC_CLK_TCK")
+        except Exception:  # noqa: BLE001
+            pass
+        t = os.times()
+        return time.perf_counter(), busy, t.user + t.system
+
+    def foreign_cores(self):
+        t1, busy1, own1 = self._read()
+        if busy1 is None or self.busy0 is None or t1 <= self.t0:
+            return None
+        return max(0.0, ((busy1 - self.busy0) - (own1 - self.own0)) / (t1 - self.t0))
+
+
 # ------------------------------------------------------------------------------------------------
 # Imports (every peer optional)
 # ------------------------------------------------------------------------------------------------
@@ -99,11 +127,10 @@ class Env:
         self.ort = self._try("onnxruntime", lambda: __import__("onnxruntime"))
         self.onnx = self._try("onnx", lambda: __import__("onnx"))
         self.litert = self._try("ai_edge_litert", self._import_litert)
-        for name in ("tf_keras", "matplotlib", "h5py", "threadpoolctl"):
+        from importlib import metadata
+        for dist in ("matplotlib", "threadpoolctl"):
             try:
-                mod = __import__(name) if name != "tf_keras" else None
-                if mod is not None:
-                    self.versions[name] = getattr(mod, "__version__", "?")
+                self.versions[dist] = metadata.version(dist)
             except Exception:  # noqa: BLE001
                 pass
 
@@ -526,7 +553,8 @@ def build_runners(env, spec, seed, tmpdir, threads, systems, extra_threads=()):
         try:
             t0 = time.perf_counter()
             out = fn()
-            info.setdefault("build_s", {})[name] = round(time.perf_counter() - t0, 2)
+            bs = info.setdefault("build_s", {})  # seconds spent building, export/convert included
+            bs[name] = round(bs.get(name, 0.0) + time.perf_counter() - t0, 2)
             return out
         except Exception as e:  # noqa: BLE001
             missing[name] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}" \
@@ -541,25 +569,22 @@ def build_runners(env, spec, seed, tmpdir, threads, systems, extra_threads=()):
             raise RuntimeError(f"{modname} not importable ({env.import_errors.get(modname, '')})")
 
     def tagged(r, n):
-        if r is not None and n != threads:
-            r.tag = "sweep"
         if r is not None and len(counts) > 1:
-            r.tag = r.tag or "main"
+            r.tag = "main" if n == threads else "sweep"
         return r
+
+    net = None
+    if "torch" in systems or "onnxruntime" in systems:
+        def mk_net():
+            need(env.torch, "torch")
+            return torch_modules(env, spec, weights)
+        net = attempt("torch" if "torch" in systems else "onnxruntime", mk_net)
 
     for n in counts:
         sub = systems if n == threads else [s for s in systems if s in THREADABLE]
         if "fastlstm" in sub:
             r = attempt("fastlstm", lambda: FastlstmRunner(env, spec, path, n))
             runners.append(tagged(r, n))
-        net = None
-        if "torch" in sub or "onnxruntime" in sub:
-            def mk_net():
-                need(env.torch, "torch")
-                return torch_modules(env, spec, weights)
-            net = attempt("torch" if "torch" in sub else "onnxruntime", mk_net) \
-                if "net" not in info else info["net"]
-            info["net"] = net
         if "torch" in sub and net is not None:
             runners.append(tagged(attempt("torch", lambda: TorchRunner(env, spec, weights, n,
                                                                       net=net)), n))
@@ -585,7 +610,6 @@ def build_runners(env, spec, seed, tmpdir, threads, systems, extra_threads=()):
         if n == threads and "keras.predict" in sub:
             runners.append(attempt("keras.predict",
                                    lambda: KerasPredictRunner(env, spec, model, threads)))
-    info.pop("net", None)
     info.pop("tflite", None)
     info.pop("twin", None)
     runners = [r for r in runners if r is not None]
@@ -674,6 +698,7 @@ def time_interleaved(spec, runners, x, budget_s, repeats=None, target_s=0.02, ma
     rounds = repeats or int(min(max_rounds, max(min_rounds, budget_s // max(round_s, 1e-3))))
     log(f"  {desc}: {len(calls)} systems, {rounds} rounds (~{round_s:.2f} s/round)")
     samples = {r.label: [] for r, _ in calls}
+    mon = LoadMonitor()
     for i in range(rounds):
         j = i % len(calls)
         for r, call in calls[j:] + calls[:j]:
@@ -684,13 +709,17 @@ def time_interleaved(spec, runners, x, budget_s, repeats=None, target_s=0.02, ma
             for _ in range(k):
                 call()
             samples[r.label].append((time.perf_counter() - t0) / k)
+    foreign = mon.foreign_cores()
+    if foreign is not None and foreign > 0.1:
+        log(f"  WARNING: other processes used {foreign:.2f} cores while {desc} was timed")
     out = {}
     for r, _ in calls:
         s = samples[r.label]
         q = np.percentile(s, [25, 75])
         out[r.label] = dict(system=r.name, threads=r.threads, median_s=statistics.median(s),
                             q1_s=float(q[0]), q3_s=float(q[1]), min_s=min(s), k=ks[r.label],
-                            rounds=rounds, samples_s=[round(v, 9) for v in s])
+                            rounds=rounds, foreign_load_cores=foreign,
+                            samples_s=[round(v, 9) for v in s])
     for r, _ in calls:
         r.reset()
     return out
@@ -793,7 +822,7 @@ def workload_table(name, wl, res):
              f"{wl['features']}, units {wl['units']} — {wl['note']}", "",
              f"{spec_fl / 1e6:.2f} MFLOP per call; {res['threads']} threads for every system; "
              f"median of {next(iter(timing.values()))['rounds'] if timing else 0} interleaved "
-             "rounds.", "",
+             "rounds" + _foreign_note(timing) + ".", "",
              "| system | median / call | IQR | vs fastlstm (time ÷ fastlstm) | GFLOP/s | "
              "max abs err vs Keras |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -814,19 +843,35 @@ def workload_table(name, wl, res):
     return "\n".join(lines)
 
 
-def summary_table(results, sgemm):
+def best_config(res, tsw):
+    """(peer time, peer label, fastlstm time, fastlstm label) over every thread count measured:
+    the main table at --threads plus the thread sweep."""
+    entries = [(v["median_s"], f"{v['system']} ({v['threads']}t)", v["system"])
+               for v in list(res["timing"].values()) + list((tsw or {}).get("timing", {}).values())]
+    peers = [e for e in entries if e[2] != "fastlstm"]
+    fls = [e for e in entries if e[2] == "fastlstm"]
+    if not peers or not fls:
+        return None
+    p, f = min(peers), min(fls)
+    return p[0], p[1], f[0], f[1]
+
+
+def summary_table(results, sgemm, tsweep=None):
     lines = ["| workload | fastlstm | best peer | best peer time | best peer / fastlstm | "
-             "fastlstm GFLOP/s | % of numpy sgemm |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+             "fastlstm GFLOP/s | % of numpy sgemm | best configs (any thread count) |",
+             "|---|---:|---|---:|---:|---:|---:|---|"]
     peak = sgemm.get(max(sgemm)) if sgemm else None
     for name, res in results.items():
         fl = res["timing"].get("fastlstm", {}).get("median_s")
         bt, bs = best_peer(res["timing"])
         gf = flops(**res["dims"]) / fl / 1e9 if fl else None
+        bc = best_config(res, (tsweep or {}).get(name)) if (tsweep or {}).get(name) else None
+        bct = (f"{bc[1]} {fmt_t(bc[0])} / fastlstm ({bc[3].split('(')[1]} {fmt_t(bc[2])} = "
+               f"{bc[0] / bc[2]:.2f}×" if bc else "—")
         lines.append(f"| {name} | {fmt_t(fl)} | {bs or '—'} | {fmt_t(bt)} | "
-                     f"{(f'{bt / fl:.2f}×' if fl and bt else '—')} | "
+                     f"{(f'**{bt / fl:.2f}×**' if fl and bt else '—')} | "
                      f"{(f'{gf:.2f}' if gf else '—')} | "
-                     f"{(f'{100 * gf / peak:.0f}%' if gf and peak else '—')} |")
+                     f"{(f'{100 * gf / peak:.0f}%' if gf and peak else '—')} | {bct} |")
     return "\n".join(lines)
 
 
@@ -926,7 +971,7 @@ def make_plot(path, results, units_sweep, tsweep, counts):
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -938,26 +983,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run: short timing budgets, units sweep 32/256/1024 (< 2 min)")
+                    help="smoke run (< 2 min): short budgets, 2+ rounds, thread sweep on step/seq "
+                         "only, units sweep 32/256")
     ap.add_argument("--workloads", default=",".join(WORKLOADS),
                     help=f"comma-separated subset of {','.join(WORKLOADS)}")
     ap.add_argument("--systems", default=",".join(SYSTEMS),
                     help=f"comma-separated subset of {','.join(SYSTEMS)} (fastlstm always runs)")
     ap.add_argument("--repeats", type=int, default=None,
-                    help="interleaved rounds per workload (default: from a time budget per "
-                         "workload, 5-60 rounds)")
+                    help="interleaved rounds per workload and sweep point (default: from a time "
+                         "budget per workload, at least 5 rounds (3 in sweeps, 2 with --quick))")
     ap.add_argument("--threads", type=int, default=os.cpu_count(),
                     help="threads for every system in the main tables (default: all cores)")
     ap.add_argument("--no-units-sweep", action="store_true")
     ap.add_argument("--no-thread-sweep", action="store_true")
     ap.add_argument("--budget-scale", type=float, default=1.0,
-                    help="multiply every timing budget (default 1; --quick uses 0.15)")
+                    help="multiply every timing budget (default 1; --quick uses 0.2)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
 
     t_start = time.time()
-    scale = args.budget_scale * (0.15 if args.quick else 1.0)
+    scale = args.budget_scale * (0.2 if args.quick else 1.0)
+    min_main, min_sweep = (2, 2) if args.quick else (5, 3)
     wnames = [w.strip() for w in args.workloads.split(",") if w.strip()]
     bad = [w for w in wnames if w not in WORKLOADS]
     if bad:
@@ -970,6 +1017,10 @@ def main():
     threads = args.threads
     counts = sorted({1, threads})
     thread_sweep = not args.no_thread_sweep and len(counts) > 1
+    sweep_workloads = [w for w in wnames if not args.quick or w in ("step", "seq")]
+    units_list = [32, 256] if args.quick else UNITS_SWEEP
+    load0 = os.getloadavg()
+    run_mon = LoadMonitor()
 
     log(f"importing fastlstm and peers ({threads} threads) ...")
     env = Env(threads)
@@ -994,7 +1045,7 @@ def main():
             log(f"[{wname}] building models {spec.shape} units {spec.units} ...")
             runners, missing, kmodel, info = build_runners(
                 env, spec, args.seed, tmpdir, threads, systems,
-                extra_threads=counts if thread_sweep else ())
+                extra_threads=counts if thread_sweep and wname in sweep_workloads else ())
             acc = check_accuracy(env, spec, runners, kmodel, args.seed)
             for lab, a in acc.items():
                 status = ("ERROR " + a["error"]) if "error" in a else (
@@ -1007,25 +1058,20 @@ def main():
             good = [r for r in runners if not acc.get(r.label, {}).get("gross")]
             main_r = [r for r in good if r.tag in ("", "main")]
             x = np.random.default_rng(args.seed + 7).uniform(-1, 1, spec.shape).astype(np.float32)
-            for r in main_r:
-                r.label_saved = r.label
             # main table: plain system names
             timing = time_interleaved(spec, _relabel(main_r, plain=True), x,
-                                      wl["budget"] * scale, args.repeats, desc=f"[{wname}] main")
+                                      wl["budget"] * scale, args.repeats, min_rounds=min_main,
+                                      desc=f"[{wname}] main")
             results[wname] = dict(dims=spec.dims(), threads=threads, timing=timing,
                                   accuracy={_plain(k): v for k, v in acc.items()
                                             if k.endswith(f"({threads}t)") or "(" not in k},
                                   missing=missing, info=info, note=wl["note"])
             print("\n" + workload_table(wname, wl, results[wname]), flush=True)
-            if thread_sweep:
+            if thread_sweep and wname in sweep_workloads:
                 sw = [r for r in good if r.name in THREADABLE]
-                if args.repeats:
-                    rep = max(3, args.repeats // 2)
-                else:
-                    rep = None
                 tt = time_interleaved(spec, _relabel(sw, plain=False), x,
-                                      wl["budget"] * scale * 0.8, rep, min_rounds=3,
-                                      desc=f"[{wname}] threads {counts}")
+                                      wl["budget"] * scale * 0.6, args.repeats,
+                                      min_rounds=min_sweep, desc=f"[{wname}] threads {counts}")
                 tsweep[wname] = dict(dims=spec.dims(), timing=tt)
             del runners, main_r, good, kmodel
             gc.collect()
@@ -1035,7 +1081,6 @@ def main():
             print("\n### Thread sweep\n\n" + threads_table(tsweep, counts), flush=True)
 
         if not args.no_units_sweep:
-            units_list = [32, 256, 1024] if args.quick else UNITS_SWEEP
             usys = [s for s in UNITS_SWEEP_SYSTEMS if s in systems]
             for u in units_list:
                 spec = Spec(f"units{u}", units=u, stateful=False, **UNITS_SWEEP_SHAPE)
@@ -1050,8 +1095,9 @@ def main():
                 runners = [r for r in runners if not acc[r.label].get("gross")]
                 x = np.random.default_rng(args.seed + 7).uniform(-1, 1, spec.shape) \
                     .astype(np.float32)
-                budget = (30 if u <= 256 else 45) * scale
-                tt = time_interleaved(spec, runners, x, budget, args.repeats, min_rounds=3,
+                budget = (20 if u <= 256 else 35) * scale
+                tt = time_interleaved(spec, runners, x, budget, args.repeats,
+                                      min_rounds=min_sweep,
                                       max_rounds=25, desc=f"[units sweep] units {u}")
                 units_sweep[str(u)] = dict(dims=spec.dims(), timing=tt, missing=missing,
                                            accuracy=acc)
@@ -1064,6 +1110,8 @@ def main():
         shutil.rmtree(tmpdir, ignore_errors=True)
 
     elapsed = time.time() - t_start
+    foreign = run_mon.foreign_cores()
+    load1 = os.getloadavg()
     os.makedirs(args.out, exist_ok=True)
     header = [
         "# fastlstm benchmark", "",
@@ -1079,7 +1127,7 @@ def main():
            else ""),
         f"- fastlstm.build_info(): `{build_info}`; source {machine.get('fastlstm_git', '?')}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in env.versions.items()),
-        f"- numpy sgemm (n=2048, OpenBLAS): " + ", ".join(
+        "- numpy sgemm (n=2048, OpenBLAS): " + ", ".join(
             f"{t} thread{'s' if t > 1 else ''} {g:.1f} GFLOP/s" for t, g in sgemm.items()),
         f"- threads: {threads} for every system in the main tables (torch.set_num_threads, ORT "
         "intra_op_num_threads with inter_op 1 and sequential execution, LiteRT num_threads, TF "
@@ -1087,6 +1135,10 @@ def main():
         "- time per call: median over interleaved rounds; each sample is the mean of a block of "
         "k back-to-back calls (k makes a block last ≥ 20 ms). GFLOP/s counts "
         "2·batch·timesteps·4·units·(features+units) per call.",
+        f"- machine load: 1-min load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; "
+        + (f"other processes used {foreign:.2f} cores on average during the run"
+           + (" (**disturbed run**: compare ratios, not absolute times)" if foreign > 0.15
+              else "") if foreign is not None else "") + ".",
         "- accuracy: every system's output vs Keras `predict` on the same input (step: 12 "
         f"consecutive stateful steps); tolerance |err| ≤ {ATOL:g} + {RTOL:g}·|keras|.",
     ]
@@ -1096,7 +1148,7 @@ def main():
     if accuracy_failures:
         header.append(f"- **GROSS ACCURACY FAILURES (> {GROSS}):** {', '.join(accuracy_failures)}")
     md = "\n".join(header) + "\n\n## Summary (best peer / fastlstm: > 1 means fastlstm is faster)\n\n"
-    md += summary_table(results, sgemm) + "\n\n## Workloads\n\n"
+    md += summary_table(results, sgemm, tsweep) + "\n\n## Workloads\n\n"
     md += "\n\n".join(workload_table(w, WORKLOADS[w], results[w]) for w in results)
     if tsweep:
         md += ("\n\n## Thread sweep\n\nThe threadable systems (TensorFlow fixes its thread "
@@ -1110,25 +1162,31 @@ def main():
     if notes:
         md += "\n\n## Notes\n\n" + notes
     md += "\n\n![bench](bench.png)\n"
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(md)
+    _write(os.path.join(args.out, "results.md"), md)
     blob = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), argv=sys.argv[1:],
                 elapsed_s=round(elapsed, 1), machine=machine, build_info=build_info,
                 versions=env.versions, import_errors=env.import_errors, sgemm_gflops=sgemm,
-                threads=threads, workloads=results, thread_sweep=tsweep, units_sweep=units_sweep,
+                threads=threads, foreign_load_cores=foreign, loadavg_start=load0,
+                loadavg_end=load1, workloads=results, thread_sweep=tsweep, units_sweep=units_sweep,
                 accuracy_failures=accuracy_failures)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(blob, f, indent=1, default=_jsonable)
+    _write(os.path.join(args.out, "results.json"), json.dumps(blob, indent=1, default=_jsonable))
     try:
-        make_plot(os.path.join(args.out, "bench.png"), results, units_sweep, tsweep, counts)
+        png = os.path.join(args.out, "bench.png")
+        make_plot(png + ".tmp", results, units_sweep, tsweep, counts)
+        os.replace(png + ".tmp", png)
     except Exception as e:  # noqa: BLE001
         log(f"plot failed: {e}")
-    print("\n## Summary (best peer / fastlstm)\n\n" + summary_table(results, sgemm), flush=True)
+    print("\n## Summary (best peer / fastlstm)\n\n" + summary_table(results, sgemm, tsweep), flush=True)
     print(f"\nwrote {args.out}/results.md, results.json, bench.png; run took {elapsed:.0f} s",
           flush=True)
     if accuracy_failures:
         print(f"GROSS ACCURACY FAILURES: {accuracy_failures}", flush=True)
         sys.exit(1)
+
+
+def _foreign_note(timing):
+    f = next(iter(timing.values()), {}).get("foreign_load_cores")
+    return f"; other processes used {f:.2f} cores meanwhile" if f is not None and f > 0.05 else ""
 
 
 def _plain(label):
@@ -1149,8 +1207,10 @@ def _notes(results):
     for name, res in results.items():
         for lab, why in res["missing"].items():
             notes.append(f"- {name}: {lab} missing — {why}")
-        if res["info"].get("onnx_exporter"):
-            pass
+    exporters = sorted({res["info"].get("onnx_exporter") for res in results.values()} - {None})
+    if exporters:
+        notes.append(f"- ONNX models exported with the {' / '.join(exporters)} exporter of "
+                     "torch.onnx.export (opset 17; dynamic batch and time axes except for step).")
     notes.append("- keras.predict is called with batch_size=len(x) (one Keras batch per call); "
                  "the step workload calls the stateful model's predict once per step.")
     notes.append("- LiteRT models come from a frozen concrete function with the workload's fixed "
@@ -1160,6 +1220,13 @@ def _notes(results):
                  "model; ONNX Runtime and LiteRT run models that take and return (h, c), and "
                  "PyTorch passes (h, c); the Python loop feeds the state back.")
     return "\n".join(notes)
+
+
+def _write(path, text):
+    """Write via path.tmp + rename, so an interrupted run never leaves a half-written file."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def _jsonable(o):
