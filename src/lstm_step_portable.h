@@ -1,6 +1,17 @@
 /* Portable C LSTM step (any CPU), and the row-wise-activation step used on every path.
  * Internal to lstm.c. Gate order i, f, c, o (keras layers/rnn/lstm.py). */
 
+/* acc[j] += src[k] * w[k][j] for k < n_k (4 gates x FL_LSTM_BLOCK units per k); returns w past
+ * the rows. The portable twin of fl_lstm_accumulate_avx2. */
+static const float *fl_lstm_accumulate_portable(float *acc /* (4 * FL_LSTM_BLOCK) */,
+                                                const float *src, ptrdiff_t n_k, const float *w) {
+    for (ptrdiff_t k = 0; k < n_k; k++, w += 4 * FL_LSTM_BLOCK) {
+        const float v = src[k];
+        for (int j = 0; j < 4 * FL_LSTM_BLOCK; j++) acc[j] += v * w[j];
+    }
+    return w;
+}
+
 /* One timestep for rows [r0, r1) and unit blocks [b0, b1): element-wise activations, fused per
  * block: z for 4 gates x FL_LSTM_BLOCK units, then the gates and the c/h update in place. */
 static void fl_lstm_step_portable(const fl_lstm_params *p, const fl_lstm_step_args *a,
@@ -24,15 +35,9 @@ static void fl_lstm_step_portable(const fl_lstm_params *p, const fl_lstm_step_ar
                 w += n_features * G;
             } else {
                 for (int j = 0; j < G; j++) acc[j] = bias[j];
-                for (ptrdiff_t k = 0; k < n_features; k++, w += G) {
-                    const float v = x_t[k];
-                    for (int j = 0; j < G; j++) acc[j] += v * w[j];
-                }
+                w = fl_lstm_accumulate_portable(acc, x_t, n_features, w);
             }
-            for (ptrdiff_t k = 0; k < n_units; k++, w += G) {
-                const float v = h[k];
-                for (int j = 0; j < G; j++) acc[j] += v * w[j];
-            }
+            fl_lstm_accumulate_portable(acc, h, n_units, w);
             float *c = a->c + r * a->n_padded + b * B;        /* (B) */
             float *h_next = a->h_next + r * a->n_padded + b * B;
             for (int j = 0; j < B; j++) {
@@ -62,10 +67,8 @@ static void fl_lstm_project_portable(const fl_lstm_params *p, const fl_lstm_step
                 const ptrdiff_t s = s0 + j, t = go_backwards ? a->n_timesteps - 1 - s : s;
                 const float *x_t = a->x + (r * a->n_timesteps + t) * n_features;
                 float *acc = a->xproj + ((r * a->chunk + j) * n_blocks + b) * G;
-                const float *w = panel;
                 for (int q = 0; q < G; q++) acc[q] = p->bias[b * G + q];
-                for (ptrdiff_t k = 0; k < n_features; k++, w += G)
-                    for (int q = 0; q < G; q++) acc[q] += x_t[k] * w[q];
+                fl_lstm_accumulate_portable(acc, x_t, n_features, panel);
             }
         }
     }
@@ -86,10 +89,8 @@ static void fl_lstm_step_rowwise(const fl_lstm_params *p, const fl_lstm_step_arg
         const float *w = p->weights + b * n_rows_w * G;
         float acc[G];
         for (int j = 0; j < G; j++) acc[j] = p->bias[b * G + j];
-        for (ptrdiff_t k = 0; k < n_features; k++, w += G)
-            for (int j = 0; j < G; j++) acc[j] += x_t[k] * w[j];
-        for (ptrdiff_t k = 0; k < n_units; k++, w += G)
-            for (int j = 0; j < G; j++) acc[j] += h[k] * w[j];
+        w = fl_lstm_accumulate_portable(acc, x_t, n_features, w);
+        fl_lstm_accumulate_portable(acc, h, n_units, w);
         for (int g = 0; g < 4; g++)
             for (int j = 0; j < B; j++) gates[g * n_padded + b * B + j] = acc[g * B + j];
     }
