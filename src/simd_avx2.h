@@ -11,26 +11,48 @@
 #define FL_AVX2_FN __attribute__((target("avx2,fma")))
 #define FL_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
-/* exp(x), Cephes expf scheme: x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r and
- * 2^n built in the exponent bits. Relative error ~1.5e-7 on [-87, 88]; clamped outside, where
- * the result saturates to 0 or +inf as expf does. */
+/* e^-w for n independent vectors, |w| <= 87, computed in lockstep: -w = n ln2 + r with
+ * |r| <= ln2/2. Adding 1.5 * 2^23 + 127 rounds -w/ln2 and leaves n + 127 in the low mantissa
+ * bits, so one shift builds 2^n; e^r is a degree-5 minimax polynomial (fitted for relative
+ * error: 1.6e-7 in float). One ln2 constant suffices: with FMA its 2e-9 error moves r by < 2e-7
+ * at |w| = 87. Lockstep, because Zen's FP scheduler looks only about one exp ahead: independent
+ * vectors taken step by step together keep both FMA pipes fed instead of waiting on one chain. */
+FL_AVX2_INLINE void fl_exp_neg256_n(const int n, __m256 *w /* IN w, OUT e^-w */) {
+    const __m256 magic = _mm256_set1_ps(12582912.0f + 127.0f);
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 ln2 = _mm256_set1_ps(0.693147180559945f);
+    __m256 k[4], r[4], y[4];
+    for (int i = 0; i < n; i++) k[i] = _mm256_fnmadd_ps(w[i], log2e, magic);
+    for (int i = 0; i < n; i++) r[i] = _mm256_fnmsub_ps(_mm256_sub_ps(k[i], magic), ln2, w[i]);
+    for (int i = 0; i < n; i++)
+        y[i] = _mm256_fmadd_ps(_mm256_set1_ps(8.290278725326061e-3f), r[i],
+                               _mm256_set1_ps(4.1898056864738464e-2f));
+    for (int i = 0; i < n; i++)
+        y[i] = _mm256_fmadd_ps(y[i], r[i], _mm256_set1_ps(0.1666763722896576f));
+    for (int i = 0; i < n; i++)
+        y[i] = _mm256_fmadd_ps(y[i], r[i], _mm256_set1_ps(0.4999914765357971f));
+    for (int i = 0; i < n; i++)
+        y[i] = _mm256_fmadd_ps(y[i], r[i], _mm256_set1_ps(0.9999997019767761f));
+    for (int i = 0; i < n; i++)
+        y[i] = _mm256_fmadd_ps(y[i], r[i], _mm256_set1_ps(1.0f));
+    for (int i = 0; i < n; i++) {
+        const __m256i two_n = _mm256_slli_epi32(_mm256_castps_si256(k[i]), 23);
+        w[i] = _mm256_mul_ps(y[i], _mm256_castsi256_ps(two_n));
+    }
+}
+
+/* min(max(x, lo), hi) that keeps NaN (the operand order of maxps/minps returns the second one). */
+FL_AVX2_INLINE __m256 fl_clamp256(__m256 x, float lo, float hi) {
+    return _mm256_max_ps(_mm256_set1_ps(lo), _mm256_min_ps(_mm256_set1_ps(hi), x));
+}
+
+/* e^x, relative error ~2e-7; x is clamped to [-87.3, 88.37], where 2^n stays a normal float:
+ * below, the result is ~1e-38 instead of expf's 0; above, ~2.4e38 instead of +inf (callers only
+ * use it in 1 / (1 + e) and (1 - e) / (1 + e), where both saturate alike). */
 FL_AVX2_INLINE __m256 fl_exp256(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)),
-                      _mm256_set1_ps(88.3762626647949f));
-    __m256 fx = _mm256_floor_ps(
-        _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-    __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i n = _mm256_cvttps_epi32(fx);
-    n = _mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
+    __m256 w = fl_clamp256(_mm256_sub_ps(_mm256_setzero_ps(), x), -88.3762626647949f, 87.3f);
+    fl_exp_neg256_n(1, &w);
+    return w;
 }
 
 /* 1 / (1 + e^-x): e^-x saturates to +inf for x < -88, giving 0 as the libm formula does. */

@@ -148,3 +148,45 @@ def test_unit_parallel_schedule(kernel_path, path, n_batch, go_backwards):
     ref_seq, ref_h, ref_c = lstm_reference(x, k, r, b, go_backwards=go_backwards)
     np.testing.assert_allclose(two[0], ref_seq, atol=2e-5, rtol=1e-4)
     np.testing.assert_allclose(two[2], ref_c, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_default_cell_stays_accurate_over_long_strongly_recurrent_sequences(kernel_path, path):
+    """The default cell (sigmoid, tanh) through 200 steps of large weights, where any bias in the
+    gate arithmetic builds up in c: within a few float32 roundings of the float64 reference."""
+    kernel_path(path)
+    rng = np.random.default_rng(1)
+    layer, _ = make_layer(16, 64, rng, return_sequences=True, return_state=True)
+    k = (rng.standard_normal((16, 256)) * 0.75).astype(np.float32)
+    r = (rng.standard_normal((64, 256)) * 0.375).astype(np.float32)
+    b = (rng.standard_normal(256) * 3).astype(np.float32)
+    layer.set_weights([k, r, b])
+    x = (rng.standard_normal((32, 200, 16)) * 2).astype(np.float32)
+    seq, _, c = layer.call([x])
+    ref_seq, _, ref_c = lstm_reference(x, k, r, b)
+    assert np.abs(ref_c).max() > 10  # the cell state really accumulates
+    assert np.abs(seq - ref_seq).max() <= 5e-6
+    assert np.abs(c - ref_c).max() <= 1e-6 * np.abs(ref_c).max() + 2e-6
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_nan_and_huge_inputs_stay_in_their_row(kernel_path, path, activation):
+    """A NaN in one row's input makes that row NaN from that step on, as in Keras, and no other
+    row changes; inputs of 1e30 saturate the gates instead of producing NaN."""
+    kernel_path(path)
+    rng = np.random.default_rng(5)
+    layer, (k, r, b) = make_layer(3, 20, rng, return_sequences=True, activation=activation)
+    x = rng.uniform(-1, 1, (5, 8, 3)).astype(np.float32)
+    clean = layer.call([x])[0]
+    x[1, 4, 0] = np.nan
+    x[3] *= np.float32(1e30)
+    got = layer.call([x])[0]
+    assert np.isnan(got[1, 4:]).all() and np.array_equal(got[1, :4], clean[1, :4])
+    for row in (0, 2, 4):
+        assert np.array_equal(got[row], clean[row])
+    if activation == "tanh":  # relu is unbounded: 1e30 inputs may overflow there, as in Keras
+        assert np.isfinite(got[3]).all()
+        with np.errstate(over="ignore"):
+            ref = lstm_reference(x[3:4], k, r, b)[0]
+        np.testing.assert_allclose(got[3:4], ref, atol=2e-6)
