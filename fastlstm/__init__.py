@@ -11,8 +11,10 @@ from ._runtime import build_info, get_num_threads, set_kernel_path, set_num_thre
 from .errors import ModelFormatError, UnsupportedConfigError
 from .loading import load_model, model_from_json
 from .model import Model
+from .states import State, stack_states
 
 __all__ = [
-    "Model", "ModelFormatError", "UnsupportedConfigError", "build_info", "get_num_threads",
-    "load_model", "model_from_json", "set_kernel_path", "set_num_threads", "__version__",
+    "Model", "ModelFormatError", "State", "UnsupportedConfigError", "build_info",
+    "get_num_threads", "load_model", "model_from_json", "set_kernel_path", "set_num_threads",
+    "stack_states", "__version__",
 ]

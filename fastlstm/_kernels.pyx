@@ -6,7 +6,7 @@ pointer with fewer elements than it will touch. The C calls run without the GIL.
 """
 import numpy as np
 cimport numpy as cnp
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memmove, memset
 
 cnp.import_array()
 
@@ -403,40 +403,25 @@ cdef class StackPlan:
         finally:
             lock.release()
 
-    def run(self, cnp.ndarray x, int n_threads):
-        return self._run(x, n_threads)
+    def run(self, cnp.ndarray x, int n_threads, list carry=None):
+        return self._run(x, n_threads, carry)
 
-    cdef object _run(self, cnp.ndarray x, int n_threads):
+    cdef object _run(self, cnp.ndarray x, int n_threads, list carry=None):
         """x: IN (n_batch, n_timesteps, n_features) float32, C-contiguous -> a new float32
-        array. Raw array access keeps this path to a few hundred nanoseconds."""
-        cdef Py_ssize_t n_batch, n_timesteps, need, steps, n_rows
-        cdef int i, rc = 0
-        cdef plan_op *op
-        cdef const float *src
-        cdef float *dst
-        cdef float *ws
-        cdef float *h
-        cdef float *c
+        array. Raw array access keeps this path to a few hundred nanoseconds. carry, when given,
+        is [h, c] arrays of every LSTM op in order, used and advanced instead of the ops' own
+        state (state handles)."""
+        cdef Py_ssize_t n_batch, n_timesteps
+        cdef int rc
         cdef float *out_ptr
         cdef cnp.npy_intp dims[3]
         cdef cnp.ndarray out
         cdef cnp.ndarray ws_arr
-        if (cnp.PyArray_NDIM(x) != 3 or cnp.PyArray_TYPE(x) != cnp.NPY_FLOAT32
-                or not cnp.PyArray_IS_C_CONTIGUOUS(x)):
-            raise ValueError("StackPlan.run needs a C-contiguous float32 array of rank 3")
+        cdef float *carry_ptrs[2 * PLAN_MAX_OPS]
+        self._check_input(x, n_threads, carry is not None)
         n_batch = cnp.PyArray_DIM(x, 0)
         n_timesteps = cnp.PyArray_DIM(x, 1)
-        if cnp.PyArray_DIM(x, 2) != self.n_features:
-            raise ValueError(f"expected {self.n_features} features per timestep, got "
-                             f"{cnp.PyArray_DIM(x, 2)}")
-        if self.fixed_timesteps >= 0 and n_timesteps != self.fixed_timesteps:
-            raise ValueError(f"expected {self.fixed_timesteps} timesteps, got {n_timesteps}")
-        if self.fixed_batch >= 0 and n_batch != self.fixed_batch:
-            raise ValueError(f"expected batch size {self.fixed_batch}, got {n_batch}")
-        if n_timesteps < 1:
-            raise ValueError("expected at least one timestep, got 0")
-        if n_threads < 1:
-            raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+        self._carry_pointers(carry, n_batch, carry_ptrs)
         dims[0] = n_batch
         if self.rank == 3:
             dims[1] = n_timesteps
@@ -449,57 +434,197 @@ cdef class StackPlan:
                 out[...] = x
             return out
         out_ptr = <float *>cnp.PyArray_DATA(out)
+        pool = self._pool(n_batch, n_timesteps, n_threads)
+        ws_arr = pool.pop() if pool else np.empty(
+            self._workspace_floats(n_batch, n_timesteps, n_threads), dtype=np.float32)
+        with nogil:
+            rc = self._exec(n_batch, n_timesteps, <const float *>cnp.PyArray_DATA(x), out_ptr,
+                            <float *>cnp.PyArray_DATA(ws_arr),
+                            carry_ptrs if carry is not None else NULL, n_threads)
+        pool.append(ws_arr)
+        if rc != 0:
+            raise ValueError("a kernel rejected its arguments")
+        return out
+
+    cdef int _check_input(self, cnp.ndarray x, int n_threads, bint with_handle) except -1:
+        if (cnp.PyArray_NDIM(x) != 3 or cnp.PyArray_TYPE(x) != cnp.NPY_FLOAT32
+                or not cnp.PyArray_IS_C_CONTIGUOUS(x)):
+            raise ValueError("StackPlan.run needs a C-contiguous float32 array of rank 3")
+        if cnp.PyArray_DIM(x, 2) != self.n_features:
+            raise ValueError(f"expected {self.n_features} features per timestep, got "
+                             f"{cnp.PyArray_DIM(x, 2)}")
+        if self.fixed_timesteps >= 0 and cnp.PyArray_DIM(x, 1) != self.fixed_timesteps:
+            raise ValueError(f"expected {self.fixed_timesteps} timesteps, got "
+                             f"{cnp.PyArray_DIM(x, 1)}")
+        if (self.fixed_batch >= 0 and not with_handle
+                and cnp.PyArray_DIM(x, 0) != self.fixed_batch):
+            raise ValueError(f"expected batch size {self.fixed_batch}, got "
+                             f"{cnp.PyArray_DIM(x, 0)}")
+        if cnp.PyArray_DIM(x, 1) < 1:
+            raise ValueError("expected at least one timestep, got 0")
+        if n_threads < 1:
+            raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+        return 0
+
+    cdef int _carry_pointers(self, list carry, Py_ssize_t n_batch, float **ptrs) except -1:
+        """ptrs[2i], ptrs[2i+1] = h, c of op i from carry ([h0, c0, h1, c1, ...] for the LSTM
+        ops in order), each checked to be a C-contiguous float32 (n_batch, units) array."""
+        cdef int i, j = 0
+        cdef cnp.ndarray arr
+        if carry is None:
+            return 0
+        for i in range(self.n_ops):
+            ptrs[2 * i] = ptrs[2 * i + 1] = NULL
+            if self.ops[i].kind != PLAN_LSTM:
+                continue
+            for _ in range(2):
+                if j >= len(carry):
+                    raise ValueError("the state holds fewer LSTM states than the model has")
+                arr = carry[j]
+                if (cnp.PyArray_NDIM(arr) != 2 or cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT32
+                        or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                        or cnp.PyArray_DIM(arr, 0) != n_batch
+                        or cnp.PyArray_DIM(arr, 1) != self.ops[i].n_out):
+                    raise ValueError(f"state array {j} has shape {np.shape(arr)}, expected "
+                                     f"{(n_batch, self.ops[i].n_out)} float32")
+                ptrs[2 * i + (j & 1)] = <float *>cnp.PyArray_DATA(arr)
+                j += 1
+        if j != len(carry):
+            raise ValueError("the state holds more LSTM states than the model has")
+        return 0
+
+    cdef list _pool(self, Py_ssize_t n_batch, Py_ssize_t n_timesteps, int n_threads):
         if (n_batch == self._last_batch and n_timesteps == self._last_timesteps
                 and n_threads == self._last_threads):
-            pool = self._last_pool
-        else:
-            key = (n_batch, n_timesteps, n_threads)
-            pool = self._pools.get(key)
-            if pool is None:
-                pool = self._pools.setdefault(key, [])
-            self._last_batch, self._last_timesteps, self._last_threads = key
-            self._last_pool = pool
-        if pool:
-            ws_arr = pool.pop()
-        else:
-            need = self._workspace_floats(n_batch, n_timesteps, n_threads)
-            ws_arr = np.empty(need, dtype=np.float32)
-        ws = <float *>cnp.PyArray_DATA(ws_arr)
-        src = <const float *>cnp.PyArray_DATA(x)
-        with nogil:
-            for i in range(self.n_ops):
-                op = &self.ops[i]
-                steps = n_timesteps if op.rank_out == 3 else 1
-                if i == self.n_ops - 1:
-                    dst = out_ptr
-                else:
-                    dst = ws
-                    ws += n_batch * steps * op.n_out
-                if op.kind == PLAN_LSTM:
-                    if op.state_h != NULL:
-                        h = op.state_h
-                        c = op.state_c
-                    else:
+            return self._last_pool
+        key = (n_batch, n_timesteps, n_threads)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools.setdefault(key, [])
+        self._last_batch, self._last_timesteps, self._last_threads = key
+        self._last_pool = pool
+        return pool
+
+    cdef int _exec(self, Py_ssize_t n_batch, Py_ssize_t n_timesteps, const float *src,
+                   float *out_ptr, float *ws, float **carry, int n_threads) noexcept nogil:
+        """One pass over the ops; ws holds _workspace_floats(n_batch, n_timesteps) floats."""
+        cdef Py_ssize_t steps, n_rows
+        cdef int i, rc = 0
+        cdef plan_op *op
+        cdef float *dst
+        cdef float *h
+        cdef float *c
+        for i in range(self.n_ops):
+            op = &self.ops[i]
+            steps = n_timesteps if op.rank_out == 3 else 1
+            if i == self.n_ops - 1:
+                dst = out_ptr
+            else:
+                dst = ws
+                ws += n_batch * steps * op.n_out
+            if op.kind == PLAN_LSTM:
+                if op.state_h != NULL:
+                    h = op.state_h
+                    c = op.state_c
+                if carry != NULL:
+                    h = carry[2 * i]
+                    c = carry[2 * i + 1]
+                if op.state_h == NULL:
+                    if carry == NULL:
                         h = ws
                         c = ws + n_batch * op.n_out
                         memset(h, 0, 2 * n_batch * op.n_out * sizeof(float))
-                        ws += 2 * n_batch * op.n_out
-                    rc = fl_lstm_forward(op.lstm, n_batch, n_timesteps, src, h, c, dst,
-                                         op.return_sequences, op.go_backwards, ws, n_threads)
-                    ws += fl_lstm_workspace_floats(op.lstm, n_batch, n_threads)
+                    ws += 2 * n_batch * op.n_out
+                rc = fl_lstm_forward(op.lstm, n_batch, n_timesteps, src, h, c, dst,
+                                     op.return_sequences, op.go_backwards, ws, n_threads)
+                ws += fl_lstm_workspace_floats(op.lstm, n_batch, n_threads)
+            else:
+                n_rows = n_batch * steps
+                if op.kind == PLAN_DENSE:
+                    rc = fl_dense_forward(src, n_rows, op.n_in, op.kernel, op.bias,
+                                          op.n_out, op.activation, dst, ws)
                 else:
-                    n_rows = n_batch * steps
-                    if op.kind == PLAN_DENSE:
-                        rc = fl_dense_forward(src, n_rows, op.n_in, op.kernel, op.bias,
-                                              op.n_out, op.activation, dst, ws)
+                    memcpy(dst, src, n_rows * op.n_out * sizeof(float))
+                    rc = fl_activation_apply(op.activation, dst, n_rows, op.n_out, ws)
+            ws += fl_dense_scratch_floats(op.n_out)
+            if rc != 0:
+                break
+            src = dst
+        return rc
+
+    def generate(self, cnp.ndarray x, Py_ssize_t n_steps, int n_threads, list carry, bint slide,
+                 StateLock lock):
+        """Autoregressive generation in one nogil loop. x: IN (n_batch, n_timesteps, width)
+        float32 C-contiguous. Returns (n_batch, n_steps, width): y_1 is the last timestep of the
+        stack's output for x; y_{k+1} the output for y_k as the next input -- one step on the
+        carried state, or (slide) the window x shifted by one with y_k appended, from zero
+        state."""
+        cdef Py_ssize_t n_batch, n_timesteps, width = self.width, k, r, stride
+        cdef Py_ssize_t ws_floats
+        cdef int rc = 0
+        cdef float *carry_ptrs[2 * PLAN_MAX_OPS]
+        cdef float **cp = NULL
+        cdef float *stack_out
+        cdef float *window
+        cdef float *ws
+        cdef float *y
+        cdef cnp.npy_intp dims[3]
+        self._check_input(x, n_threads, carry is not None)
+        if width != self.n_features:
+            raise ValueError(f"generate feeds each output back as the next input, so the model "
+                             f"must output as many features as it takes ({self.n_features}); "
+                             f"it outputs {width}")
+        if n_steps < 0:
+            raise ValueError(f"steps must be >= 0, got {n_steps}")
+        n_batch = cnp.PyArray_DIM(x, 0)
+        n_timesteps = cnp.PyArray_DIM(x, 1)
+        if carry is not None:
+            self._carry_pointers(carry, n_batch, carry_ptrs)
+            cp = carry_ptrs
+        dims[0] = n_batch
+        dims[1] = n_steps
+        dims[2] = width
+        out = cnp.PyArray_ZEROS(3, dims, cnp.NPY_FLOAT32, 0)
+        if n_batch == 0 or n_steps == 0:
+            return out
+        y = <float *>cnp.PyArray_DATA(out)
+        # One buffer: the stack's workspace, its output for a whole window, and the window.
+        ws_floats = self._workspace_floats(n_batch, n_timesteps, n_threads)
+        ws_arr = np.empty(ws_floats + 2 * n_batch * n_timesteps * width, dtype=np.float32)
+        ws = <float *>cnp.PyArray_DATA(ws_arr)
+        stack_out = ws + ws_floats
+        window = stack_out + n_batch * n_timesteps * width
+        memcpy(window, cnp.PyArray_DATA(x), n_batch * n_timesteps * width * sizeof(float))
+        if lock is not None:
+            lock.acquire()
+        try:
+            with nogil:
+                for k in range(n_steps):
+                    if k == 0 or slide:
+                        rc = self._exec(n_batch, n_timesteps, window, stack_out, ws, cp,
+                                        n_threads)
+                        stride = n_timesteps if self.rank == 3 else 1
                     else:
-                        memcpy(dst, src, n_rows * op.n_out * sizeof(float))
-                        rc = fl_activation_apply(op.activation, dst, n_rows, op.n_out, ws)
-                ws += fl_dense_scratch_floats(op.n_out)
-                if rc != 0:
-                    break
-                src = dst
-        pool.append(ws_arr)
+                        for r in range(n_batch):  # y_k of every row as a (batch, 1, width) input
+                            memcpy(window + r * width, y + (r * n_steps + k - 1) * width,
+                                   width * sizeof(float))
+                        rc = self._exec(n_batch, 1, window, stack_out, ws, cp, n_threads)
+                        stride = 1
+                    if rc != 0:
+                        break
+                    for r in range(n_batch):
+                        memcpy(y + (r * n_steps + k) * width,
+                               stack_out + (r * stride + stride - 1) * width,
+                               width * sizeof(float))
+                        if slide:
+                            memmove(window + r * n_timesteps * width,
+                                    window + r * n_timesteps * width + width,
+                                    (n_timesteps - 1) * width * sizeof(float))
+                            memcpy(window + (r * n_timesteps + n_timesteps - 1) * width,
+                                   y + (r * n_steps + k) * width, width * sizeof(float))
+        finally:
+            if lock is not None:
+                lock.release()
         if rc != 0:
             raise ValueError("a kernel rejected its arguments")
         return out
@@ -520,10 +645,10 @@ cdef class FastPredict:
         self.general = general
         self.__doc__ = general.__doc__
 
-    def __call__(self, x, batch_size=None):
+    def __call__(self, x, batch_size=None, state=None):
         cdef object out
-        if batch_size is None and type(x) is np.ndarray:
+        if batch_size is None and state is None and type(x) is np.ndarray:
             out = self.plan.try_run(x, self.lock)
             if out is not None:
                 return out
-        return self.general(x, batch_size)
+        return self.general(x, batch_size, state)

@@ -12,6 +12,8 @@ from .io import keras3_weights
 from .layers import build_layer
 from .layers.base import Layer, LoadContext, Shape
 from .layers.input_layer import InputLayer
+from .layers.lstm import LSTM
+from . import states
 
 NodeKey = Tuple[str, int]
 
@@ -205,26 +207,98 @@ class Model(Layer):
             layer.set_weights(keras3_weights.read_vars(sub, where))
 
     # -- running ----------------------------------------------------------------------------------
-    def run(self, inputs: List[np.ndarray], n_threads: int) -> List[np.ndarray]:
+    def run(self, inputs: List[np.ndarray], n_threads: int, carry=None) -> List[np.ndarray]:
+        """carry: {LSTM layer: [h, c]} of a state handle, used instead of the layers' state."""
         values: Dict[Ref, np.ndarray] = {}
         for layer, x in zip(self.input_layers, inputs):
             values[(layer.name, 0, 0)] = x
         for key in self._order:
             layer, node = self.layers[key[0]], self._nodes[key]
             states = [values[r] for r in node.initial_state] or None
-            outs = layer.call([values[r] for r in node.inputs], states, n_threads)
+            ins = [values[r] for r in node.inputs]
+            if carry is not None and isinstance(layer, Model):
+                outs = layer.call(ins, states, n_threads, carry=carry)
+            elif carry is not None and layer in carry:
+                outs = layer.call(ins, states, n_threads, carry=carry[layer])
+            else:
+                outs = layer.call(ins, states, n_threads)
             for i, out in enumerate(outs):
                 values[(key[0], key[1], i)] = out
         return [values[r] for r in self.graph.outputs]
 
-    def call(self, inputs, initial_state=None, n_threads=1):
-        return self.run(list(inputs), n_threads)
+    def call(self, inputs, initial_state=None, n_threads=1, carry=None):
+        return self.run(list(inputs), n_threads, carry)
 
-    def reset_states(self) -> None:
-        """Zero the carried state of every stateful layer (Keras ``model.reset_states()``)."""
+    # -- state ------------------------------------------------------------------------------------
+    def _lstm_layers(self) -> list:
+        """Every LSTM layer, nested ones included, in execution order (the order of a compiled
+        stack's LSTM ops)."""
+        found = []
+        for key in self._order:
+            layer = self.layers[key[0]]
+            inner = layer._lstm_layers() if isinstance(layer, Model) else [layer] if isinstance(
+                layer, LSTM) else []
+            found += [l for l in inner if l not in found]
+        return found
+
+    def _stateful_layers(self) -> list:
+        return [l for l in self._lstm_layers() if l.stateful]
+
+    def reset_states(self, samples=None) -> None:
+        """Zero the carried state of every stateful layer (Keras ``model.reset_states()``), or
+        with ``samples`` (an int or a sequence of row indices) only those rows, so that one
+        stream of a batch restarts while the others continue."""
         with self._lock:
-            for layer in self.layers.values():
-                layer.reset_states()
+            if samples is None:
+                for layer in self.layers.values():
+                    layer.reset_states()
+            else:
+                states.reset_rows(self._stateful_layers(), samples, self.batch_size)
+
+    def get_states(self) -> Dict[str, List[np.ndarray]]:
+        """``{layer_name: [h, c]}``: copies of the carried state of each stateful LSTM layer,
+        arrays of shape ``(batch_size, units)``."""
+        with self._lock:
+            return states.get_states(self._stateful_layers())
+
+    def set_states(self, values: Dict[str, Sequence]) -> None:
+        """Set the carried state of the stateful layers named in ``values`` (as returned by
+        :meth:`get_states`; layers not named keep theirs). Shapes must be ``(batch_size,
+        units)``."""
+        with self._lock:
+            states.set_states(self._stateful_layers(), values)
+
+    def save_states(self, path) -> None:
+        """Write the carried states to an HDF5 file (``model.save`` in Keras does not keep them)."""
+        with self._lock:
+            states.save_states(self._stateful_layers(), path, self.name)
+
+    def load_states(self, path) -> None:
+        """Read states written by :meth:`save_states` (into any instance of the same model)."""
+        with self._lock:
+            states.load_states(self._stateful_layers(), path)
+
+    def new_state(self, batch_size: int) -> "states.State":
+        """A zero state handle for ``batch_size`` independent streams: ``predict(x, state=s)``
+        advances ``s`` instead of the model's own state, so any number of streams (or a
+        stateless-trained model served step by step) share these weights."""
+        return states.new_state(self._lstm_layers(), batch_size)
+
+    def _check_handle(self, state) -> None:
+        if not isinstance(state, states.State):
+            raise TypeError(f"state must be a fastlstm.State from model.new_state(), got "
+                            f"{type(state).__name__}")
+        expected = tuple((l.name, l.units) for l in self._lstm_layers())
+        if state._signature != expected:
+            raise ValueError(f"{state!r} belongs to another model (its layers "
+                             f"{list(state._signature)}, this model's {list(expected)})")
+
+    def generate(self, x, steps: int, state=None) -> np.ndarray:
+        """Autoregressive generation: ``(batch, steps, features)`` outputs, each fed back as the
+        next one-step input. See :func:`fastlstm.generate.generate`."""
+        from .generate import generate
+
+        return generate(self, x, steps, state)
 
     @property
     def batch_size(self) -> Optional[int]:
@@ -263,7 +337,7 @@ class Model(Layer):
                              f"{[a.shape[0] for a in arrays]}")
         return arrays
 
-    def predict(self, x, batch_size: Optional[int] = None):
+    def predict(self, x, batch_size: Optional[int] = None, state=None):
         """Keras ``model.predict``: outputs for ``x`` as float32 arrays (a list when the model has
         several outputs).
 
@@ -271,13 +345,23 @@ class Model(Layer):
         several inputs). A stateful model requires its fixed batch size, continues each sample
         row from the previous call, and with ``batch_size`` equal to that size accepts a multiple
         of it, run batch after batch with the state carried over, as Keras does.
+
+        ``state``, a handle from :meth:`new_state` with one row per row of ``x``, is used and
+        advanced instead of the model's own state (stateful or not).
         """
         if self._plan is None and self._compile():
-            return self.predict(x, batch_size)  # now the compiled fast path
-        return self._predict_general(x, batch_size)
+            return self.predict(x, batch_size, state)  # now the compiled fast path
+        return self._predict_general(x, batch_size, state)
 
-    def _predict_general(self, x, batch_size: Optional[int] = None):
+    def _compiled_plan(self):
+        if self._plan is None:
+            self._compile()
+        return self._plan or None
+
+    def _predict_general(self, x, batch_size: Optional[int] = None, state=None):
         """predict for any model and input (the compiled fast path falls back to this)."""
+        if state is not None:
+            return self._predict_with_handle(x, batch_size, state)
         arrays = self._standardize_inputs(x)
         n_rows = arrays[0].shape[0]
         n_threads = _runtime.get_num_threads()
@@ -302,8 +386,28 @@ class Model(Layer):
         outs = [np.ascontiguousarray(o, dtype=np.float32) for o in outs]
         return outs[0] if len(outs) == 1 else outs
 
-    def __call__(self, x, batch_size: Optional[int] = None):
-        return self.predict(x, batch_size)
+    def _predict_with_handle(self, x, batch_size, state):
+        self._check_handle(state)
+        arrays = self._standardize_inputs(x)
+        n_rows = arrays[0].shape[0]
+        if n_rows != state.batch_size or batch_size not in (None, n_rows):
+            raise ValueError(f"the state handle holds {state.batch_size} streams; got "
+                             f"{n_rows} rows" + ("" if batch_size is None else
+                                                 f" with batch_size={batch_size}"))
+        n_threads = _runtime.get_num_threads()
+        plan = self._compiled_plan()
+        with state._lock:
+            if plan is not None:
+                outs = [plan.run(arrays[0], n_threads, state._arrays)]
+            else:
+                a = state._arrays
+                carry = {l: a[2 * i:2 * i + 2] for i, l in enumerate(self._lstm_layers())}
+                outs = self.run(arrays, n_threads, carry)
+        outs = [np.ascontiguousarray(o, dtype=np.float32) for o in outs]
+        return outs[0] if len(outs) == 1 else outs
+
+    def __call__(self, x, batch_size: Optional[int] = None, state=None):
+        return self.predict(x, batch_size, state)
 
     def _compile(self):
         from .stack_plan import compile_chain

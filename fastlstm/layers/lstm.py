@@ -116,9 +116,17 @@ class LSTM(Layer):
                 self.h.fill(0.0)
                 self.c.fill(0.0)
 
-    def call(self, inputs, initial_state=None, n_threads=1):
+    def call(self, inputs, initial_state=None, n_threads=1, carry=None):
+        """carry: optional [h, c] arrays (a state handle's) used and advanced in place instead of
+        the layer's own state."""
         x = np.ascontiguousarray(inputs[0], dtype=np.float32)
         n_batch, n_timesteps = x.shape[0], x.shape[1]
+        # Where the final state goes: Keras RNN.call assigns it back to the layer's states when
+        # stateful, even after an explicit initial_state.
+        target = carry if carry is not None else (self.h, self.c) if self.stateful else None
+        if carry is not None and carry[0].shape != (n_batch, self.units):
+            raise ValueError(f"layer {self.name!r}: the state handle holds {carry[0].shape[0]} "
+                             f"rows; got a batch of {n_batch}")
         if initial_state:
             h = np.array(initial_state[0], dtype=np.float32, order="C")
             c = np.array(initial_state[1], dtype=np.float32, order="C")
@@ -126,12 +134,12 @@ class LSTM(Layer):
                 if s.shape != (n_batch, self.units):
                     raise ValueError(f"layer {self.name!r}: initial state {name} has shape "
                                      f"{s.shape}, expected {(n_batch, self.units)}")
-        elif self.stateful:
-            if n_batch != self.batch_size:
+        elif target is not None:
+            if n_batch != target[0].shape[0]:
                 raise ValueError(
                     f"layer {self.name!r} is stateful with batch size {self.batch_size}; "
                     f"got a batch of {n_batch}")
-            h, c = self.h, self.c
+            h, c = target
         else:
             h = np.zeros((n_batch, self.units), np.float32)
             c = np.zeros((n_batch, self.units), np.float32)
@@ -140,11 +148,9 @@ class LSTM(Layer):
         else:
             out = np.empty((n_batch, self.units), np.float32)
         self.kernel.forward(x, h, c, out, self.return_sequences, self.go_backwards, n_threads)
-        if self.stateful and h is not self.h:
-            # An explicit initial_state on a stateful layer still becomes its carried state, as in
-            # Keras RNN.call, which assigns the final states back after the step loop.
-            np.copyto(self.h, h)
-            np.copyto(self.c, c)
+        if target is not None and h is not target[0]:
+            np.copyto(target[0], h)
+            np.copyto(target[1], c)
         if self.return_state:
             return [out, h.copy(), c.copy()]
         return [out]

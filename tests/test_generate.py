@@ -1,0 +1,114 @@
+"""model.generate: the Keras feedback protocol in one call."""
+import numpy as np
+import pytest
+
+import fastlstm
+import keras_fixtures as kf
+from small_models import chain_model
+
+
+def _split_protocol(case_):
+    """(warm-up calls, feedback run, feedback run after the reset) of a generation fixture: calls
+    0..5 warm up, each later call feeds the previous output back, a reset, a fresh input and its
+    feedback calls (tests/fixtures/make_fixtures.py)."""
+    ops = case_["protocol"]
+    reset = next(i for i, op in enumerate(ops) if op["op"] == "reset")
+    return ops[:5], ops[5:reset], ops[reset + 1:]
+
+
+def _expected(d, ops, n_rows):
+    return np.stack([d[op["outputs"][0]].reshape(n_rows, -1) for op in ops], axis=1)
+
+
+@pytest.mark.parametrize("name", ["stateful_generation_b1", "stateful_generation_b2"])
+@pytest.mark.parametrize("flavour,fmt", [("keras2", "h5"), ("keras2", "keras"), ("keras3", "h5"),
+                                         ("keras3", "keras")])
+def test_generate_matches_the_keras_feedback_protocol(flavour, fmt, name):
+    case_ = kf.case(flavour, name)
+    d = kf.data(case_)
+    model = kf.load(case_, fmt)
+    warm_up, feedback, after_reset = _split_protocol(case_)
+    n_rows = model.batch_size
+    for op in warm_up:
+        model.predict(d[op["inputs"][0]])
+    got = model.generate(d[feedback[0]["inputs"][0]], len(feedback))
+    kf.assert_close(got, _expected(d, feedback, n_rows), f"{flavour}/{name} generate")
+    model.reset_states()
+    got = model.generate(d[after_reset[0]["inputs"][0]], len(after_reset))
+    kf.assert_close(got, _expected(d, after_reset, n_rows), f"{flavour}/{name} after reset")
+
+
+def _predict_loop(model, x, steps, slide, state=None):
+    out, window = [], x
+    for _ in range(steps):
+        y = model.predict(window, state=state)
+        y = y[:, -1] if y.ndim == 3 else y
+        out.append(y)
+        window = np.concatenate([window[:, 1:], y[:, None]], 1) if slide else y[:, None]
+    return np.stack(out, 1)
+
+
+@pytest.mark.parametrize("td,batch", [(False, 1), (True, 1), (True, 3)])
+def test_stateful_generate_equals_a_predict_loop_and_leaves_the_same_state(td, batch):
+    a = chain_model((batch, None, 4), 16, 4, stateful=True, td=td, return_sequences=td, seed=1)
+    b = chain_model((batch, None, 4), 16, 4, stateful=True, td=td, return_sequences=td, seed=1)
+    x = np.random.default_rng(2).uniform(-1, 1, (batch, 6, 4)).astype(np.float32)
+    got = a.generate(x, 40)
+    expected = _predict_loop(b, x, 40, slide=False)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    for name, (h, c) in a.get_states().items():
+        np.testing.assert_allclose(h, b.get_states()[name][0], atol=1e-6)
+        np.testing.assert_allclose(c, b.get_states()[name][1], atol=1e-6)
+    # and it continues from there, as a further Keras predict would
+    np.testing.assert_allclose(a.predict(x[:, :1]), b.predict(x[:, :1]), atol=1e-6)
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_stateless_generate_slides_the_window(return_sequences):
+    model = chain_model((None, 5, 2), 8, 2, return_sequences=return_sequences,
+                        td=return_sequences, seed=3)
+    x = np.random.default_rng(4).uniform(-1, 1, (3, 5, 2)).astype(np.float32)
+    got = model.generate(x, 12)
+    np.testing.assert_allclose(got, _predict_loop(model, x, 12, slide=True), atol=1e-6)
+    assert got.shape == (3, 12, 2)
+
+
+def test_generate_with_a_state_handle_leaves_the_model_state_alone():
+    model = chain_model((2, None, 3), 8, 3, stateful=True, seed=5)
+    x = np.random.default_rng(6).uniform(-1, 1, (4, 3, 3)).astype(np.float32)
+    before = model.get_states()
+    s, t = model.new_state(4), model.new_state(4)
+    got = model.generate(x, 10, state=s)
+    np.testing.assert_allclose(got, _predict_loop(model, x, 10, slide=False, state=t), atol=1e-6)
+    for name, (h, c) in model.get_states().items():
+        assert np.array_equal(h, before[name][0]) and np.array_equal(c, before[name][1])
+    for name in s.layer_names:
+        np.testing.assert_allclose(s.as_dict()[name][0], t.as_dict()[name][0], atol=1e-6)
+
+
+def test_models_that_do_not_compile_generate_through_predict():
+    compiled = chain_model((1, None, 3), 8, 3, stateful=True, seed=7)
+    general = chain_model((1, None, 3), 8, 3, stateful=True, seed=7)
+    general._plan = False  # as for a model with branches: predict's general path
+    x = np.random.default_rng(8).uniform(-1, 1, (1, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(general.generate(x, 15), compiled.generate(x, 15), atol=1e-6)
+
+
+def test_generate_errors():
+    case_ = kf.case("keras3", "many_to_one")  # 4 features in, 1 out
+    with pytest.raises(ValueError, match="feature sizes must match"):
+        kf.load(case_, "keras").generate(np.zeros((1, 10, 4)), 3)
+    enc_dec = kf.load(kf.case("keras3", "encoder_decoder_state"), "keras")
+    with pytest.raises(ValueError, match="one input and one output"):
+        enc_dec.generate(np.zeros((1, 3, 4)), 3)
+    model = chain_model((2, None, 3), 8, 3, stateful=True)
+    with pytest.raises(ValueError, match="batch size 2.*got 3 rows"):
+        model.generate(np.zeros((3, 1, 3)), 3)
+    with pytest.raises(ValueError, match="steps must be a non-negative int"):
+        model.generate(np.zeros((2, 1, 3)), -1)
+    with pytest.raises(ValueError, match="holds 4 streams; got 2 rows"):
+        model.generate(np.zeros((2, 1, 3)), 2, state=model.new_state(4))
+    fixed = chain_model((1, 5, 3), 8, 3, stateful=True)
+    with pytest.raises(ValueError, match="exactly 5 timesteps"):
+        fixed.generate(np.zeros((1, 5, 3)), 2)
+    assert model.generate(np.zeros((2, 1, 3)), 0).shape == (2, 0, 3)
