@@ -28,13 +28,15 @@ fixtures:
 	cd tests/fixtures && ../../$(FIXTURE_VENV)/bin/python make_fixtures.py --keras 3
 	cd tests/fixtures && ../../$(FIXTURE_VENV)/bin/python make_fixtures.py --keras 2
 
-# Peers (ONNX Runtime, LiteRT, PyTorch 2.13.0 CPU, Keras) in their own venv; writes bench/results/.
+# Peers (ONNX Runtime, LiteRT, PyTorch 2.13.0 CPU, Keras) in their own venv; writes bench/results/
+# (results.md for the four workloads, generate.md for autoregressive generation).
 bench:
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install -q "torch==2.13.0"
 	$(BENCH_VENV)/bin/python -m pip install -q -e '.[bench]'
 	$(BENCH_VENV)/bin/python bench/run_bench.py
+	$(BENCH_VENV)/bin/python bench/bench_generate.py
 
 clean:
 	rm -rf build $(VENV) fastlstm/*.so fastlstm/_kernels.c

@@ -164,6 +164,23 @@ static void fl_lstm_units(const fl_lstm_run *run, ptrdiff_t n_batch, ptrdiff_t b
     }
 }
 
+#ifdef _OPENMP
+/* omp_get_num_procs, asked once: it reads the affinity mask from the kernel each call. */
+static int fl_num_procs(void) {
+#if defined(__GNUC__) || defined(__clang__)
+    static int n_procs = 0;  /* every thread would store the same value; atomics keep it defined */
+    int n = __atomic_load_n(&n_procs, __ATOMIC_RELAXED);
+    if (n == 0) {
+        n = omp_get_num_procs() > 0 ? omp_get_num_procs() : 1;
+        __atomic_store_n(&n_procs, n, __ATOMIC_RELAXED);
+    }
+    return n;
+#else
+    return omp_get_num_procs() > 0 ? omp_get_num_procs() : 1;
+#endif
+}
+#endif
+
 int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
                     const float *x, float *h, float *c, float *out, int return_sequences,
                     int go_backwards, float *workspace, int n_threads) {
@@ -222,7 +239,7 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
                         * 4.0 * (double)n_units;
     if (macs < FL_MIN_PARALLEL_MACS) nt = 1;
 #ifdef _OPENMP
-    if (nt > omp_get_num_procs()) nt = omp_get_num_procs() > 0 ? omp_get_num_procs() : 1;
+    if (nt > fl_num_procs()) nt = fl_num_procs();
 #else
     nt = 1;
 #endif
