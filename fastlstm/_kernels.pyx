@@ -240,6 +240,24 @@ cdef class LSTMKernel:
 
 
 cdef extern from "fastlstm.h" nogil:
+    ctypedef struct fl_step_op:
+        int kind
+        const fl_lstm_params *lstm
+        float *h
+        float *c
+        const float *kernel
+        const float *bias
+        Py_ssize_t n_in
+        Py_ssize_t n_out
+        int activation
+    int FL_STEP_LSTM
+    int FL_STEP_DENSE
+    int FL_STEP_ACTIVATION
+    size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, Py_ssize_t n_batch,
+                                        int n_threads)
+    int fl_feedback_generate(const fl_step_op *ops, int n_ops, Py_ssize_t n_batch,
+                             Py_ssize_t width, float *y, Py_ssize_t n_steps, float *workspace,
+                             int n_threads)
     size_t fl_dense_scratch_floats(Py_ssize_t n_out)
     int fl_dense_forward(const float *x, Py_ssize_t n_rows, Py_ssize_t n_in, const float *kernel,
                          const float *bias, Py_ssize_t n_out, int activation, float *y,
@@ -446,6 +464,36 @@ cdef class StackPlan:
             raise ValueError("a kernel rejected its arguments")
         return out
 
+    cdef bint _step_ops(self, float **carry, fl_step_op *out):
+        """The ops as fl_feedback_generate takes them; False when an LSTM op has no carried
+        state (a stateless layer restarts from zero each call: left to the per-call loop)."""
+        cdef int i
+        cdef plan_op *op
+        for i in range(self.n_ops):
+            op = &self.ops[i]
+            out[i].lstm = op.lstm
+            out[i].kernel = op.kernel
+            out[i].bias = op.bias
+            out[i].n_in = op.n_in
+            out[i].n_out = op.n_out
+            out[i].activation = op.activation
+            out[i].h = out[i].c = NULL
+            if op.kind == PLAN_LSTM:
+                out[i].kind = FL_STEP_LSTM
+                if carry != NULL:
+                    out[i].h = carry[2 * i]
+                    out[i].c = carry[2 * i + 1]
+                else:
+                    out[i].h = op.state_h
+                    out[i].c = op.state_c
+                if out[i].h == NULL:
+                    return False
+            elif op.kind == PLAN_DENSE:
+                out[i].kind = FL_STEP_DENSE
+            else:
+                out[i].kind = FL_STEP_ACTIVATION
+        return True
+
     cdef int _check_input(self, cnp.ndarray x, int n_threads, bint with_handle) except -1:
         if (cnp.PyArray_NDIM(x) != 3 or cnp.PyArray_TYPE(x) != cnp.NPY_FLOAT32
                 or not cnp.PyArray_IS_C_CONTIGUOUS(x)):
@@ -595,11 +643,22 @@ cdef class StackPlan:
         stack_out = ws + ws_floats
         window = stack_out + n_batch * n_timesteps * width
         memcpy(window, cnp.PyArray_DATA(x), n_batch * n_timesteps * width * sizeof(float))
+        # Feedback on carried state: after y_1, the C loop with a persistent thread team.
+        cdef fl_step_op steps_ops[PLAN_MAX_OPS]
+        cdef bint in_c = not slide and n_steps > 1 and self._step_ops(cp, steps_ops)
+        cdef cnp.ndarray fb_arr = np.empty(
+            fl_feedback_workspace_floats(steps_ops, self.n_ops, n_batch, n_threads) if in_c
+            else 1, dtype=np.float32)
+        cdef float *fb_ws = <float *>cnp.PyArray_DATA(fb_arr)
         if lock is not None:
             lock.acquire()
         try:
             with nogil:
                 for k in range(n_steps):
+                    if k == 1 and in_c:
+                        rc = fl_feedback_generate(steps_ops, self.n_ops, n_batch, width, y,
+                                                  n_steps, fb_ws, n_threads)
+                        break
                     if k == 0 or slide:
                         rc = self._exec(n_batch, n_timesteps, window, stack_out, ws, cp,
                                         n_threads)

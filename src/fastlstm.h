@@ -109,6 +109,36 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
                     float *workspace /* fl_lstm_workspace_floats() */, int n_threads);
 
 /* ------------------------------------------------------------------------------------------------
+ * Feedback generation: y_{k+1} = ops(y_k), one timestep per k, through a chain of LSTM, Dense and
+ * element-wise/row-wise Activation ops (a Keras stateful generation loop of one-step predict
+ * calls). With several threads the team persists over all the steps: each LSTM step is split
+ * among them (by unit blocks when there are few rows, by rows otherwise) and they meet at a spin
+ * barrier, where a loop of fl_lstm_forward calls would wake the threads every step. Results are
+ * bitwise the same as those calls.
+ * ---------------------------------------------------------------------------------------------- */
+enum fl_step_kind { FL_STEP_LSTM = 0, FL_STEP_DENSE = 1, FL_STEP_ACTIVATION = 2 };
+#define FL_FEEDBACK_MAX_OPS 64
+
+typedef struct {
+    int kind;                     /* enum fl_step_kind */
+    const fl_lstm_params *lstm;   /* FL_STEP_LSTM */
+    float *h, *c;                 /* FL_STEP_LSTM: (n_batch, n_units) state, in/out */
+    const float *kernel;          /* FL_STEP_DENSE: (n_in, n_out) */
+    const float *bias;            /* FL_STEP_DENSE: (n_out) or NULL */
+    ptrdiff_t n_in, n_out;        /* every op: features in and out per row */
+    int activation;               /* FL_STEP_DENSE, FL_STEP_ACTIVATION */
+} fl_step_op;
+
+size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch,
+                                    int n_threads);
+
+/* y: (n_batch, n_steps, width) with y[:, 0] given; fills y[:, 1:]. The first op takes width
+ * features and the last gives width. */
+int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, ptrdiff_t width,
+                         float *y, ptrdiff_t n_steps,
+                         float *workspace /* fl_feedback_workspace_floats() */, int n_threads);
+
+/* ------------------------------------------------------------------------------------------------
  * Dense (keras/src/layers/core/dense.py): y = activation(x @ kernel + bias) on the last axis.
  * Used by the compiled layer stacks so a whole Sequential model runs in one call from Python.
  * ---------------------------------------------------------------------------------------------- */

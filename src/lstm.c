@@ -279,3 +279,242 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
     }
     return FL_OK;
 }
+
+/* ------------------------------------------------------------------------------------------------
+ * Feedback generation (fastlstm.h). Per LSTM op the workspace holds h twice and c, padded as in
+ * fl_lstm_forward, plus the op's compact output; the per-thread scratch serves row-wise steps.
+ * ---------------------------------------------------------------------------------------------- */
+typedef struct {
+    float *h_cur, *h_next, *c;  /* LSTM: (n_batch, n_padded) */
+    float *out;                 /* (n_batch, n_out), compact */
+} fl_feedback_buffers;
+
+static ptrdiff_t fl_feedback_scratch(const fl_step_op *ops, int n_ops) {
+    ptrdiff_t n = 1;
+    for (int i = 0; i < n_ops; i++) {
+        const ptrdiff_t need = ops[i].kind == FL_STEP_LSTM ? 5 * fl_lstm_padded(ops[i].lstm)
+                                                           : ops[i].n_out;
+        if (need > n) n = need;
+    }
+    return n;
+}
+
+size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch,
+                                    int n_threads) {
+    if (ops == NULL || n_ops < 1 || n_batch < 0 || n_threads < 1) return 0;
+    size_t total = (size_t)(n_threads * fl_feedback_scratch(ops, n_ops) + n_batch * ops[0].n_in);
+    for (int i = 0; i < n_ops; i++) {
+        total += (size_t)(n_batch * ops[i].n_out);
+        if (ops[i].kind == FL_STEP_LSTM) total += (size_t)(3 * n_batch * fl_lstm_padded(ops[i].lstm));
+    }
+    return total;
+}
+
+/* The share of one timestep of an LSTM op that thread tid of n_team computes. */
+static void fl_feedback_lstm_part(const fl_step_op *op, fl_lstm_step_fn step, int rowwise,
+                                  const float *x, fl_feedback_buffers *buf, ptrdiff_t n_batch,
+                                  int tid, int n_team, int by_units, float *scratch) {
+    const ptrdiff_t n_padded = fl_lstm_padded(op->lstm), n_blocks = n_padded / FL_LSTM_BLOCK;
+    const ptrdiff_t n_units = op->n_out;
+    fl_lstm_step_args a;
+    a.x = x;
+    a.n_timesteps = 1;
+    a.t = 0;
+    a.n_padded = n_padded;
+    a.h_cur = buf->h_cur;
+    a.h_next = buf->h_next;
+    a.c = buf->c;
+    a.xproj = NULL;
+    a.chunk = 1;
+    a.step_in_chunk = 0;
+    ptrdiff_t r0 = 0, r1 = n_batch, b0 = 0, b1 = n_blocks;
+    if (by_units) {
+        b0 = n_blocks * tid / n_team;
+        b1 = n_blocks * (tid + 1) / n_team;
+    } else {
+        r0 = n_batch * tid / n_team;
+        r1 = n_batch * (tid + 1) / n_team;
+    }
+    if (rowwise) {
+        for (ptrdiff_t r = r0; r < r1; r++) fl_lstm_step_rowwise(op->lstm, &a, r, scratch,
+                                                                 scratch + 4 * n_padded);
+    } else if (r1 > r0 && b1 > b0) {
+        step(op->lstm, &a, r0, r1, b0, b1);
+    }
+    /* This thread's units of h, compact for the next op. */
+    const ptrdiff_t u0 = b0 * FL_LSTM_BLOCK;
+    const ptrdiff_t u1 = b1 * FL_LSTM_BLOCK < n_units ? b1 * FL_LSTM_BLOCK : n_units;
+    for (ptrdiff_t r = r0; r < r1 && u1 > u0; r++)
+        memcpy(buf->out + r * n_units + u0, buf->h_next + r * n_padded + u0,
+               (size_t)(u1 - u0) * sizeof(float));
+}
+
+/* Steps 1..n_steps-1 on thread tid of n_team; the ops other than LSTM run on thread 0. */
+static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffers *bufs,
+                             fl_lstm_step_fn step, ptrdiff_t n_batch, ptrdiff_t width, float *y,
+                             ptrdiff_t n_steps, float *scratch, int tid, int n_team,
+                             int by_units, fl_spin_barrier *bar) {
+    int sense = 0, rc = FL_OK;
+    float *x = bufs[n_ops].out;  /* (n_batch, width): y_{k-1} as the next input */
+    for (ptrdiff_t k = 1; k < n_steps; k++) {
+        const float *src = x;
+        for (int i = 0; i < n_ops; i++) {
+            const fl_step_op *op = &ops[i];
+            if (op->kind == FL_STEP_LSTM) {
+                const int rowwise = fl_activation_is_rowwise(op->lstm->activation)
+                                    || fl_activation_is_rowwise(op->lstm->recurrent_activation);
+                fl_feedback_lstm_part(op, step, rowwise, src, &bufs[i], n_batch, tid, n_team,
+                                      by_units, scratch);
+                float *swap = bufs[i].h_cur;
+                bufs[i].h_cur = bufs[i].h_next;
+                bufs[i].h_next = swap;
+                if (n_team > 1) fl_barrier_wait(bar, n_team, &sense);
+            } else if (tid == 0) {
+                int r;
+                if (op->kind == FL_STEP_DENSE) {
+                    r = fl_dense_forward(src, n_batch, op->n_in, op->kernel, op->bias, op->n_out,
+                                         op->activation, bufs[i].out, scratch);
+                } else {
+                    memcpy(bufs[i].out, src, (size_t)(n_batch * op->n_out) * sizeof(float));
+                    r = fl_activation_apply(op->activation, bufs[i].out, n_batch, op->n_out,
+                                            scratch);
+                }
+                if (r != FL_OK) rc = r;
+                /* The next LSTM op reads this on every thread. */
+                if (n_team > 1 && i + 1 < n_ops && ops[i + 1].kind == FL_STEP_LSTM)
+                    fl_barrier_wait(bar, n_team, &sense);
+            } else if (i + 1 < n_ops && ops[i + 1].kind == FL_STEP_LSTM) {
+                fl_barrier_wait(bar, n_team, &sense);
+            }
+            src = bufs[i].out;
+        }
+        if (tid == 0) {
+            for (ptrdiff_t r = 0; r < n_batch; r++) {
+                memcpy(y + (r * n_steps + k) * width, src + r * width,
+                       (size_t)width * sizeof(float));
+            }
+            memcpy(x, src, (size_t)(n_batch * width) * sizeof(float));
+        }
+        if (n_team > 1) fl_barrier_wait(bar, n_team, &sense);
+    }
+    return rc;
+}
+
+int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, ptrdiff_t width,
+                         float *y, ptrdiff_t n_steps, float *workspace, int n_threads) {
+    if (ops == NULL || n_ops < 1 || n_batch < 0 || width < 1 || n_steps < 0 || n_threads < 1
+        || y == NULL || workspace == NULL || ops[0].n_in != width
+        || ops[n_ops - 1].n_out != width) {
+        return FL_ERR_ARGUMENT;
+    }
+    double macs = 0.0;
+    int all_split = 1;
+    for (int i = 0; i < n_ops; i++) {
+        const fl_step_op *op = &ops[i];
+        if (op->n_in < 1 || op->n_out < 1 || (i > 0 && op->n_in != ops[i - 1].n_out))
+            return FL_ERR_ARGUMENT;
+        if (op->kind == FL_STEP_LSTM) {
+            const fl_lstm_params *p = op->lstm;
+            if (p == NULL || p->n_features != op->n_in || p->n_units != op->n_out
+                || op->h == NULL || op->c == NULL || !fl_activation_is_valid(p->activation)
+                || !fl_activation_is_valid(p->recurrent_activation))
+                return FL_ERR_ARGUMENT;
+            macs += (double)n_batch * 4.0 * (double)(p->n_features + p->n_units) * p->n_units;
+            if (fl_activation_is_rowwise(p->activation)
+                || fl_activation_is_rowwise(p->recurrent_activation))
+                all_split = 0;
+        } else if (op->kind == FL_STEP_DENSE) {
+            if (op->kernel == NULL || !fl_activation_is_valid(op->activation))
+                return FL_ERR_ARGUMENT;
+        } else if (op->kind != FL_STEP_ACTIVATION || op->n_in != op->n_out
+                   || !fl_activation_is_valid(op->activation)) {
+            return FL_ERR_ARGUMENT;
+        }
+    }
+    if (n_batch == 0 || n_steps < 2) return FL_OK;
+
+    fl_lstm_step_fn step = fl_lstm_step_portable;
+#if FL_BUILD_AVX2
+    if (fl_get_isa() == FL_ISA_AVX2) step = fl_lstm_step_avx2;
+#endif
+    /* A team pays two barriers per step (~250 ns each here) and moves h between cores: measured
+     * slower than one thread for LSTM(64) at batch 1 (18k multiply-adds a step), 1.3-1.9x
+     * faster from LSTM(128). Row-wise activations take whole rows. */
+    int nt = n_threads;
+#ifdef _OPENMP
+    if (nt > fl_num_procs()) nt = fl_num_procs();
+#else
+    nt = 1;
+#endif
+    if (macs < 32768.0 * nt) nt = 1;
+    const int by_units = all_split && n_batch < 4 * (ptrdiff_t)nt;
+    if (!by_units && nt > n_batch) nt = (int)n_batch;
+    if (by_units) {
+        for (int i = 0; i < n_ops; i++)
+            if (ops[i].kind == FL_STEP_LSTM
+                && fl_lstm_padded(ops[i].lstm) / FL_LSTM_BLOCK < 2 * (ptrdiff_t)nt)
+                nt = 1;
+    }
+
+    fl_feedback_buffers bufs[FL_FEEDBACK_MAX_OPS + 1];
+    if (n_ops > FL_FEEDBACK_MAX_OPS) return FL_ERR_ARGUMENT;
+    const ptrdiff_t n_scratch = fl_feedback_scratch(ops, n_ops);
+    float *scratch = workspace, *w = workspace + (ptrdiff_t)n_threads * n_scratch;
+    for (int i = 0; i < n_ops; i++) {
+        bufs[i].out = w;
+        w += n_batch * ops[i].n_out;
+        if (ops[i].kind == FL_STEP_LSTM) {
+            const ptrdiff_t n_padded = fl_lstm_padded(ops[i].lstm), n_units = ops[i].n_out;
+            bufs[i].h_cur = w;
+            bufs[i].h_next = w + n_batch * n_padded;
+            bufs[i].c = w + 2 * n_batch * n_padded;
+            w += 3 * n_batch * n_padded;
+            memset(bufs[i].h_cur, 0, (size_t)(3 * n_batch * n_padded) * sizeof(float));
+            for (ptrdiff_t r = 0; r < n_batch; r++) {
+                memcpy(bufs[i].h_cur + r * n_padded, ops[i].h + r * n_units,
+                       (size_t)n_units * sizeof(float));
+                memcpy(bufs[i].c + r * n_padded, ops[i].c + r * n_units,
+                       (size_t)n_units * sizeof(float));
+            }
+        }
+    }
+    /* The next step's input, y_{k-1} (its own buffer: an LSTM-only chain would otherwise
+     * write its output over the input other threads still read). */
+    bufs[n_ops].out = w;
+    for (ptrdiff_t r = 0; r < n_batch; r++)
+        memcpy(bufs[n_ops].out + r * width, y + r * n_steps * width, (size_t)width * sizeof(float));
+
+    int rc = FL_OK;
+    if (nt <= 1) {
+        rc = fl_feedback_steps(ops, n_ops, bufs, step, n_batch, width, y, n_steps, scratch, 0, 1,
+                               0, NULL);
+    } else {
+#ifdef _OPENMP
+        fl_spin_barrier bar = {0, 0};
+#pragma omp parallel num_threads(nt)
+        {
+            const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
+            fl_feedback_buffers mine[FL_FEEDBACK_MAX_OPS + 1];
+            memcpy(mine, bufs, sizeof(fl_feedback_buffers) * (size_t)(n_ops + 1));
+            const int r = fl_feedback_steps(ops, n_ops, mine, step, n_batch, width, y, n_steps,
+                                            scratch + (ptrdiff_t)tid * n_scratch, tid, n_team,
+                                            by_units, &bar);
+            if (tid == 0) {
+                rc = r;
+                memcpy(bufs, mine, sizeof(fl_feedback_buffers) * (size_t)(n_ops + 1));
+            }
+        }
+#endif
+    }
+    for (int i = 0; i < n_ops; i++) {
+        if (ops[i].kind != FL_STEP_LSTM) continue;
+        const ptrdiff_t n_padded = fl_lstm_padded(ops[i].lstm), n_units = ops[i].n_out;
+        for (ptrdiff_t r = 0; r < n_batch; r++) {
+            memcpy(ops[i].h + r * n_units, bufs[i].h_cur + r * n_padded,
+                   (size_t)n_units * sizeof(float));
+            memcpy(ops[i].c + r * n_units, bufs[i].c + r * n_padded,
+                   (size_t)n_units * sizeof(float));
+        }
+    }
+    return rc;
+}

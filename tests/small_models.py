@@ -16,16 +16,17 @@ def _layer(class_name, **config):
 def chain_model(batch_shape, units, n_out, stateful=False, return_sequences=False,
                 seed=0, td=False, lstm_layers=1):
     """Input(batch_shape) -> LSTM(units) x lstm_layers -> Dense(n_out) (TimeDistributed when
-    td), weights uniform(-0.5, 0.5) including biases."""
+    td; no Dense when n_out is None), weights uniform(-0.5, 0.5) including biases."""
     layers = [_layer("InputLayer", batch_shape=list(batch_shape), name="input")]
     for i in range(lstm_layers):
         last = i == lstm_layers - 1
         layers.append(_layer("LSTM", name=f"lstm_{i}", units=units, stateful=stateful,
                              return_sequences=return_sequences or not last))
-    dense = _layer("Dense", name="dense", units=n_out, activation="tanh")
-    if td:
-        dense = _layer("TimeDistributed", name="td", layer=dense)
-    layers.append(dense)
+    if n_out is not None:
+        dense = _layer("Dense", name="dense", units=n_out, activation="tanh")
+        if td:
+            dense = _layer("TimeDistributed", name="td", layer=dense)
+        layers.append(dense)
     config = {"module": "keras", "class_name": "Sequential",
               "config": {"name": "chain", "layers": layers}}
     model = fastlstm.model_from_json(json.dumps(config))

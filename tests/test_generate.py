@@ -112,3 +112,30 @@ def test_generate_errors():
     with pytest.raises(ValueError, match="exactly 5 timesteps"):
         fixed.generate(np.zeros((1, 5, 3)), 2)
     assert model.generate(np.zeros((2, 1, 3)), 0).shape == (2, 0, 3)
+
+
+@pytest.mark.parametrize("batch,layers,td,width", [
+    (1, 1, True, 4),      # few rows: the threads split the unit blocks
+    (3, 2, False, 4),     # stacked LSTMs, unit split
+    (9, 1, True, 4),      # many rows: the threads split the rows
+    (2, 1, False, None),  # LSTM only (output = next input), no Dense
+])
+def test_feedback_loop_in_c_is_exact_on_any_number_of_threads(batch, layers, td, width):
+    """Large enough for fl_feedback_generate to use a persistent thread team: the same values
+    as a loop of predict calls, bitwise the same on 1 and 2 threads."""
+    n_features = 4 if width else 128  # LSTM only: its 128 units are the next input
+    kwargs = dict(stateful=True, td=td, return_sequences=td, seed=12, lstm_layers=layers)
+    models = [chain_model((batch, None, n_features), 128, width, **kwargs) for _ in range(3)]
+    x = np.random.default_rng(13).uniform(-1, 1, (batch, 3, n_features)).astype(np.float32)
+    before = fastlstm.get_num_threads()
+    try:
+        fastlstm.set_num_threads(1)
+        one = models[0].generate(x, 30)
+        fastlstm.set_num_threads(2)
+        two = models[1].generate(x, 30)
+    finally:
+        fastlstm.set_num_threads(before)
+    assert np.array_equal(one, two)
+    np.testing.assert_allclose(two, _predict_loop(models[2], x, 30, slide=False), atol=1e-6)
+    for name, (h, c) in models[1].get_states().items():
+        assert np.array_equal(c, models[0].get_states()[name][1])
