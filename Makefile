@@ -6,7 +6,7 @@ FIXTURE_VENV ?= .venv-fixtures
 
 BENCH_VENV ?= .venv-bench
 
-.PHONY: demo test fixtures bench clean
+.PHONY: demo test sanitize fixtures bench clean
 
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard src/*.c src/*.h) fastlstm/_kernels.pyx
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# The test suite against an AddressSanitizer + UndefinedBehaviorSanitizer build (own venv).
+sanitize:
+	PYTHON=$(PYTHON) .ci/sanitize
 
 # Regenerates tests/fixtures with real Keras 3 (tensorflow-cpu) and Keras 2 (tf-keras).
 fixtures:

@@ -263,6 +263,36 @@ cdef extern from "fastlstm.h" nogil:
                          const float *bias, Py_ssize_t n_out, int activation, float *y,
                          float *scratch)
 
+def dense_forward(const float[:, ::1] x, const float[:, ::1] kernel, bias, int activation):
+    """act(x @ kernel + bias) for x (n_rows, n_in) -> a new (n_rows, n_out) float32 array: the
+    same C loop as the compiled stacks, so a model gives the same bits on either path."""
+    cdef const float[::1] bv
+    cdef const float *bp = NULL
+    cdef Py_ssize_t n_rows = x.shape[0], n_in = x.shape[1], n_out = kernel.shape[1]
+    cdef int rc
+    if kernel.shape[0] != n_in or n_in < 1 or n_out < 1:
+        raise ValueError(f"Dense kernel has shape {(kernel.shape[0], n_out)}, input has {n_in} "
+                         "features")
+    if activation < 0 or activation >= FL_ACT_COUNT:
+        raise ValueError(f"unknown activation id {activation}")
+    if bias is not None:
+        bv = bias
+        if bv.shape[0] != n_out:
+            raise ValueError(f"Dense bias has {bv.shape[0]} values, expected {n_out}")
+        bp = &bv[0]
+    out = np.empty((n_rows, n_out), dtype=np.float32)
+    if n_rows == 0:
+        return out
+    cdef float[:, ::1] ov = out
+    cdef float[::1] scratch = np.empty(fl_dense_scratch_floats(n_out), dtype=np.float32)
+    with nogil:
+        rc = fl_dense_forward(&x[0, 0], n_rows, n_in, &kernel[0, 0], bp, n_out, activation,
+                              &ov[0, 0], &scratch[0])
+    if rc != 0:
+        raise ValueError("dense_forward: invalid arguments")
+    return out
+
+
 cdef enum:
     PLAN_LSTM = 0
     PLAN_DENSE = 1
@@ -410,7 +440,7 @@ cdef class StackPlan:
                 or cnp.PyArray_DIM(x, 1) < 1):
             return None
         if cnp.PyArray_TYPE(x) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(x):
-            if x.dtype.kind not in "fiu":
+            if x.dtype.kind not in "biuf":  # what the general path accepts, same bits
                 return None
             x = np.ascontiguousarray(x, dtype=np.float32)
         if lock is None:

@@ -1,12 +1,16 @@
 """Entry points that turn Keras files into fastlstm models."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import struct
+import zipfile
+import zlib
 from typing import Optional
 
 from .config import parse_model
-from .errors import ModelFormatError
+from .errors import ModelFormatError, UnsupportedConfigError
 from .io.detect import sniff
 from .io.h5_attrs import parse_version
 from .io.keras_h5 import KerasH5Reader
@@ -14,6 +18,23 @@ from .io.keras_zip import KerasZipReader
 from .layers import check_supported
 from .layers.base import LoadContext
 from .model import Model
+
+
+# What h5py, zipfile and zlib raise on damaged bytes; the loaders' own checks raise
+# ModelFormatError with specifics, these get the file's name and the library's words.
+_LIBRARY_ERRORS = (OSError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile, zlib.error,
+                   struct.error, UnicodeError, OverflowError, ValueError)
+
+
+@contextlib.contextmanager
+def damaged_file_errors(path: str):
+    try:
+        yield
+    except (FileNotFoundError, ModelFormatError, UnsupportedConfigError):
+        raise
+    except _LIBRARY_ERRORS as e:
+        raise ModelFormatError(f"{path!r} is damaged or not a Keras file: "
+                               f"{type(e).__name__}: {e}") from None
 
 
 def _version(override, from_file, model_config) -> tuple:
@@ -54,6 +75,11 @@ def load_model(path, keras_version: Optional[str] = None) -> Model:
     """
     path = os.fspath(path)
     kind = sniff(path)
+    with damaged_file_errors(path):
+        return _load_model(path, kind, keras_version)
+
+
+def _load_model(path: str, kind: str, keras_version) -> Model:
     if kind == "zip":
         with KerasZipReader(path) as reader:
             model = build_model(reader.model_config,
@@ -86,12 +112,14 @@ def load_weights(model: Model, path) -> None:
     as Keras does), Keras 3 ``.weights.h5`` (matched by the object-path layout), or the weights
     inside a full ``.h5``/``.keras`` model file."""
     path = os.fspath(path)
-    if sniff(path) == "zip":
-        with KerasZipReader(path) as reader:
-            model.load_keras3_weights(reader.weights.file, f"{path}:model.weights.h5")
-        return
-    with KerasH5Reader(path) as reader:
-        _load_h5_weights(model, reader, path)
+    kind = sniff(path)
+    with damaged_file_errors(path):
+        if kind == "zip":
+            with KerasZipReader(path) as reader:
+                model.load_keras3_weights(reader.weights.file, f"{path}:model.weights.h5")
+            return
+        with KerasH5Reader(path) as reader:
+            _load_h5_weights(model, reader, path)
 
 
 def model_from_json(text, keras_version: Optional[str] = None) -> Model:

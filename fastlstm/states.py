@@ -8,6 +8,7 @@ for any batch size, and ``model.predict(x, state=s)`` advances the handle instea
 """
 from __future__ import annotations
 
+import os
 import threading
 from typing import Dict, List, Optional, Sequence
 
@@ -169,6 +170,11 @@ def load_states(stateful_layers, path) -> None:
     """Reads a save_states file: datasets only, every layer present and checked."""
     import h5py
 
+    from .io.h5_guard import check_global_heaps_in_file
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such states file: {path!s}")
+    check_global_heaps_in_file(path, os.fspath(path))
     try:
         f = h5py.File(path, "r")
     except FileNotFoundError:

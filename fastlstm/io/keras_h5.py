@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from .h5_attrs import json_attr, parse_version, str_attr, string_list
+from .h5_guard import check_global_heaps_in_file
 
 # Refuse absurd datasets before reading them (a hostile file can declare any shape).
 MAX_WEIGHT_ELEMENTS = 1 << 31
@@ -33,6 +34,8 @@ class KerasH5Reader:
 
     def __init__(self, source, name=None):
         self.name = name or (os.fspath(source) if not hasattr(source, "read") else "<memory>")
+        if not hasattr(source, "read"):  # in-memory sources are checked by their reader
+            check_global_heaps_in_file(source, self.name)
         try:
             self.file = h5py.File(source, "r")
         except OSError as e:

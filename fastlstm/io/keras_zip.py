@@ -10,6 +10,7 @@ import zipfile
 
 from ..errors import ModelFormatError
 from .h5_attrs import parse_version
+from .h5_guard import check_global_heaps
 from .keras_h5 import KerasH5Reader
 
 MAX_JSON_BYTES = 64 << 20
@@ -64,6 +65,7 @@ class KerasZipReader:
         if not isinstance(self.model_config, dict) or not isinstance(metadata, dict):
             raise ModelFormatError(f"{self.name!r}: config.json must hold a JSON object")
         self.keras_version = parse_version(metadata.get("keras_version")) or (3, 0)
+        check_global_heaps(weights, f"{self.name}:model.weights.h5")
         self.weights = KerasH5Reader(io.BytesIO(weights), name=f"{self.name}:model.weights.h5")
 
     def close(self):

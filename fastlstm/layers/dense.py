@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _kernels
 from ..activations import activation_name, apply_activation, activation_id, SHAPE_CHANGING
 from ..errors import ModelFormatError
 from .base import Layer, config_int, single_input
@@ -43,10 +44,11 @@ class Dense(Layer):
         self.bias = weights[1] if self.use_bias else None
 
     def call(self, inputs, initial_state=None, n_threads=1):
-        x = inputs[0]
-        # One 2-D product over all leading axes (a stacked 3-D matmul would run one small GEMM
-        # per batch row).
-        y = np.matmul(x.reshape(-1, x.shape[-1]), self.kernel).reshape(x.shape[:-1] + (-1,))
-        if self.bias is not None:
-            y += self.bias
-        return [apply_activation(self.activation, y, self.ctx.keras_major)]
+        x = np.ascontiguousarray(inputs[0], dtype=np.float32)
+        # The compiled stacks' C loop over all leading axes at once, so that a model gives the
+        # same bits whichever path runs it (numpy's matmul sums in another order).
+        glu = activation_name(self.activation) == "glu"
+        act = activation_id("linear" if glu else self.activation, self.ctx.keras_major)
+        y = _kernels.dense_forward(x.reshape(-1, x.shape[-1]), self.kernel, self.bias, act)
+        y = y.reshape(x.shape[:-1] + (-1,))
+        return [apply_activation(self.activation, y, self.ctx.keras_major) if glu else y]
