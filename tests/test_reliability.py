@@ -241,3 +241,25 @@ def test_global_heap_that_would_hang_libhdf5_is_refused(tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(fastlstm.ModelFormatError, match="global heap object 0"):
         fastlstm.load_model(bad)
+
+
+def test_a_huge_declared_weight_is_refused_before_it_is_read(tmp_path):
+    """A weight dataset declaring 2^30 floats (a few KB on disk, never written): refused from
+    its shape, nothing allocated."""
+    case = kf.case("keras2", "stacked")
+    dst = tmp_path / "w.h5"
+    shutil.copy(kf.path(case["files"]["weights"]), dst)
+    with h5py.File(dst, "a") as f:
+        found = []
+        f.visititems(lambda n, o: found.append(n) if isinstance(o, h5py.Dataset)
+                     and "kernel" in n and "lstm" in n else None)
+        victim = found[0]
+        del f[victim]
+        f.create_dataset(victim, shape=(1 << 30,), dtype="f4", chunks=(1 << 16,),
+                         compression="gzip")
+    assert dst.stat().st_size < 1 << 20
+    model = kf.load(case, "h5")
+    before = _rss_bytes()
+    with pytest.raises(fastlstm.ModelFormatError, match=r"shape \(1073741824,\)"):
+        model.load_weights(dst)
+    assert _rss_bytes() - before < 64 << 20

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 import h5py
-import numpy as np
 
 from ..errors import ModelFormatError
 from .h5_attrs import json_attr, parse_version, str_attr, string_list
@@ -20,13 +19,15 @@ from .h5_guard import check_global_heaps_in_file
 MAX_WEIGHT_ELEMENTS = 1 << 31
 
 
-def read_dataset(ds, where: str) -> np.ndarray:
+def read_dataset(ds, where: str) -> h5py.Dataset:
+    """The dataset, checked to be a numeric array but not read: Layer.set_weights reads it once
+    its shape matches the config."""
     if not isinstance(ds, h5py.Dataset):
         raise ModelFormatError(f"{where} is not a dataset")
-    if ds.dtype.kind not in "fiu" or ds.size > MAX_WEIGHT_ELEMENTS:
+    if ds.dtype.kind not in "fiu" or ds.shape is None or ds.size > MAX_WEIGHT_ELEMENTS:
         raise ModelFormatError(f"{where} has dtype {ds.dtype} and shape {ds.shape}; expected a "
                                "numeric weight array")
-    return np.asarray(ds[()])
+    return ds
 
 
 class KerasH5Reader:

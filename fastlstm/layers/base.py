@@ -69,7 +69,10 @@ class Layer:
             )
         arrays = []
         for i, (w, shape) in enumerate(zip(weights, expected)):
-            w = np.asarray(w)
+            # Files give h5py datasets, read only now: a hostile file may declare any shape, and
+            # nothing is allocated for one that disagrees with the config.
+            if not (hasattr(w, "shape") and hasattr(w, "dtype")):
+                w = np.asarray(w)
             if tuple(w.shape) != tuple(shape):
                 raise ModelFormatError(
                     f"layer {self.name!r} ({self.keras_class}) weight {i} has shape "
@@ -79,7 +82,8 @@ class Layer:
                 raise ModelFormatError(
                     f"layer {self.name!r} weight {i} has dtype {w.dtype}, expected floats"
                 )
-            arrays.append(np.ascontiguousarray(w, dtype=np.float32))
+            arrays.append(np.ascontiguousarray(w[()] if not isinstance(w, np.ndarray) else w,
+                                               dtype=np.float32))
         self.assign_weights(arrays)
 
     def assign_weights(self, weights: List[np.ndarray]) -> None:
