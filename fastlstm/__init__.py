@@ -5,8 +5,8 @@ TensorFlow.
     >>> model = fastlstm.load_model("forecaster.h5")
     >>> y = model.predict(x)
 """
-__version__ = "0.1.0"
 
+from .version import __version__
 from ._runtime import build_info, get_num_threads, set_kernel_path, set_num_threads
 from .errors import ModelFormatError, UnsupportedConfigError
 from .loading import load_model, model_from_json
@@ -18,3 +18,8 @@ __all__ = [
     "get_num_threads", "load_model", "model_from_json", "set_kernel_path", "set_num_threads",
     "stack_states", "__version__",
 ]
+
+try:  # threadpoolctl sees fastlstm's threads when it is installed (fastlstm/_threadpool.py)
+    from . import _threadpool  # noqa: F401
+except ImportError:
+    pass

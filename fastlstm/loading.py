@@ -63,6 +63,7 @@ def build_model(model_config, version: tuple) -> Model:
     check_supported(model_config)
     model = Model(parse_model(model_config), LoadContext(version))
     model.build()
+    model.keras_config = model_config  # kept for pickling (rebuilt from it, never evaluated)
     return model
 
 
@@ -85,6 +86,7 @@ def _load_model(path: str, kind: str, keras_version) -> Model:
             model = build_model(reader.model_config,
                                 _version(keras_version, reader.keras_version, reader.model_config))
             model.load_keras3_weights(reader.weights.file, f"{path}:model.weights.h5")
+            model.file_format = "Keras 3 .keras zip"
         return model
     with KerasH5Reader(path) as reader:
         if reader.model_config is None:
@@ -94,6 +96,8 @@ def _load_model(path: str, kind: str, keras_version) -> Model:
         model = build_model(reader.model_config,
                             _version(keras_version, reader.keras_version, reader.model_config))
         _load_h5_weights(model, reader, path)
+        layout = "Keras 3 object-path" if reader.layout == "keras3" else "Keras 1/2 legacy"
+        model.file_format = f"HDF5, {layout} weights layout"
     return model
 
 
@@ -133,4 +137,6 @@ def model_from_json(text, keras_version: Optional[str] = None) -> Model:
         config = json.loads(text)
     except ValueError as e:
         raise ModelFormatError(f"model_from_json: not valid JSON: {e}") from None
-    return build_model(config, _version(keras_version, None, config))
+    model = build_model(config, _version(keras_version, None, config))
+    model.file_format = "JSON config (weights from load_weights)"
+    return model

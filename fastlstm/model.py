@@ -47,6 +47,8 @@ class Model(Layer):
         # when several threads share the model.
         self._lock = _kernels.StateLock()
         self._plan = None          # compiled StackPlan, False when the model is no plain chain
+        self.keras_config = None   # the Keras config it was built from (set by the loaders)
+        self.file_format = None    # what it was loaded from, for `fastlstm info`
 
     # -- graph ------------------------------------------------------------------------------------
     def _topological_order(self) -> List[NodeKey]:
@@ -207,8 +209,10 @@ class Model(Layer):
             layer.set_weights(keras3_weights.read_vars(sub, where))
 
     # -- running ----------------------------------------------------------------------------------
-    def run(self, inputs: List[np.ndarray], n_threads: int, carry=None) -> List[np.ndarray]:
-        """carry: {LSTM layer: [h, c]} of a state handle, used instead of the layers' state."""
+    def run(self, inputs: List[np.ndarray], n_threads: int, carry=None,
+            record: Optional[dict] = None) -> List[np.ndarray]:
+        """carry: {LSTM layer: [h, c]} of a state handle, used instead of the layers' state.
+        record: filled with {layer name: outputs of its first call} (``fastlstm verify``)."""
         values: Dict[Ref, np.ndarray] = {}
         for layer, x in zip(self.input_layers, inputs):
             values[(layer.name, 0, 0)] = x
@@ -224,6 +228,8 @@ class Model(Layer):
                 outs = layer.call(ins, states, n_threads)
             for i, out in enumerate(outs):
                 values[(key[0], key[1], i)] = out
+            if record is not None and key[0] not in record:
+                record[key[0]] = list(outs)
         return [values[r] for r in self.graph.outputs]
 
     def call(self, inputs, initial_state=None, n_threads=1, carry=None):
@@ -406,6 +412,18 @@ class Model(Layer):
         outs = [np.ascontiguousarray(o, dtype=np.float32) for o in outs]
         return outs[0] if len(outs) == 1 else outs
 
+    # -- pickling ---------------------------------------------------------------------------------
+    def __reduce__(self):
+        """Pickles as the Keras config, the weights of every layer and the carried states, so a
+        model travels to multiprocessing/joblib/Dask/Ray workers; the kernels are rebuilt there."""
+        if self.keras_config is None:
+            raise TypeError("only models made by fastlstm.load_model/model_from_json pickle")
+        leaves = [l for l in self._all_layers() if not isinstance(l, Model)]
+        weights = [None if l.weights is None else [np.asarray(w) for w in l.weights]
+                   for l in leaves]
+        return (_rebuild, (self.keras_config, self.ctx.keras_version, self.file_format, weights,
+                           self.get_states() if self.stateful else None))
+
     def __call__(self, x, batch_size: Optional[int] = None, state=None):
         return self.predict(x, batch_size, state)
 
@@ -490,3 +508,17 @@ def _as_input_array(item, layer: InputLayer) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[1] == 0:
         raise ValueError(f"input {layer.name!r} has 0 timesteps; expected at least 1")
     return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _rebuild(keras_config, keras_version, file_format, weights, carried_states):
+    from .loading import build_model
+
+    model = build_model(keras_config, keras_version)
+    leaves = [l for l in model._all_layers() if not isinstance(l, Model)]
+    for layer, arrays in zip(leaves, weights):
+        if arrays is not None:
+            layer.set_weights(arrays)
+    if carried_states:
+        model.set_states(carried_states)
+    model.file_format = file_format
+    return model

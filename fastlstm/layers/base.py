@@ -30,6 +30,8 @@ class LoadContext:
 class Layer:
     """Base class; subclasses set ``keras_class`` and override what they need."""
 
+    weights: Optional[List[np.ndarray]] = None  # the float32 arrays last given to set_weights
+
     keras_class = "Layer"
     stateful = False
 
@@ -84,6 +86,7 @@ class Layer:
                 )
             arrays.append(np.ascontiguousarray(w[()] if not isinstance(w, np.ndarray) else w,
                                                dtype=np.float32))
+        self.weights = arrays  # as Keras holds them; pickling rebuilds from these
         self.assign_weights(arrays)
 
     def assign_weights(self, weights: List[np.ndarray]) -> None:
