@@ -96,3 +96,16 @@ def test_package_facts():
     model = kf.load(kf.case("keras3", "stacked"), "keras")
     assert repr(model).startswith("<fastlstm.Model 'sequential'")
     assert "State" in repr(model.new_state(2))
+
+
+def test_ray_data_batch_callable():
+    import fastlstm.dask
+
+    path = kf.path(kf.case("keras2", "stacked")["files"]["h5"])
+    fn = fastlstm.dask.PredictBatch(path)
+    x = np.random.default_rng(7).uniform(-1, 1, (5, 7, 3)).astype(np.float32)
+    out = fn({"x": list(x), "id": np.arange(5)})
+    assert np.array_equal(out["y"], fastlstm.load_model(path).predict(x))
+    assert np.array_equal(out["id"], np.arange(5))
+    with pytest.raises(ValueError, match="stateful"):
+        fastlstm.dask.PredictBatch(kf.path(kf.case("keras3", "stacked_stateful")["files"]["keras"]))
