@@ -12,14 +12,21 @@ _kernels.set_threads(max(1, _kernels.default_num_threads()))
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for the OpenMP batch loop (default: OMP_NUM_THREADS, else all cores). Results are
-    bitwise identical for any count."""
+    """Threads for the kernels.
+
+    Parameters
+    ----------
+    n : int
+        >= 1 (default: OMP_NUM_THREADS, else all cores). Results are bitwise identical for any
+        count; threadpoolctl's ``threadpool_limits(user_api="openmp")`` sets it too.
+    """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"number of threads must be an integer >= 1, got {n!r}")
     _kernels.set_threads(n)
 
 
 def get_num_threads() -> int:
+    """Threads the kernels use (see :func:`set_num_threads`)."""
     return _kernels.get_threads()
 
 
@@ -36,7 +43,14 @@ def _apply_environment() -> None:
 
 
 def build_info() -> dict:
-    """How this build runs: OpenMP, the SIMD path in use, threads."""
+    """How this build runs.
+
+    Returns
+    -------
+    dict
+        ``version``, ``openmp`` (bool), ``kernel_path`` ("portable" or "avx2+fma"),
+        ``avx2_compiled``, ``cpu_has_avx2_fma``, ``num_threads``, ``machine``.
+    """
     return {
         "version": __import__("fastlstm").__version__,
         "openmp": _kernels.has_openmp(),

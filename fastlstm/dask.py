@@ -20,8 +20,21 @@ def _predict_block(block: np.ndarray, model) -> np.ndarray:
 
 
 def predict(model, x):
-    """A lazy Dask array of ``model.predict(x)`` for a Dask (or NumPy) array ``x`` of shape
-    ``(batch, ...)``; blocks along the batch axis are predicted independently."""
+    """``model.predict`` over a Dask array.
+
+    Parameters
+    ----------
+    model : Model
+        A stateless, single-input, single-output model.
+    x : dask.array.Array or array_like
+        ``(batch, ...)``; rechunked to whole samples, blocks along the batch axis are predicted
+        independently on the workers.
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy float32 outputs, chunked like ``x`` along the batch axis.
+    """
     import dask.array as da
 
     if model.stateful:

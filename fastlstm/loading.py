@@ -68,11 +68,29 @@ def build_model(model_config, version: tuple) -> Model:
 
 
 def load_model(path, keras_version: Optional[str] = None) -> Model:
-    """Load a whole Keras model: ``.h5`` from Keras 1/2/3 or ``.keras`` (Keras 3 zip; tf.keras
-    HDF5 files named .keras too). The format is read from the content, not the extension.
+    """Load a whole Keras model file.
 
-    ``keras_version`` overrides the version recorded in the file (it decides e.g. whether
-    ``hard_sigmoid`` is ``clip(0.2x+0.5)`` (Keras 1/2) or ``clip(x/6+0.5)`` (Keras 3)).
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.h5`` from Keras 1/2/3 or ``.keras`` (Keras 3 zip; tf.keras HDF5 files named .keras
+        too). The format is read from the content, not the extension.
+    keras_version : str, optional
+        Overrides the version recorded in the file ("2", "3.1"). It decides version-dependent
+        maths, e.g. ``hard_sigmoid`` is ``clip(0.2x+0.5)`` in Keras 1/2, ``clip(x/6+0.5)`` in 3.
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ModelFormatError
+        Not a Keras model file, or damaged, or weights that disagree with the config.
+    UnsupportedConfigError
+        Layers or options fastlstm does not implement (all of them listed).
     """
     path = os.fspath(path)
     kind = sniff(path)
@@ -127,8 +145,21 @@ def load_weights(model: Model, path) -> None:
 
 
 def model_from_json(text, keras_version: Optional[str] = None) -> Model:
-    """Build a model from Keras ``model.to_json()`` text; its weights come from
-    ``model.load_weights(path)``."""
+    """Build a model from Keras ``model.to_json()`` text.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The JSON config.
+    keras_version : str, optional
+        As in :func:`load_model`; Keras-3-style configs (``module`` keys) default to 3, others
+        to 2.
+
+    Returns
+    -------
+    Model
+        Without weights until ``model.load_weights(path)``.
+    """
     if isinstance(text, (bytes, bytearray)):
         text = text.decode("utf-8")
     if not isinstance(text, str):

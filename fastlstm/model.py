@@ -251,9 +251,13 @@ class Model(Layer):
         return [l for l in self._lstm_layers() if l.stateful]
 
     def reset_states(self, samples=None) -> None:
-        """Zero the carried state of every stateful layer (Keras ``model.reset_states()``), or
-        with ``samples`` (an int or a sequence of row indices) only those rows, so that one
-        stream of a batch restarts while the others continue."""
+        """Zero the carried state of the stateful layers (Keras ``model.reset_states()``).
+
+        Parameters
+        ----------
+        samples : int or sequence of int, optional
+            Only these rows: one stream of a batch restarts while the others continue.
+        """
         with self._lock:
             if samples is None:
                 for layer in self.layers.values():
@@ -262,20 +266,32 @@ class Model(Layer):
                 states.reset_rows(self._stateful_layers(), samples, self.batch_size)
 
     def get_states(self) -> Dict[str, List[np.ndarray]]:
-        """``{layer_name: [h, c]}``: copies of the carried state of each stateful LSTM layer,
-        arrays of shape ``(batch_size, units)``."""
+        """The carried states.
+
+        Returns
+        -------
+        dict
+            ``{layer_name: [h, c]}`` copies for each stateful LSTM layer, float32 arrays of shape
+            ``(batch_size, units)``.
+        """
         with self._lock:
             return states.get_states(self._stateful_layers())
 
     def set_states(self, values: Dict[str, Sequence]) -> None:
-        """Set the carried state of the stateful layers named in ``values`` (as returned by
-        :meth:`get_states`; layers not named keep theirs). Shapes must be ``(batch_size,
-        units)``."""
+        """Set carried states.
+
+        Parameters
+        ----------
+        values : dict
+            ``{layer_name: [h, c]}`` as :meth:`get_states` returns; layers not named keep their
+            state. Every shape is checked, ``(batch_size, units)``, before any is written.
+        """
         with self._lock:
             states.set_states(self._stateful_layers(), values)
 
     def save_states(self, path) -> None:
-        """Write the carried states to an HDF5 file (``model.save`` in Keras does not keep them)."""
+        """Write the carried states to an HDF5 file at ``path`` (Keras's ``model.save`` drops
+        them)."""
         with self._lock:
             states.save_states(self._stateful_layers(), path, self.name)
 
@@ -285,9 +301,20 @@ class Model(Layer):
             states.load_states(self._stateful_layers(), path)
 
     def new_state(self, batch_size: int) -> "states.State":
-        """A zero state handle for ``batch_size`` independent streams: ``predict(x, state=s)``
-        advances ``s`` instead of the model's own state, so any number of streams (or a
-        stateless-trained model served step by step) share these weights."""
+        """A zero state handle for independent streams.
+
+        Parameters
+        ----------
+        batch_size : int
+            Streams (rows) the handle holds.
+
+        Returns
+        -------
+        State
+            ``predict(x, state=s)`` and ``generate(x, steps, state=s)`` advance it instead of the
+            model's own state, so any number of streams (or a stateless-trained model served step
+            by step) share these weights.
+        """
         return states.new_state(self._lstm_layers(), batch_size)
 
     def _check_handle(self, state) -> None:
@@ -300,8 +327,25 @@ class Model(Layer):
                              f"{list(state._signature)}, this model's {list(expected)})")
 
     def generate(self, x, steps: int, state=None) -> np.ndarray:
-        """Autoregressive generation: ``(batch, steps, features)`` outputs, each fed back as the
-        next one-step input. See :func:`fastlstm.generate.generate`."""
+        """Autoregressive generation, the loop in C.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(batch, timesteps, features)``: the start (stateful models) or the first window
+            (stateless models).
+        steps : int
+            Outputs to produce.
+        state : State, optional
+            A handle to continue instead of the model's own state.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(batch, steps, features)``: ``y_1`` is the last step of ``predict(x)``, each next
+            one the output for the previous one as input. See
+            :func:`fastlstm.generate.generate` for the stateful and sliding-window rules.
+        """
         from .generate import generate
 
         return generate(self, x, steps, state)
@@ -344,16 +388,34 @@ class Model(Layer):
         return arrays
 
     def predict(self, x, batch_size: Optional[int] = None, state=None):
-        """Keras ``model.predict``: outputs for ``x`` as float32 arrays (a list when the model has
-        several outputs).
+        """Keras ``model.predict``.
 
-        ``x`` is an array-like ``(batch, timesteps, features)`` (or a list/dict of them for
-        several inputs). A stateful model requires its fixed batch size, continues each sample
-        row from the previous call, and with ``batch_size`` equal to that size accepts a multiple
-        of it, run batch after batch with the state carried over, as Keras does.
+        Parameters
+        ----------
+        x : array_like or list or dict
+            ``(batch, timesteps, features)`` (any numeric dtype or layout); a list or a dict by
+            input name for several inputs.
+        batch_size : int, optional
+            Stateful models only: equal to the model's fixed batch size, lets ``x`` hold a
+            multiple of it, run batch after batch with the state carried over, as Keras does.
+        state : State, optional
+            A handle from :meth:`new_state` with one row per row of ``x``, used and advanced
+            instead of the model's own state.
 
-        ``state``, a handle from :meth:`new_state` with one row per row of ``x``, is used and
-        advanced instead of the model's own state (stateful or not).
+        Returns
+        -------
+        numpy.ndarray or list of numpy.ndarray
+            float32 outputs; a list when the model has several.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Input of the wrong rank, feature size, timesteps, batch size or dtype.
+
+        Notes
+        -----
+        A stateful model continues each row from the previous call until
+        :meth:`reset_states`. The GIL is released while the kernels run.
         """
         if self._plan is None and self._compile():
             return self.predict(x, batch_size, state)  # now the compiled fast path

@@ -71,8 +71,18 @@ class State:
 
 
 def stack_states(states: Sequence[State]) -> State:
-    """One handle with the rows of ``states`` one after the other (copies). Split it back with
-    :meth:`State.rows`."""
+    """Join handles of one model by rows.
+
+    Parameters
+    ----------
+    states : sequence of State
+        Handles from the same model.
+
+    Returns
+    -------
+    State
+        Their rows one after the other (copies); split it back with :meth:`State.rows`.
+    """
     states = list(states)
     if not states or not all(isinstance(s, State) for s in states):
         raise TypeError("stack_states takes a non-empty list of fastlstm.State handles")
