@@ -417,8 +417,13 @@ class Model(Layer):
         A stateful model continues each row from the previous call until
         :meth:`reset_states`. The GIL is released while the kernels run.
         """
-        if self._plan is None and self._compile():
-            return self.predict(x, batch_size, state)  # now the compiled fast path
+        if self._plan is None:
+            self._compile()
+        # The compiled fast path, also for callers holding this bound method from before the
+        # first call (the instance attribute shadows it only for later lookups).
+        fast = self.__dict__.get("predict")
+        if fast is not None:
+            return fast(x, batch_size, state)
         return self._predict_general(x, batch_size, state)
 
     def _compiled_plan(self):

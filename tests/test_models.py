@@ -72,3 +72,18 @@ def test_return_state_outputs_are_a_list():
     assert isinstance(out, list) and len(out) == 3
     for got, key in zip(out, op["outputs"]):
         kf.assert_close(got, d[key], key)
+
+
+def test_predict_held_before_the_first_call_still_takes_the_compiled_path():
+    """`predict = model.predict` taken before any call must not stay on the slow general path
+    (25x slower for a small model) once the model is compiled."""
+    model = kf.load(kf.case("keras3", "many_to_one"), "keras")
+    predict = model.predict
+    x = np.zeros((1, 10, 4), np.float32)
+    first = predict(x)
+
+    def general(*args, **kwargs):
+        raise AssertionError("general path taken")
+
+    model._predict_general = general
+    assert np.array_equal(predict(x), first)
