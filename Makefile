@@ -41,6 +41,7 @@ bench:
 	$(BENCH_VENV)/bin/python -m pip install -q -e '.[bench]'
 	$(BENCH_VENV)/bin/python bench/run_bench.py
 	$(BENCH_VENV)/bin/python bench/bench_generate.py
+	$(BENCH_VENV)/bin/python bench/bench_overhead.py
 
 clean:
 	rm -rf build $(VENV) fastlstm/*.so fastlstm/_kernels.c
