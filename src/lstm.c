@@ -37,6 +37,29 @@ typedef void (*fl_lstm_step_fn)(const fl_lstm_params *, const fl_lstm_step_args 
 #include "lstm_step_avx2.h"
 #endif
 
+/* A layer's state (n_batch, n_units) into the kernels' padded rows: h into h_cur and c into c_pad
+ * with zeros past n_units, h_next all zeros (the padding units stay 0 through every step). */
+static void fl_state_to_padded(const float *h, const float *c, ptrdiff_t n_batch,
+                               ptrdiff_t n_units, ptrdiff_t n_padded, float *h_cur, float *h_next,
+                               float *c_pad) {
+    for (ptrdiff_t r = 0; r < n_batch; r++) {
+        float *hr = h_cur + r * n_padded, *cr = c_pad + r * n_padded;
+        memcpy(hr, h + r * n_units, (size_t)n_units * sizeof(float));
+        memcpy(cr, c + r * n_units, (size_t)n_units * sizeof(float));
+        for (ptrdiff_t u = n_units; u < n_padded; u++) hr[u] = cr[u] = 0.0f;
+        memset(h_next + r * n_padded, 0, (size_t)n_padded * sizeof(float));
+    }
+}
+
+/* The padded rows back into (n_batch, n_units) h and c. */
+static void fl_state_from_padded(const float *h_pad, const float *c_pad, ptrdiff_t n_batch,
+                                 ptrdiff_t n_units, ptrdiff_t n_padded, float *h, float *c) {
+    for (ptrdiff_t r = 0; r < n_batch; r++) {
+        memcpy(h + r * n_units, h_pad + r * n_padded, (size_t)n_units * sizeof(float));
+        memcpy(c + r * n_units, c_pad + r * n_padded, (size_t)n_units * sizeof(float));
+    }
+}
+
 /* Steps whose input projection is computed at once in the unit-parallel schedule. */
 #define FL_LSTM_XPROJ_STEPS 64
 
@@ -225,14 +248,7 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
                   || fl_activation_is_rowwise(p->recurrent_activation);
     float *scratch = run.base.c + n_batch * n_padded;  /* (n_threads, 5, n_padded) */
 
-    for (ptrdiff_t r = 0; r < n_batch; r++) {
-        float *ha = run.h_a + r * n_padded, *hb = run.h_b + r * n_padded;
-        float *cc = run.base.c + r * n_padded;
-        memcpy(ha, h + r * n_units, (size_t)n_units * sizeof(float));
-        memcpy(cc, c + r * n_units, (size_t)n_units * sizeof(float));
-        for (ptrdiff_t u = n_units; u < n_padded; u++) ha[u] = cc[u] = 0.0f;
-        memset(hb, 0, (size_t)n_padded * sizeof(float));
-    }
+    fl_state_to_padded(h, c, n_batch, n_units, n_padded, run.h_a, run.h_b, run.base.c);
 
     int nt = n_threads;
     const double macs = (double)n_batch * (double)n_timesteps * (double)(p->n_features + n_units)
@@ -271,12 +287,8 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
 
     /* After an odd number of steps the final h sits in h_b. */
     const float *h_final = (n_timesteps % 2) ? run.h_b : run.h_a;
-    for (ptrdiff_t r = 0; r < n_batch; r++) {
-        memcpy(h + r * n_units, h_final + r * n_padded, (size_t)n_units * sizeof(float));
-        memcpy(c + r * n_units, run.base.c + r * n_padded, (size_t)n_units * sizeof(float));
-        if (!return_sequences)
-            memcpy(out + r * n_units, h_final + r * n_padded, (size_t)n_units * sizeof(float));
-    }
+    fl_state_from_padded(h_final, run.base.c, n_batch, n_units, n_padded, h, c);
+    if (!return_sequences) memcpy(out, h, (size_t)(n_batch * n_units) * sizeof(float));
     return FL_OK;
 }
 
@@ -469,13 +481,8 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
             bufs[i].h_next = w + n_batch * n_padded;
             bufs[i].c = w + 2 * n_batch * n_padded;
             w += 3 * n_batch * n_padded;
-            memset(bufs[i].h_cur, 0, (size_t)(3 * n_batch * n_padded) * sizeof(float));
-            for (ptrdiff_t r = 0; r < n_batch; r++) {
-                memcpy(bufs[i].h_cur + r * n_padded, ops[i].h + r * n_units,
-                       (size_t)n_units * sizeof(float));
-                memcpy(bufs[i].c + r * n_padded, ops[i].c + r * n_units,
-                       (size_t)n_units * sizeof(float));
-            }
+            fl_state_to_padded(ops[i].h, ops[i].c, n_batch, n_units, n_padded, bufs[i].h_cur,
+                               bufs[i].h_next, bufs[i].c);
         }
     }
     /* The next step's input, y_{k-1} (its own buffer: an LSTM-only chain would otherwise
@@ -508,13 +515,8 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
     }
     for (int i = 0; i < n_ops; i++) {
         if (ops[i].kind != FL_STEP_LSTM) continue;
-        const ptrdiff_t n_padded = fl_lstm_padded(ops[i].lstm), n_units = ops[i].n_out;
-        for (ptrdiff_t r = 0; r < n_batch; r++) {
-            memcpy(ops[i].h + r * n_units, bufs[i].h_cur + r * n_padded,
-                   (size_t)n_units * sizeof(float));
-            memcpy(ops[i].c + r * n_units, bufs[i].c + r * n_padded,
-                   (size_t)n_units * sizeof(float));
-        }
+        fl_state_from_padded(bufs[i].h_cur, bufs[i].c, n_batch, ops[i].n_out,
+                             fl_lstm_padded(ops[i].lstm), ops[i].h, ops[i].c);
     }
     return rc;
 }
