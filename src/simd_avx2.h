@@ -46,19 +46,19 @@ FL_AVX2_INLINE __m256 fl_clamp256(__m256 x, float lo, float hi) {
     return _mm256_max_ps(_mm256_set1_ps(lo), _mm256_min_ps(_mm256_set1_ps(hi), x));
 }
 
-/* e^x, relative error ~2e-7; x is clamped to [-87.3, 88.37], where 2^n stays a normal float:
- * below, the result is ~1e-38 instead of expf's 0; above, ~2.4e38 instead of +inf (callers only
- * use it in 1 / (1 + e) and (1 - e) / (1 + e), where both saturate alike). */
-FL_AVX2_INLINE __m256 fl_exp256(__m256 x) {
-    __m256 w = fl_clamp256(_mm256_sub_ps(_mm256_setzero_ps(), x), -88.3762626647949f, 87.3f);
+/* e^-w for any w, relative error ~2e-7: w is clamped to [-88.37, 87.3], where 2^n stays a
+ * normal float: the result is then ~2.4e38 instead of +inf, or ~1e-38 instead of 0 (used only in
+ * 1 / (1 + e) and (1 - e) / (1 + e), which saturate alike). NaN stays NaN. */
+FL_AVX2_INLINE __m256 fl_exp_neg_any256(__m256 w) {
+    w = fl_clamp256(w, -88.3762626647949f, 87.3f);
     fl_exp_neg256_n(1, &w);
     return w;
 }
 
-/* 1 / (1 + e^-x): e^-x saturates to +inf for x < -88, giving 0 as the libm formula does. */
+/* 1 / (1 + e^-x): e^-x saturates for x < -88, giving 0 as the libm formula does. */
 FL_AVX2_INLINE __m256 fl_sigmoid256(__m256 x) {
     const __m256 one = _mm256_set1_ps(1.0f);
-    return _mm256_div_ps(one, _mm256_add_ps(one, fl_exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+    return _mm256_div_ps(one, _mm256_add_ps(one, fl_exp_neg_any256(x)));
 }
 
 /* tanh|x| = (1 - t) / (1 + t), t = e^(-2|x|) in (0, 1], sign restored: no overflow anywhere,
@@ -66,7 +66,7 @@ FL_AVX2_INLINE __m256 fl_sigmoid256(__m256 x) {
 FL_AVX2_INLINE __m256 fl_tanh256(__m256 x) {
     const __m256 sign_mask = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
     __m256 ax = _mm256_andnot_ps(sign_mask, x);
-    __m256 t = fl_exp256(_mm256_mul_ps(ax, _mm256_set1_ps(-2.0f)));
+    __m256 t = fl_exp_neg_any256(_mm256_add_ps(ax, ax));
     __m256 y = _mm256_div_ps(_mm256_sub_ps(one, t), _mm256_add_ps(one, t));
     return _mm256_or_ps(y, _mm256_and_ps(x, sign_mask));
 }
