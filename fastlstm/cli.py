@@ -80,12 +80,11 @@ def _progress(total: int, unit: str):
 # -- commands -----------------------------------------------------------------------------------
 def cmd_info(args) -> int:
     from .loading import load_model
-    from .stack_plan import compile_chain
 
     model = load_model(args.model)
     version = ".".join(str(v) for v in model.ctx.keras_version)
     info = _runtime.build_info()
-    plan = compile_chain(model)
+    plan = model._compiled_plan()  # the stack predict runs, compiled once and kept
     print(f"{args.model}: {model.file_format}, Keras {version}")
     print(f"model {model.name!r} ({model.keras_class}), {model.count_params():,} parameters, "
           f"inputs {[tuple(l.batch_shape) for l in model.input_layers]}")
@@ -159,7 +158,7 @@ def cmd_bench(args) -> int:
     shape = model.input_layers[0].batch_shape
     timesteps = shape[1] or args.timesteps
     batches = [model.batch_size] if model.stateful else args.batch_sizes
-    keras_model = _load_keras(args.model) if args.keras else None
+    keras_model = _load_keras(args.model, model.ctx.keras_major) if args.keras else None
     rng = np.random.default_rng(0)
     rows = []
     for b in batches:
@@ -205,10 +204,10 @@ def _fmt(s: float) -> str:
     return f"{s * 1e6:.1f} us" if s < 1e-3 else f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
 
 
-def _load_keras(path: str):
+def _load_keras(path: str, keras_major: int):
     from .verify import load_keras_model
 
-    return load_keras_model(path)
+    return load_keras_model(path, keras_major)
 
 
 def cmd_verify(args) -> int:

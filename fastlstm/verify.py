@@ -16,12 +16,11 @@ class KerasUnavailable(ValueError):
     pass
 
 
-def load_keras_model(path: str):
-    """The file in real Keras: tf_keras for Keras 1/2 files when installed (Keras 3 refuses
-    Keras 2 LSTM configs), else Keras 3."""
+def load_keras_model(path: str, keras_major: int):
+    """The file in real Keras: tf_keras for Keras 1/2 files (``keras_major`` < 3, as fastlstm
+    read it) when installed, since Keras 3 refuses Keras 2 LSTM configs; else Keras 3."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    major = load_model(path).ctx.keras_major
-    candidates = ["tf_keras", "keras"] if major < 3 else ["keras", "tf_keras"]
+    candidates = ["tf_keras", "keras"] if keras_major < 3 else ["keras", "tf_keras"]
     errors = []
     for name in candidates:
         try:
@@ -58,7 +57,7 @@ def verify(path: str, tolerance=(1e-5, 1e-4), seed: int = 0, batch: int = 4,
     """Prints the table; returns 0 when every output is within atol + rtol * |keras|, else 1."""
     atol, rtol = tolerance
     fl = load_model(path)
-    km = load_keras_model(path)
+    km = load_keras_model(path, fl.ctx.keras_major)
     xs = _inputs(fl, batch, timesteps, seed)
     rows, ok = [], True
 
