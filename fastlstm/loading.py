@@ -23,7 +23,8 @@ from .model import Model
 # What h5py, zipfile and zlib raise on damaged bytes; the loaders' own checks raise
 # ModelFormatError with specifics, these get the file's name and the library's words.
 _LIBRARY_ERRORS = (OSError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile, zlib.error,
-                   struct.error, UnicodeError, OverflowError, ValueError)
+                   struct.error, UnicodeError, OverflowError, ValueError,
+                   TypeError)  # h5py: "Unknown string encoding" of a damaged attribute
 
 
 @contextlib.contextmanager
