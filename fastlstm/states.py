@@ -180,6 +180,7 @@ def load_states(stateful_layers, path) -> None:
     """Reads a save_states file: datasets only, every layer present and checked."""
     import h5py
 
+    from .io.h5_attrs import str_attr
     from .io.h5_guard import check_global_heaps_in_file
 
     if not os.path.exists(path):
@@ -192,14 +193,16 @@ def load_states(stateful_layers, path) -> None:
     except OSError as e:
         raise ValueError(f"{path!s} is not a fastlstm states file (HDF5): {e}") from None
     with f:
-        if f.attrs.get("format") != STATES_FORMAT:
+        found = str_attr(f, "format")
+        if found != STATES_FORMAT:
             raise ValueError(f"{path!s} is not a fastlstm states file (format attribute "
-                             f"{f.attrs.get('format')!r}, expected {STATES_FORMAT!r})")
+                             f"{found!r}, expected {STATES_FORMAT!r})")
         states = {}
         for l in stateful_layers:
             g = f.get(l.name)
             if not isinstance(g, h5py.Group) or not all(
-                    isinstance(g.get(k), h5py.Dataset) for k in "hc"):
+                    isinstance(g.get(k), h5py.Dataset) and g[k].dtype.kind in "fiu"
+                    for k in "hc"):
                 raise ValueError(f"{path!s} has no h and c states for layer {l.name!r}")
             states[l.name] = [g[k][()] for k in "hc"]
         set_states(stateful_layers, states)

@@ -69,13 +69,20 @@ def _apply(seed, kind, params) -> bytes:
 
 @FUZZ
 @given(mutation())
-# Found by this test: h5py's TypeError on a damaged string attribute; an absurd allocation
+# Found by this test (each example once crashed or escaped): h5py's TypeError on a damaged string attribute; an absurd allocation
 # request inside libhdf5 (fatal under ASan's default allocator options, see .ci/sanitize).
 @example((("keras2", "stateful_generation_b1", "h5"), "flip",
           [(1818, 189), (9272, 216), (9265, 222), (9038, 23), (12765, 107), (1200, 106),
            (3479, 50), (1189, 160), (7157, 159), (13357, 242), (2007, 173), (3746, 35),
            (225, 188), (11521, 19)]))
 @example((("keras2", "stateful_generation_b1", "h5"), "splice", (6494, 9451, 306)))
+# model_config's type turned into a variable-length sequence: reading it segfaulted libhdf5.
+@example((("keras2", "stateful_generation_b1", "h5"), "flip",
+          [(456, 165), (1009, 25), (1140, 80), (3574, 250), (2475, 252), (12999, 52),
+           (8821, 233), (553, 119), (9936, 119), (15098, 144), (5736, 166)]))
+@example((("keras3", "stacked", "h5"), "flip",
+          [(8082, 16), (857, 214), (24089, 229), (886, 74), (10780, 145), (27899, 178),
+           (25491, 213), (31505, 25), (8551, 218), (6904, 189)]))
 def test_mutated_model_files_load_or_raise_a_format_error(case):
     (flavour, name, fmt), kind, params = case
     with tempfile.TemporaryDirectory() as tmp:

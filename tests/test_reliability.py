@@ -263,3 +263,19 @@ def test_a_huge_declared_weight_is_refused_before_it_is_read(tmp_path):
     with pytest.raises(fastlstm.ModelFormatError, match=r"shape \(1073741824,\)"):
         model.load_weights(dst)
     assert _rss_bytes() - before < 64 << 20
+
+
+def test_attribute_of_a_type_keras_never_writes_is_refused_before_it_is_read(tmp_path):
+    """model_config as a variable-length sequence of bytes instead of a variable-length string:
+    libhdf5 1.14 segfaults reading it (found by tests/test_fuzz.py); fastlstm checks the type."""
+    src = kf.path(kf.case("keras2", "stacked")["files"]["h5"])
+    dst = tmp_path / "m.h5"
+    shutil.copy(src, dst)
+    with h5py.File(dst, "a") as f:
+        text = f.attrs["model_config"]
+        del f.attrs["model_config"]
+        seq = np.empty((), dtype=h5py.vlen_dtype(np.uint8))
+        seq[()] = np.frombuffer(text.encode(), np.uint8)
+        f.attrs.create("model_config", seq)
+    with pytest.raises(fastlstm.ModelFormatError, match="'model_config' has HDF5 type class 9"):
+        fastlstm.load_model(dst)

@@ -6,9 +6,25 @@ from __future__ import annotations
 
 import json
 
+import h5py
 import numpy as np
 
 from ..errors import ModelFormatError
+
+# What Keras writes: strings (fixed or variable length) and, for empty lists, numbers. Anything
+# else is damage, and some of it crashes libhdf5 1.14 when read: a variable-length *sequence*
+# in place of model_config's variable-length string segfaults in H5T__vlen_disk_write (found by
+# tests/test_fuzz.py). The type is checked before the value is read.
+_ATTR_CLASSES = {h5py.h5t.STRING: "string", h5py.h5t.INTEGER: "integer", h5py.h5t.FLOAT: "float"}
+
+
+def attr_value(group, name: str):
+    """``group.attrs[name]``, read only when its HDF5 type is one Keras writes."""
+    type_class = group.attrs.get_id(name).get_type().get_class()
+    if type_class not in _ATTR_CLASSES:
+        raise ModelFormatError(f"attribute {name!r} has HDF5 type class {type_class}; expected "
+                               "a string or numbers")
+    return group.attrs[name]
 
 
 def decode_str(value) -> str:
@@ -26,11 +42,11 @@ def decode_str(value) -> str:
 def string_list(group, name: str):
     """The list attribute `name` of an HDF5 group, or None if absent."""
     if name in group.attrs:
-        raw = [group.attrs[name]]
+        raw = [attr_value(group, name)]
     elif f"{name}0" in group.attrs:
         raw, i = [], 0
         while f"{name}{i}" in group.attrs:
-            raw.append(group.attrs[f"{name}{i}"])
+            raw.append(attr_value(group, f"{name}{i}"))
             i += 1
     else:
         return None
@@ -46,7 +62,7 @@ def string_list(group, name: str):
 def str_attr(group, name: str):
     if name not in group.attrs:
         return None
-    return decode_str(group.attrs[name])
+    return decode_str(attr_value(group, name))
 
 
 def json_attr(group, name: str):
