@@ -67,6 +67,11 @@ def _apply(seed, kind, params) -> bytes:
     return bytes(data)
 
 
+STORAGE_OVERRUN = (("keras2", "stacked", "weights"), "flip",
+                   [(1303, 13), (21013, 10), (5837, 14), (1076, 12), (12576, 52), (14817, 247),
+                    (10414, 20)])
+
+
 @FUZZ
 @given(mutation())
 # Found by this test (each example once crashed or escaped): h5py's TypeError on a damaged string attribute; an absurd allocation
@@ -83,6 +88,8 @@ def _apply(seed, kind, params) -> bytes:
 @example((("keras3", "stacked", "h5"), "flip",
           [(8082, 16), (857, 214), (24089, 229), (886, 74), (10780, 145), (27899, 178),
            (25491, 213), (31505, 25), (8551, 218), (6904, 189)]))
+# keras_version stored in 12 bytes where its type needs 16: H5A__read copied past the buffer.
+@example(STORAGE_OVERRUN)
 def test_mutated_model_files_load_or_raise_a_format_error(case):
     (flavour, name, fmt), kind, params = case
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,3 +202,12 @@ def test_kernel_entry_checks_every_buffer(n_batch, n_steps, n_features, n_units,
     else:
         with pytest.raises(INPUT_ERRORS):
             kernel.forward(x, h, c, out, False, False, threads)
+
+
+def test_attribute_with_fewer_bytes_than_its_type_needs_is_refused(tmp_path):
+    path = tmp_path / "w.h5"
+    path.write_bytes(_apply(*STORAGE_OVERRUN))
+    model = kf.load(kf.case("keras2", "stacked"), "h5")
+    with pytest.raises(fastlstm.ModelFormatError,
+                       match="'keras_version' stores 12 bytes for 1 values of 16 bytes"):
+        model.load_weights(path)

@@ -12,18 +12,36 @@ import numpy as np
 from ..errors import ModelFormatError
 
 # What Keras writes: strings (fixed or variable length) and, for empty lists, numbers. Anything
-# else is damage, and some of it crashes libhdf5 1.14 when read: a variable-length *sequence*
-# in place of model_config's variable-length string segfaults in H5T__vlen_disk_write (found by
-# tests/test_fuzz.py). The type is checked before the value is read.
+# else is damage, and some damage crashes or overruns libhdf5 1.14 when the value is read
+# (found by tests/test_fuzz.py under ASan): a variable-length *sequence* in place of
+# model_config's variable-length string segfaults in H5T__vlen_disk_write, and an attribute whose
+# stored bytes are fewer than its type and shape need makes H5A__read copy past its buffer. Both
+# are checked before the value is read.
 _ATTR_CLASSES = {h5py.h5t.STRING: "string", h5py.h5t.INTEGER: "integer", h5py.h5t.FLOAT: "float"}
 
 
 def attr_value(group, name: str):
-    """``group.attrs[name]``, read only when its HDF5 type is one Keras writes."""
-    type_class = group.attrs.get_id(name).get_type().get_class()
+    """``group.attrs[name]``, read only when its HDF5 type is one Keras writes and the file
+    holds the bytes that type and shape need."""
+    attr = group.attrs.get_id(name)
+    file_type = attr.get_type()
+    type_class = file_type.get_class()
     if type_class not in _ATTR_CLASSES:
         raise ModelFormatError(f"attribute {name!r} has HDF5 type class {type_class}; expected "
                                "a string or numbers")
+    n_values = int(np.prod(attr.shape)) if attr.shape is not None else 0
+    if type_class == h5py.h5t.STRING and file_type.is_variable_str():
+        # On disk each value is a global heap id: a 4-byte length, an address, a 4-byte index.
+        element = 8 + group.file.id.get_create_plist().get_sizes()[0]
+    else:
+        element = file_type.get_size()
+    try:
+        stored = attr.get_storage_size()
+    except RuntimeError:  # libhdf5 answers 0 for some valid ones (large, densely stored)
+        stored = None
+    if stored is not None and stored < n_values * element:
+        raise ModelFormatError(f"attribute {name!r} stores {stored} bytes for {n_values} values "
+                               f"of {element} bytes")
     return group.attrs[name]
 
 
