@@ -61,7 +61,8 @@ cdef class StateLock:
         return False
 
 cdef extern from "fastlstm.h" nogil:
-    ctypedef struct fl_lstm_params:
+    ctypedef struct fl_rnn_params:
+        int cell
         int n_features
         int n_units
         int activation
@@ -69,18 +70,30 @@ cdef extern from "fastlstm.h" nogil:
         const float *weights
         const float *bias
 
-    int FL_LSTM_BLOCK
+    int FL_RNN_BLOCK
+    int FL_CELL_LSTM
+    int FL_CELL_GRU
+    int FL_CELL_GRU_RESET_BEFORE
+    int FL_CELL_SIMPLE
+    int FL_CELL_COUNT
     int FL_ACT_COUNT
     int FL_ISA_PORTABLE
     int FL_ISA_AVX2
 
     int fl_activation_apply(int activation, float *x, Py_ssize_t n_rows, Py_ssize_t n_cols,
                             float *scratch)
-    size_t fl_lstm_workspace_floats(const fl_lstm_params *p, Py_ssize_t n_batch,
+    int fl_rnn_block_units(int cell)
+    size_t fl_rnn_packed_floats(int cell, Py_ssize_t n_features, Py_ssize_t n_units)
+    size_t fl_rnn_workspace_floats(const fl_rnn_params *p, Py_ssize_t n_batch,
                                     int n_threads)
-    int fl_lstm_forward(const fl_lstm_params *p, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
-                        const float *x, float *h, float *c, float *out, int return_sequences,
-                        int go_backwards, float *workspace, int n_threads)
+    int fl_rnn_forward(const fl_rnn_params *p, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
+                       const float *x, float *h, float *c, float *out, int return_sequences,
+                       int go_backwards, float *workspace, int n_threads)
+    int fl_rnn_forward_masked(const fl_rnn_params *p, Py_ssize_t n_batch,
+                              Py_ssize_t n_timesteps, const float *x, const unsigned char *mask,
+                              int zero_output_for_mask, float *h, float *c, float *out,
+                              int return_sequences, int go_backwards, float *workspace,
+                              int n_threads)
     int fl_has_openmp()
     int fl_default_num_threads()
     int fl_cpu_has_avx2_fma()
@@ -88,7 +101,16 @@ cdef extern from "fastlstm.h" nogil:
     int fl_get_isa()
     int fl_set_isa(int isa)
 
-LSTM_BLOCK = FL_LSTM_BLOCK
+RNN_BLOCK = FL_RNN_BLOCK
+CELLS = {"lstm": FL_CELL_LSTM, "gru": FL_CELL_GRU,
+         "gru_reset_before": FL_CELL_GRU_RESET_BEFORE, "simple": FL_CELL_SIMPLE}
+
+
+def rnn_block_units(int cell):
+    """Units per packed block of a cell (src/fastlstm.h)."""
+    if cell < 0 or cell >= FL_CELL_COUNT:
+        raise ValueError(f"unknown cell id {cell}")
+    return fl_rnn_block_units(cell)
 ACTIVATION_COUNT = FL_ACT_COUNT
 ISA_NAMES = {FL_ISA_PORTABLE: "portable", FL_ISA_AVX2: "avx2+fma"}
 
@@ -138,32 +160,36 @@ def activation_apply(int activation, float[:, ::1] x):  # x: IN/OUT (n_rows, n_c
         raise ValueError("activation_apply: invalid arguments")
 
 
-cdef class LSTMKernel:
-    """Packed weights of one LSTM layer and its cached workspace."""
-    cdef fl_lstm_params params
+cdef class RecurrentKernel:
+    """Packed weights of one recurrent layer (any cell of src/fastlstm.h) and its cached
+    workspaces."""
+    cdef fl_rnn_params params
     cdef object _weights, _bias
     # Workspaces are taken from and returned to this pool (list.pop/append are atomic under the
     # GIL), so concurrent calls from several threads never share one and steady-state calls
     # allocate nothing.
     cdef list _pool
-    cdef readonly int n_features, n_units
+    cdef readonly int n_features, n_units, cell
 
-    def __cinit__(self, weights, bias, int n_features, int n_units, int activation,
+    def __cinit__(self, int cell, weights, bias, int n_features, int n_units, int activation,
                   int recurrent_activation):
-        # weights: IN (n_blocks, n_features + n_units, 4, B); bias: IN (n_blocks, 4, B) -- the
-        # packed layout of src/fastlstm.h.
-        cdef Py_ssize_t n_blocks = (n_units + FL_LSTM_BLOCK - 1) // FL_LSTM_BLOCK
-        cdef const float[:, :, :, ::1] weights_v
-        cdef const float[:, :, ::1] bias_v
+        # weights: IN flat, the cell's packed layout; bias: IN flat (n_blocks, 4, RNN_BLOCK).
+        cdef const float[::1] weights_v
+        cdef const float[::1] bias_v
+        if cell < 0 or cell >= FL_CELL_COUNT:
+            raise ValueError(f"unknown cell id {cell}")
         if n_units < 1 or n_features < 1:
-            raise ValueError(f"LSTM needs units >= 1 and features >= 1, got {n_units}, "
-                             f"{n_features}")
-        expected = (n_blocks, n_features + n_units, 4, FL_LSTM_BLOCK)
-        if np.shape(weights) != expected:
-            raise ValueError(f"packed weights have shape {np.shape(weights)}, expected {expected}")
-        if np.shape(bias) != (n_blocks, 4, FL_LSTM_BLOCK):
+            raise ValueError(f"a recurrent layer needs units >= 1 and features >= 1, got "
+                             f"{n_units}, {n_features}")
+        cdef Py_ssize_t block_units = fl_rnn_block_units(cell)
+        cdef Py_ssize_t n_blocks = (n_units + block_units - 1) // block_units
+        expected = fl_rnn_packed_floats(cell, n_features, n_units)
+        if np.ndim(weights) != 1 or np.shape(weights)[0] != expected:
+            raise ValueError(f"packed weights have shape {np.shape(weights)}, expected "
+                             f"({expected},)")
+        if np.ndim(bias) != 1 or np.shape(bias)[0] != n_blocks * 4 * FL_RNN_BLOCK:
             raise ValueError(f"packed bias has shape {np.shape(bias)}, expected "
-                             f"{(n_blocks, 4, FL_LSTM_BLOCK)}")
+                             f"({n_blocks * 4 * FL_RNN_BLOCK},)")
         for act in (activation, recurrent_activation):
             if act < 0 or act >= FL_ACT_COUNT:
                 raise ValueError(f"unknown activation id {act}")
@@ -172,18 +198,20 @@ cdef class LSTMKernel:
         # The memoryviews keep the packed arrays alive for the raw pointers below.
         self._weights = weights_v
         self._bias = bias_v
+        self.cell = cell
         self.n_features = n_features
         self.n_units = n_units
-        self.params.n_features = self.n_features
+        self.params.cell = cell
+        self.params.n_features = n_features
         self.params.n_units = n_units
         self.params.activation = activation
         self.params.recurrent_activation = recurrent_activation
-        self.params.weights = &weights_v[0, 0, 0, 0]
-        self.params.bias = &bias_v[0, 0, 0]
+        self.params.weights = &weights_v[0]
+        self.params.bias = &bias_v[0]
         self._pool = []
 
     cdef object _take_workspace(self, Py_ssize_t n_batch, int n_threads):
-        cdef size_t need = fl_lstm_workspace_floats(&self.params, n_batch, n_threads)
+        cdef size_t need = fl_rnn_workspace_floats(&self.params, n_batch, n_threads)
         try:
             ws = self._pool.pop()
         except IndexError:
@@ -197,18 +225,22 @@ cdef class LSTMKernel:
                 float[:, ::1] h,            # IN/OUT (n_batch, n_units)
                 float[:, ::1] c,            # IN/OUT (n_batch, n_units)
                 out,                        # OUT (n_batch, n_timesteps, n_units) or (n_batch, n_units)
-                bint return_sequences, bint go_backwards, int n_threads):
+                bint return_sequences, bint go_backwards, int n_threads,
+                mask=None,                  # IN (n_batch, n_timesteps) uint8, 0 = masked step
+                bint zero_output_for_mask=False):
         cdef Py_ssize_t n_batch = x.shape[0], n_timesteps = x.shape[1]
+        cdef const unsigned char[:, ::1] mask_v
+        cdef const unsigned char *mask_ptr = NULL
         cdef float[:, :, ::1] out3
         cdef float[:, ::1] out2
         cdef float *out_ptr
         cdef float[::1] ws
         cdef int rc
         if x.shape[2] != self.n_features:
-            raise ValueError(f"LSTM expects {self.n_features} features per timestep, "
+            raise ValueError(f"the recurrent layer expects {self.n_features} features per timestep, "
                              f"got {x.shape[2]}")
         if n_timesteps < 1:
-            raise ValueError("LSTM needs at least one timestep, got 0")
+            raise ValueError("a recurrent layer needs at least one timestep, got 0")
         if h.shape[0] != n_batch or h.shape[1] != self.n_units:
             raise ValueError(f"state h has shape {(h.shape[0], h.shape[1])}, "
                              f"expected {(n_batch, self.n_units)}")
@@ -217,6 +249,11 @@ cdef class LSTMKernel:
                              f"expected {(n_batch, self.n_units)}")
         if n_threads < 1:
             raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+        if mask is not None:
+            mask_v = mask
+            if mask_v.shape[0] != n_batch or mask_v.shape[1] != n_timesteps:
+                raise ValueError(f"mask has shape {(mask_v.shape[0], mask_v.shape[1])}, "
+                                 f"expected {(n_batch, n_timesteps)}")
         if return_sequences:
             out3 = out
             if (out3.shape[0], out3.shape[1], out3.shape[2]) != (n_batch, n_timesteps, self.n_units):
@@ -230,19 +267,22 @@ cdef class LSTMKernel:
         out_ptr = &out3[0, 0, 0] if return_sequences else &out2[0, 0]
         ws_obj = self._take_workspace(n_batch, n_threads)
         ws = ws_obj
+        if mask is not None:
+            mask_ptr = &mask_v[0, 0]
         with nogil:
-            rc = fl_lstm_forward(&self.params, n_batch, n_timesteps, &x[0, 0, 0], &h[0, 0],
-                                 &c[0, 0], out_ptr, return_sequences, go_backwards, &ws[0],
-                                 n_threads)
+            rc = fl_rnn_forward_masked(&self.params, n_batch, n_timesteps, &x[0, 0, 0],
+                                       mask_ptr, zero_output_for_mask, &h[0, 0], &c[0, 0],
+                                       out_ptr, return_sequences, go_backwards, &ws[0],
+                                       n_threads)
         self._pool.append(ws_obj)
         if rc != 0:
-            raise ValueError("fl_lstm_forward rejected its arguments")
+            raise ValueError("fl_rnn_forward rejected its arguments")
 
 
 cdef extern from "fastlstm.h" nogil:
     ctypedef struct fl_step_op:
         int kind
-        const fl_lstm_params *lstm
+        const fl_rnn_params *rnn
         float *h
         float *c
         const float *kernel
@@ -250,7 +290,7 @@ cdef extern from "fastlstm.h" nogil:
         Py_ssize_t n_in
         Py_ssize_t n_out
         int activation
-    int FL_STEP_LSTM
+    int FL_STEP_RNN
     int FL_STEP_DENSE
     int FL_STEP_ACTIVATION
     size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, Py_ssize_t n_batch,
@@ -294,7 +334,7 @@ def dense_forward(const float[:, ::1] x, const float[:, ::1] kernel, bias, int a
 
 
 cdef enum:
-    PLAN_LSTM = 0
+    PLAN_RNN = 0
     PLAN_DENSE = 1
     PLAN_ACTIVATION = 2
     PLAN_MAX_OPS = 64
@@ -302,10 +342,10 @@ cdef enum:
 
 cdef struct plan_op:
     int kind
-    const fl_lstm_params *lstm
+    const fl_rnn_params *rnn
     int return_sequences
     int go_backwards
-    float *state_h          # stateful LSTM: (state_batch, n_out) carried state, else NULL
+    float *state_h          # stateful recurrent op: (state_batch, n_out) carried state, else NULL
     float *state_c
     const float *kernel     # Dense: (n_in, n_out)
     const float *bias       # Dense: (n_out) or NULL
@@ -316,9 +356,10 @@ cdef struct plan_op:
 
 
 cdef class StackPlan:
-    """A chain of LSTM / Dense / Activation layers run in one call from Python: the per-call
-    path validates the input, takes a cached workspace and makes one nogil pass over the layers,
-    so a batch-1 single-step predict costs little beyond the kernels themselves."""
+    """A chain of recurrent (LSTM, GRU, SimpleRNN), Dense and Activation layers run in one call
+    from Python: the per-call path validates the input, takes a cached workspace and makes one
+    nogil pass over the layers, so a batch-1 single-step predict costs little beyond the kernels
+    themselves."""
     cdef plan_op ops[PLAN_MAX_OPS]
     cdef int n_ops
     cdef list _keep
@@ -347,7 +388,7 @@ cdef class StackPlan:
             raise ValueError(f"a compiled stack holds at most {PLAN_MAX_OPS} layers")
         cdef plan_op *op = &self.ops[self.n_ops]
         op.kind = kind
-        op.lstm = NULL
+        op.rnn = NULL
         op.state_h = op.state_c = NULL
         op.kernel = op.bias = NULL
         op.return_sequences = op.go_backwards = 0
@@ -356,15 +397,15 @@ cdef class StackPlan:
         self.n_ops += 1
         return op
 
-    def add_lstm(self, LSTMKernel kernel, bint return_sequences, bint go_backwards,
+    def add_rnn(self, RecurrentKernel kernel, bint return_sequences, bint go_backwards,
                  h_state=None, c_state=None):
         if self.rank != 3 or kernel.n_features != self.width:
-            raise ValueError(f"LSTM expects (batch, timesteps, {kernel.n_features}) input, the "
-                             f"stack carries rank {self.rank} width {self.width}")
+            raise ValueError(f"a recurrent layer expects (batch, timesteps, "
+                             f"{kernel.n_features}) input, the stack carries rank {self.rank} width {self.width}")
         cdef float[:, ::1] hv
         cdef float[:, ::1] cv
-        cdef plan_op *op = self._new_op(PLAN_LSTM)
-        op.lstm = &kernel.params
+        cdef plan_op *op = self._new_op(PLAN_RNN)
+        op.rnn = &kernel.params
         op.return_sequences = return_sequences
         op.go_backwards = go_backwards
         op.n_out = kernel.n_units
@@ -374,7 +415,7 @@ cdef class StackPlan:
             cv = c_state
             if (hv.shape[0] != self.fixed_batch or cv.shape[0] != self.fixed_batch
                     or hv.shape[1] != kernel.n_units or cv.shape[1] != kernel.n_units):
-                raise ValueError("stateful LSTM state arrays do not match the stack")
+                raise ValueError("stateful recurrent state arrays do not match the stack")
             op.state_h = &hv[0, 0]
             op.state_c = &cv[0, 0]
             self._keep.extend([hv, cv])
@@ -421,8 +462,8 @@ cdef class StackPlan:
             op = &self.ops[i]
             steps = n_timesteps if op.rank_out == 3 else 1
             total += n_batch * steps * op.n_out                 # the op's output
-            if op.kind == PLAN_LSTM:
-                total += fl_lstm_workspace_floats(op.lstm, n_batch, n_threads)
+            if op.kind == PLAN_RNN:
+                total += fl_rnn_workspace_floats(op.rnn, n_batch, n_threads)
                 if op.state_h == NULL:
                     total += 2 * n_batch * op.n_out                # zero initial state
             total += fl_dense_scratch_floats(op.n_out)
@@ -457,7 +498,7 @@ cdef class StackPlan:
     cdef object _run(self, cnp.ndarray x, int n_threads, list carry=None):
         """x: IN (n_batch, n_timesteps, n_features) float32, C-contiguous -> a new float32
         array. Raw array access keeps this path to a few hundred nanoseconds. carry, when given,
-        is [h, c] arrays of every LSTM op in order, used and advanced instead of the ops' own
+        is [h, c] arrays of every recurrent op in order, used and advanced instead of the ops' own
         state (state handles)."""
         cdef Py_ssize_t n_batch, n_timesteps
         cdef int rc
@@ -495,21 +536,21 @@ cdef class StackPlan:
         return out
 
     cdef bint _step_ops(self, float **carry, fl_step_op *out):
-        """The ops as fl_feedback_generate takes them; False when an LSTM op has no carried
+        """The ops as fl_feedback_generate takes them; False when a recurrent op has no carried
         state (a stateless layer restarts from zero each call: left to the per-call loop)."""
         cdef int i
         cdef plan_op *op
         for i in range(self.n_ops):
             op = &self.ops[i]
-            out[i].lstm = op.lstm
+            out[i].rnn = op.rnn
             out[i].kernel = op.kernel
             out[i].bias = op.bias
             out[i].n_in = op.n_in
             out[i].n_out = op.n_out
             out[i].activation = op.activation
             out[i].h = out[i].c = NULL
-            if op.kind == PLAN_LSTM:
-                out[i].kind = FL_STEP_LSTM
+            if op.kind == PLAN_RNN:
+                out[i].kind = FL_STEP_RNN
                 if carry != NULL:
                     out[i].h = carry[2 * i]
                     out[i].c = carry[2 * i + 1]
@@ -545,7 +586,7 @@ cdef class StackPlan:
         return 0
 
     cdef int _carry_pointers(self, list carry, Py_ssize_t n_batch, float **ptrs) except -1:
-        """ptrs[2i], ptrs[2i+1] = h, c of op i from carry ([h0, c0, h1, c1, ...] for the LSTM
+        """ptrs[2i], ptrs[2i+1] = h, c of op i from carry ([h0, c0, h1, c1, ...] for the recurrent
         ops in order), each checked to be a C-contiguous float32 (n_batch, units) array."""
         cdef int i, j = 0
         cdef cnp.ndarray arr
@@ -553,11 +594,11 @@ cdef class StackPlan:
             return 0
         for i in range(self.n_ops):
             ptrs[2 * i] = ptrs[2 * i + 1] = NULL
-            if self.ops[i].kind != PLAN_LSTM:
+            if self.ops[i].kind != PLAN_RNN:
                 continue
             for _ in range(2):
                 if j >= len(carry):
-                    raise ValueError("the state holds fewer LSTM states than the model has")
+                    raise ValueError("the state holds fewer recurrent states than the model has")
                 arr = carry[j]
                 if (cnp.PyArray_NDIM(arr) != 2 or cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT32
                         or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
@@ -568,7 +609,7 @@ cdef class StackPlan:
                 ptrs[2 * i + (j & 1)] = <float *>cnp.PyArray_DATA(arr)
                 j += 1
         if j != len(carry):
-            raise ValueError("the state holds more LSTM states than the model has")
+            raise ValueError("the state holds more recurrent states than the model has")
         return 0
 
     cdef list _pool(self, Py_ssize_t n_batch, Py_ssize_t n_timesteps, int n_threads):
@@ -600,7 +641,7 @@ cdef class StackPlan:
             else:
                 dst = ws
                 ws += n_batch * steps * op.n_out
-            if op.kind == PLAN_LSTM:
+            if op.kind == PLAN_RNN:
                 if op.state_h != NULL:
                     h = op.state_h
                     c = op.state_c
@@ -613,9 +654,9 @@ cdef class StackPlan:
                         c = ws + n_batch * op.n_out
                         memset(h, 0, 2 * n_batch * op.n_out * sizeof(float))
                     ws += 2 * n_batch * op.n_out
-                rc = fl_lstm_forward(op.lstm, n_batch, n_timesteps, src, h, c, dst,
+                rc = fl_rnn_forward(op.rnn, n_batch, n_timesteps, src, h, c, dst,
                                      op.return_sequences, op.go_backwards, ws, n_threads)
-                ws += fl_lstm_workspace_floats(op.lstm, n_batch, n_threads)
+                ws += fl_rnn_workspace_floats(op.rnn, n_batch, n_threads)
             else:
                 n_rows = n_batch * steps
                 if op.kind == PLAN_DENSE:

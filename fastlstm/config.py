@@ -20,12 +20,23 @@ Ref = Tuple[str, int, int]  # (layer name, node index, tensor index)
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 RNN_CLASSES = ("LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "Bidirectional")
+# Keras 3 ops that Functional configs record as nodes of their own (keras/src/ops/numpy.py):
+# the masks of Masking and Embedding(mask_zero) are saved as not_equal/any nodes whose output
+# is passed to the next layers as their `mask` argument.
+OP_CLASSES = ("NotEqual", "Any")
 
 
 @dataclass
 class NodeSpec:
     inputs: List[Ref]
     initial_state: List[Ref] = field(default_factory=list)
+    mask: Optional[Ref] = None      # an explicit mask argument (Keras 3 configs)
+    # An op node's positional arguments in order: tensor references and numeric constants.
+    op_args: Optional[list] = None
+
+    def refs(self) -> List[Ref]:
+        """Every tensor this node reads."""
+        return self.inputs + self.initial_state + ([self.mask] if self.mask else [])
 
 
 @dataclass
@@ -171,29 +182,46 @@ def _parse_node(node, class_name: str, where: str) -> NodeSpec:
         args, kwargs = node.get("args", []), node.get("kwargs", {}) or {}
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise ModelFormatError(f"{where}: malformed inbound node {node!r}")
+        if class_name in OP_CLASSES:
+            return _parse_op_node(args, kwargs, where)
         inputs = _flatten_refs(args[:1], where) if args else []
         extra = _flatten_refs(args[1:], where)
         state = _flatten_refs(kwargs.get("initial_state"), where)
-        if kwargs.get("mask") is not None:
-            raise UnsupportedConfigError(f"{where}: masks are not supported yet")
+        mask = _flatten_refs(kwargs.get("mask"), where)
         if extra and class_name in RNN_CLASSES:
             state = extra + state  # positional initial_state
         elif extra:
             inputs += extra
-        return NodeSpec(inputs, state)
+        return NodeSpec(inputs, state, mask[0] if mask else None)
     if not isinstance(node, list) or not node:
         raise ModelFormatError(f"{where}: malformed inbound node {node!r}")
-    refs, state = [], []
+    refs, state, mask = [], [], []
     for entry in node:                                           # Keras 1/2
         refs.append(_as_ref(entry, where))
         kwargs = entry[3] if isinstance(entry, (list, tuple)) and len(entry) > 3 else {}
         if isinstance(kwargs, dict) and kwargs.get("initial_state") is not None:
             state = _flatten_refs(kwargs["initial_state"], where)
         if isinstance(kwargs, dict) and kwargs.get("mask") is not None:
-            raise UnsupportedConfigError(f"{where}: masks are not supported yet")
+            mask = _flatten_refs(kwargs["mask"], where)
+    mask_ref = mask[0] if mask else None
     if class_name in RNN_CLASSES and len(refs) > 1:
-        return NodeSpec(refs[:1], refs[1:] + state)
-    return NodeSpec(refs, state)
+        return NodeSpec(refs[:1], refs[1:] + state, mask_ref)
+    return NodeSpec(refs, state, mask_ref)
+
+
+def _parse_op_node(args, kwargs, where: str) -> NodeSpec:
+    op_args = []
+    for a in args:
+        if _is_ref(a):
+            op_args.append(_as_ref(a, where))
+        elif isinstance(a, (int, float)) and not isinstance(a, bool):
+            op_args.append(float(a))
+        else:
+            raise UnsupportedConfigError(f"{where}: unsupported op argument {a!r}")
+    if kwargs:
+        raise UnsupportedConfigError(f"{where}: unsupported op keyword arguments "
+                                     f"{sorted(kwargs)}")
+    return NodeSpec([a for a in op_args if isinstance(a, tuple)], op_args=op_args)
 
 
 def _io_refs(value, where: str) -> List[Ref]:
@@ -239,8 +267,7 @@ def node_offsets(graph: GraphSpec) -> dict:
     refs = list(graph.outputs)
     for layer in graph.layers:
         for node in layer.nodes:
-            refs.extend(node.inputs)
-            refs.extend(node.initial_state)
+            refs.extend(node.refs())
     for lname, node_index, _ in refs:
         max_ref[lname] = max(max_ref.get(lname, -1), node_index)
     offsets = {}

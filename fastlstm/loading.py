@@ -12,6 +12,7 @@ from typing import Optional
 from .config import parse_model
 from .errors import ModelFormatError, UnsupportedConfigError
 from .io.detect import sniff
+from .io import keras1_config
 from .io.h5_attrs import parse_version
 from .io.keras_h5 import KerasH5Reader
 from .io.keras_zip import KerasZipReader
@@ -61,8 +62,13 @@ def guess_version(model_config) -> tuple:
 
 
 def build_model(model_config, version: tuple) -> Model:
-    check_supported(model_config)
-    model = Model(parse_model(model_config), LoadContext(version))
+    graph_config = model_config
+    if version[0] < 3:
+        # Keras 2 read Keras 1 configs through its legacy constructor keywords (keys decide, not
+        # the recorded version, which old files lack); Keras 3 has no such conversion.
+        graph_config = keras1_config.convert_model_config(model_config)
+    check_supported(graph_config)
+    model = Model(parse_model(graph_config), LoadContext(version))
     model.build()
     model.keras_config = model_config  # kept for pickling (rebuilt from it, never evaluated)
     return model
@@ -122,7 +128,9 @@ def _load_model(path: str, kind: str, keras_version) -> Model:
 
 def _load_h5_weights(model: Model, reader: KerasH5Reader, path: str) -> None:
     if reader.layout == "legacy":
-        model.load_legacy_weights(reader.legacy_layer_weights(), repr(path))
+        version = reader.weights_keras_version
+        model.load_legacy_weights(reader.legacy_layer_weights(), repr(path),
+                                  keras1=version is not None and version[0] == 1)
     elif reader.layout == "keras3":
         model.load_keras3_weights(reader.weights_group, path)
     else:

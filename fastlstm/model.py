@@ -6,13 +6,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _kernels, _runtime
-from .config import GraphSpec, NodeSpec, Ref, node_offsets
+from .config import OP_CLASSES, GraphSpec, NodeSpec, Ref, node_offsets
 from .errors import ModelFormatError
-from .io import keras3_weights
+from .io import keras3_weights, legacy_weights
 from .layers import build_layer
 from .layers.base import Layer, LoadContext, Shape
 from .layers.input_layer import InputLayer
-from .layers.lstm import LSTM
+from .layers.bidirectional import Bidirectional
+from .layers.recurrent import RecurrentLayer
 from . import states
 
 NodeKey = Tuple[str, int]
@@ -42,6 +43,12 @@ class Model(Layer):
                                        "InputLayer")
         self.input_layers: List[InputLayer] = [self.layers[r[0]] for r in graph.inputs]
         self._order = self._topological_order()
+        # Keras 3 Functional configs record every mask a layer was called with (as the `mask`
+        # argument, computed by op nodes), and only those: Keras 3 passes a mask implicitly
+        # only to a layer called on one tensor (keras/src/layers/layer.py __call__, "Populate
+        # mask argument(s)"), so an RNN given initial_state runs unmasked. Keras 2 records
+        # none and passes them implicitly (tf_keras base_layer.py), as Sequential models do.
+        self._explicit_masks = ctx.keras_major >= 3 and graph.class_name == "Functional"
         self.stateful = any(layer.stateful for layer in self._all_layers())
         # Stateful models carry state from call to call; one call at a time keeps it consistent
         # when several threads share the model.
@@ -81,7 +88,7 @@ class Model(Layer):
                 active.add(key)
                 stack.append((key, True))
                 node = self._nodes[key]
-                for ref in node.inputs + node.initial_state:
+                for ref in node.refs():
                     if (ref[0], ref[1]) not in done:
                         stack.append(((ref[0], ref[1]), False))
         return order
@@ -113,7 +120,10 @@ class Model(Layer):
                                                for g, d in zip(given, declared))
         for key in self._order:
             layer, node = self.layers[key[0]], self._nodes[key]
-            in_shapes = [shapes[r] for r in node.inputs + node.initial_state]
+            if node.op_args is not None:
+                in_shapes = [shapes[a] if isinstance(a, tuple) else () for a in node.op_args]
+            else:
+                in_shapes = [shapes[r] for r in node.inputs + node.initial_state]
             if layer.built:
                 before = layer.weight_shapes()
                 out_shapes = layer.compute_output_shapes(in_shapes)
@@ -161,8 +171,10 @@ class Model(Layer):
             t += n_t
             frozen_at += n_f
 
-    def load_legacy_weights(self, layer_weights, source: str) -> None:
-        """Weights from a Keras 1/2-style HDF5 group, matched to layers by position."""
+    def load_legacy_weights(self, layer_weights, source: str, keras1: bool = False) -> None:
+        """Weights from a Keras 1/2-style HDF5 group, matched to layers by position and
+        converted as Keras 2 converts them (Keras 1 per-gate and CuDNN layouts, see
+        io/legacy_weights.py); ``keras1`` when the group records no Keras 2+ version."""
         layers = self.weighted_layers()
         if len(layer_weights) != len(layers):
             raise ModelFormatError(
@@ -170,7 +182,8 @@ class Model(Layer):
                 f"({[n for n, _ in layer_weights]}), the model has {len(layers)} layers with "
                 f"weights ({[l.name for l in layers]})")
         for layer, (_, arrays) in zip(layers, layer_weights):
-            layer.set_weights(arrays)
+            layer.set_weights(
+                legacy_weights.preprocess_weights_for_loading(layer, arrays, keras1))
 
     def load_weights(self, path) -> None:
         """Keras ``model.load_weights``: a Keras 1/2 ``save_weights`` .h5, a Keras 3
@@ -201,6 +214,11 @@ class Model(Layer):
                 continue
             if not layer.weight_shapes():
                 continue
+            if isinstance(layer, Bidirectional):
+                if sub is None:
+                    raise ModelFormatError(f"{where}: missing (weights of layer {layer.name!r})")
+                layer.load_keras3_group(sub, where, keras3_weights.read_path)
+                continue
             for part in layer.keras3_weights_path():
                 sub = keras3_weights.child(sub, part)
                 where = f"{where}/{part}"
@@ -211,44 +229,70 @@ class Model(Layer):
     # -- running ----------------------------------------------------------------------------------
     def run(self, inputs: List[np.ndarray], n_threads: int, carry=None,
             record: Optional[dict] = None) -> List[np.ndarray]:
-        """carry: {LSTM layer: [h, c]} of a state handle, used instead of the layers' state.
+        """carry: {recurrent layer: [h, c]} of a state handle, used instead of the layers' state.
         record: filled with {layer name: outputs of its first call} (``fastlstm verify``)."""
+        return self.run_masked(inputs, [None] * len(inputs), n_threads, carry, record)[0]
+
+    def run_masked(self, inputs, in_masks, n_threads: int, carry=None,
+                   record: Optional[dict] = None):
+        """run() that also carries Keras masks from tensor to tensor (Layer.compute_mask):
+        returns (outputs, their masks)."""
         values: Dict[Ref, np.ndarray] = {}
-        for layer, x in zip(self.input_layers, inputs):
+        masks: Dict[Ref, Optional[np.ndarray]] = {}
+        for layer, x, m in zip(self.input_layers, inputs, in_masks):
             values[(layer.name, 0, 0)] = x
+            masks[(layer.name, 0, 0)] = m
         for key in self._order:
             layer, node = self.layers[key[0]], self._nodes[key]
             states = [values[r] for r in node.initial_state] or None
-            ins = [values[r] for r in node.inputs]
-            if carry is not None and isinstance(layer, Model):
-                outs = layer.call(ins, states, n_threads, carry=carry)
-            elif carry is not None and layer in carry:
-                outs = layer.call(ins, states, n_threads, carry=carry[layer])
+            if node.op_args is not None:
+                ins = [values[a] if isinstance(a, tuple) else a for a in node.op_args]
             else:
-                outs = layer.call(ins, states, n_threads)
-            for i, out in enumerate(outs):
+                ins = [values[r] for r in node.inputs]
+            if self._explicit_masks:
+                in_mask = [values[node.mask] if node.mask else None]
+            else:
+                in_mask = [masks[r] for r in node.inputs]
+            kwargs = {}
+            if carry is not None and (isinstance(layer, (Model, Bidirectional)) or layer in carry):
+                # Models and wrappers find their own recurrent layers' states in the dict.
+                kwargs["carry"] = carry if isinstance(layer, (Model, Bidirectional)) else \
+                    carry[layer]
+            if isinstance(layer, Model):
+                outs, out_masks = layer.run_masked(ins, in_mask, n_threads, kwargs.get("carry"))
+            else:
+                if layer.uses_mask and any(m is not None for m in in_mask):
+                    kwargs["mask"] = in_mask[0]
+                outs = layer.call(ins, states, n_threads, **kwargs)
+                out_masks = layer.compute_mask(ins, in_mask, outs)
+            for i, (out, m) in enumerate(zip(outs, out_masks)):
                 values[(key[0], key[1], i)] = out
+                masks[(key[0], key[1], i)] = m
             if record is not None and key[0] not in record:
                 record[key[0]] = list(outs)
-        return [values[r] for r in self.graph.outputs]
+        return ([values[r] for r in self.graph.outputs], [masks[r] for r in self.graph.outputs])
 
     def call(self, inputs, initial_state=None, n_threads=1, carry=None):
         return self.run(list(inputs), n_threads, carry)
 
     # -- state ------------------------------------------------------------------------------------
-    def _lstm_layers(self) -> list:
-        """Every LSTM layer, nested ones included, in execution order (the order of a compiled
-        stack's LSTM ops)."""
+    def _recurrent_layers(self) -> list:
+        """Every recurrent layer, nested ones included, in execution order (the order of a
+        compiled stack's recurrent ops)."""
         found = []
         for key in self._order:
             layer = self.layers[key[0]]
-            inner = layer._lstm_layers() if isinstance(layer, Model) else [layer] if isinstance(
-                layer, LSTM) else []
+            if isinstance(layer, Model):
+                inner = layer._recurrent_layers()
+            elif isinstance(layer, Bidirectional):
+                inner = layer.sublayers()
+            else:
+                inner = [layer] if isinstance(layer, RecurrentLayer) else []
             found += [l for l in inner if l not in found]
         return found
 
     def _stateful_layers(self) -> list:
-        return [l for l in self._lstm_layers() if l.stateful]
+        return [l for l in self._recurrent_layers() if l.stateful]
 
     def reset_states(self, samples=None) -> None:
         """Zero the carried state of the stateful layers (Keras ``model.reset_states()``).
@@ -271,7 +315,8 @@ class Model(Layer):
         Returns
         -------
         dict
-            ``{layer_name: [h, c]}`` copies for each stateful LSTM layer, float32 arrays of shape
+            ``{layer_name: [h, c]}`` (LSTM) or ``{layer_name: [h]}`` (GRU, SimpleRNN) copies for
+            each stateful recurrent layer, float32 arrays of shape
             ``(batch_size, units)``.
         """
         with self._lock:
@@ -315,13 +360,13 @@ class Model(Layer):
             model's own state, so any number of streams (or a stateless-trained model served step
             by step) share these weights.
         """
-        return states.new_state(self._lstm_layers(), batch_size)
+        return states.new_state(self._recurrent_layers(), batch_size)
 
     def _check_handle(self, state) -> None:
         if not isinstance(state, states.State):
             raise TypeError(f"state must be a fastlstm.State from model.new_state(), got "
                             f"{type(state).__name__}")
-        expected = tuple((l.name, l.units) for l in self._lstm_layers())
+        expected = states.signature(self._recurrent_layers())
         if state._signature != expected:
             raise ValueError(f"{state!r} belongs to another model (its layers "
                              f"{list(state._signature)}, this model's {list(expected)})")
@@ -474,7 +519,7 @@ class Model(Layer):
                 outs = [plan.run(arrays[0], n_threads, state._arrays)]
             else:
                 a = state._arrays
-                carry = {l: a[2 * i:2 * i + 2] for i, l in enumerate(self._lstm_layers())}
+                carry = {l: a[2 * i:2 * i + 2] for i, l in enumerate(self._recurrent_layers())}
                 outs = self.run(arrays, n_threads, carry)
         outs = [np.ascontiguousarray(o, dtype=np.float32) for o in outs]
         return outs[0] if len(outs) == 1 else outs
@@ -516,6 +561,8 @@ class Model(Layer):
         ``class``, ``output_shapes`` (of the layer's first call) and ``params``."""
         shown = self.sublayers() if self.keras_class == "Sequential" else list(
             self.layers.values())
+        # Op nodes (mask computations) are operations, not layers, in Keras's model.layers.
+        shown = [layer for layer in shown if layer.keras_class not in OP_CLASSES]
         return [{"name": layer.name, "class": layer.keras_class,
                  "output_shapes": [tuple(s) for s in layer.output_shapes],
                  "params": layer.count_params()} for layer in shown]

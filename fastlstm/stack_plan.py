@@ -9,7 +9,7 @@ from .activations import activation_id, activation_name
 from .layers.activation import Activation
 from .layers.dense import Dense
 from .layers.dropout import Dropout
-from .layers.lstm import LSTM
+from .layers.recurrent import RecurrentLayer
 from .layers.time_distributed import TimeDistributed
 
 
@@ -21,10 +21,10 @@ def _add_dense(plan, layer: Dense) -> bool:
 
 
 def _add_layer(plan, layer) -> bool:
-    if isinstance(layer, LSTM):
+    if isinstance(layer, RecurrentLayer):
         if layer.kernel is None:
             return False
-        plan.add_lstm(layer.kernel, layer.return_sequences, layer.go_backwards,
+        plan.add_rnn(layer.kernel, layer.return_sequences, layer.go_backwards,
                       layer.h if layer.stateful else None, layer.c if layer.stateful else None)
         return True
     if isinstance(layer, TimeDistributed):
@@ -40,8 +40,8 @@ def _add_layer(plan, layer) -> bool:
 
 
 def compile_chain(model) -> Optional["_kernels.StackPlan"]:
-    """A StackPlan for the model, or None when it is not a plain chain of LSTM, Dense,
-    TimeDistributed(Dense/Activation/Dropout), Activation and Dropout layers over one 3-D input."""
+    """A StackPlan for the model, or None when it is not a plain chain of LSTM, GRU, SimpleRNN,
+    Dense, TimeDistributed(Dense/Activation/Dropout), Activation and Dropout layers over one 3-D input."""
     if len(model.input_layers) != 1 or len(model.graph.outputs) != 1:
         return None
     shape = model.input_layers[0].batch_shape
@@ -52,7 +52,7 @@ def compile_chain(model) -> Optional["_kernels.StackPlan"]:
     seen = set()
     for key in model._order:
         node, layer = model._nodes[key], model.layers[key[0]]
-        if node.initial_state or node.inputs != [prev] or key[0] in seen:
+        if node.initial_state or node.mask or node.inputs != [prev] or key[0] in seen:
             return None
         seen.add(key[0])
         if not _add_layer(plan, layer):

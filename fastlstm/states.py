@@ -3,8 +3,8 @@ and explicit state handles that let many independent streams share one model.
 
 Keras keeps the state of a stateful layer inside the layer (keras/src/layers/rnn/rnn.py,
 ``self.states``) and ``model.save`` does not store it; here it can be read, written, reset row
-by row and saved. A :class:`State` handle holds the same arrays for every LSTM layer of a model,
-for any batch size, and ``model.predict(x, state=s)`` advances the handle instead of the model.
+by row and saved. A :class:`State` handle holds the same arrays for every recurrent layer of a
+model, for any batch size, and ``model.predict(x, state=s)`` advances the handle instead of the model.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ STATES_FORMAT_VERSION = 1
 
 
 class State:
-    """The ``[h, c]`` state of every LSTM layer of one model, for ``batch_size`` streams (rows).
+    """The state of every recurrent layer of one model (``[h, c]`` for an LSTM, ``[h]`` for a GRU
+    or SimpleRNN), for ``batch_size`` streams (rows).
 
     Create one with :meth:`fastlstm.Model.new_state`, advance it with
     ``model.predict(x, state=s)`` or ``model.generate(x, steps, state=s)``. Any number of handles
@@ -30,8 +31,11 @@ class State:
     """
 
     def __init__(self, signature: Sequence[tuple], arrays: List[np.ndarray]):
-        self._signature = tuple(signature)      # ((layer name, units), ...) in execution order
-        self._arrays = arrays                   # [h0, c0, h1, c1, ...], C-contiguous float32
+        # ((layer name, units, number of states), ...) in execution order
+        self._signature = tuple(signature)
+        # [h0, c0, h1, c1, ...], C-contiguous float32; a GRU's or SimpleRNN's c is carried
+        # unused, so that every recurrent op of a compiled stack takes an [h, c] pair.
+        self._arrays = arrays
         self._lock = threading.Lock()
 
     @property
@@ -40,12 +44,13 @@ class State:
 
     @property
     def layer_names(self) -> List[str]:
-        return [name for name, _ in self._signature]
+        return [name for name, _, _ in self._signature]
 
     def as_dict(self) -> Dict[str, List[np.ndarray]]:
-        """``{layer_name: [h, c]}`` copies, arrays of shape ``(batch_size, units)``."""
-        return {name: [self._arrays[2 * i].copy(), self._arrays[2 * i + 1].copy()]
-                for i, (name, _) in enumerate(self._signature)}
+        """``{layer_name: [h, c]}`` (LSTM) or ``{layer_name: [h]}`` copies, arrays of shape
+        ``(batch_size, units)``."""
+        return {name: [a.copy() for a in self._arrays[2 * i:2 * i + n]]
+                for i, (name, _, n) in enumerate(self._signature)}
 
     def rows(self, start: int, stop: Optional[int] = None) -> "State":
         """A new handle holding copies of rows ``start:stop`` (one row when ``stop`` is None)."""
@@ -66,7 +71,7 @@ class State:
                 a[rows] = 0.0
 
     def __repr__(self) -> str:
-        layers = ", ".join(f"{name}({units})" for name, units in self._signature)
+        layers = ", ".join(f"{name}({units})" for name, units, _ in self._signature)
         return f"<fastlstm.State batch_size={self.batch_size} layers=[{layers}]>"
 
 
@@ -107,42 +112,50 @@ def sample_rows(samples, batch_size: int) -> np.ndarray:
     return rows.astype(np.intp)
 
 
-def new_state(lstm_layers, batch_size: int) -> State:
+def new_state(recurrent_layers, batch_size: int) -> State:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not lstm_layers:
+    if not recurrent_layers:
         raise ValueError("the model has no recurrent layer, so it has no state")
     arrays = []
-    for layer in lstm_layers:
+    for layer in recurrent_layers:
         arrays += [np.zeros((batch_size, layer.units), np.float32) for _ in range(2)]
-    return State([(l.name, l.units) for l in lstm_layers], arrays)
+    return State(signature(recurrent_layers), arrays)
+
+
+def signature(recurrent_layers) -> tuple:
+    """What a state handle must match: each recurrent layer's name, units and state count."""
+    return tuple((l.name, l.units, l.n_states) for l in recurrent_layers)
 
 
 # -- the model's own state (stateful layers) ---------------------------------------------------
 def get_states(stateful_layers) -> Dict[str, List[np.ndarray]]:
-    return {l.name: [l.h.copy(), l.c.copy()] for l in stateful_layers}
+    return {l.name: [l.h.copy(), l.c.copy()][:l.n_states] for l in stateful_layers}
 
 
 def set_states(stateful_layers, states: Dict[str, Sequence]) -> None:
     """Copies into the layers' arrays in place (compiled stacks hold pointers to them); every
     value is checked before any is written."""
     if not isinstance(states, dict):
-        raise TypeError(f"states must be a dict {{layer_name: [h, c]}}, got "
+        raise TypeError(f"states must be a dict {{layer_name: [h, c] or [h]}}, got "
                         f"{type(states).__name__}")
     by_name = {l.name: l for l in stateful_layers}
     unknown = sorted(set(states) - set(by_name))
     if unknown:
-        raise ValueError(f"no stateful LSTM layer named {unknown}; the model's are "
+        raise ValueError(f"no stateful recurrent layer named {unknown}; the model's are "
                          f"{sorted(by_name)}")
     checked = []
     for name, value in states.items():
         layer = by_name[name]
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise ValueError(f"states[{name!r}] must be [h, c], got {type(value).__name__}"
-                             f"{'' if not isinstance(value, (list, tuple)) else ' of ' + str(len(value))}")
+        names = layer.state_names
+        if not isinstance(value, (list, tuple)) or len(value) != len(names):
+            got = type(value).__name__ + ("" if not isinstance(value, (list, tuple))
+                                          else f" of {len(value)}")
+            raise ValueError(f"states[{name!r}] must be [{', '.join(names)}] "
+                             f"({layer.keras_class}), got {got}")
         pair = []
-        for part, arr in zip("hc", value):
+        for part, arr in zip(names, value):
             a = np.asarray(arr)
             if a.dtype.kind not in "fiu":
                 raise TypeError(f"states[{name!r}] {part} must be numeric, got dtype {a.dtype}")
@@ -151,9 +164,9 @@ def set_states(stateful_layers, states: Dict[str, Sequence]) -> None:
                                  f"{layer.h.shape} (batch_size, units)")
             pair.append(a)
         checked.append((layer, pair))
-    for layer, (h, c) in checked:
-        np.copyto(layer.h, h, casting="unsafe")
-        np.copyto(layer.c, c, casting="unsafe")
+    for layer, values in checked:
+        for target, value in zip((layer.h, layer.c), values):
+            np.copyto(target, value, casting="unsafe")
 
 
 def reset_rows(stateful_layers, samples, batch_size) -> None:
@@ -172,8 +185,8 @@ def save_states(stateful_layers, path, model_name: str) -> None:
         f.attrs["model_name"] = model_name
         for l in stateful_layers:
             g = f.create_group(l.name)
-            g.create_dataset("h", data=l.h)
-            g.create_dataset("c", data=l.c)
+            for part, arr in zip(l.state_names, (l.h, l.c)):
+                g.create_dataset(part, data=arr)
 
 
 def load_states(stateful_layers, path) -> None:
@@ -200,9 +213,11 @@ def load_states(stateful_layers, path) -> None:
         states = {}
         for l in stateful_layers:
             g = f.get(l.name)
+            names = l.state_names
             if not isinstance(g, h5py.Group) or not all(
                     isinstance(g.get(k), h5py.Dataset) and g[k].dtype.kind in "fiu"
-                    for k in "hc"):
-                raise ValueError(f"{path!s} has no h and c states for layer {l.name!r}")
-            states[l.name] = [g[k][()] for k in "hc"]
+                    for k in names):
+                raise ValueError(f"{path!s} has no {' and '.join(names)} states for layer "
+                                 f"{l.name!r}")
+            states[l.name] = [g[k][()] for k in names]
         set_states(stateful_layers, states)

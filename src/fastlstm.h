@@ -64,35 +64,56 @@ int fl_activation_apply(int activation, float *x /* (n_rows, n_cols) */, ptrdiff
                         ptrdiff_t n_cols, float *scratch /* (n_cols) */);
 
 /* ------------------------------------------------------------------------------------------------
- * LSTM (keras layers/rnn/lstm.py): gates in Keras order i, f, c, o;
+ * Recurrent layers: one driver (src/rnn.c) runs every cell type over a sequence; the cells:
+ *
+ * FL_CELL_LSTM (keras layers/rnn/lstm.py): gates in Keras order i, f, c, o;
  *   z = x @ kernel + h @ recurrent_kernel + bias
  *   i, f, o = recurrent_activation(z_i, z_f, z_o);  c' = f * c + i * activation(z_c)
  *   h' = o * activation(c')
+ * FL_CELL_GRU (keras layers/rnn/gru.py, reset_after=True): gates z, r, h;
+ *   z, r = recurrent_activation(x @ W_zr + b_in + h @ U_zr + b_rec)
+ *   hh = activation(x @ W_h + b_in_h + r * (h @ U_h + b_rec_h));  h' = z * h + (1 - z) * hh
+ * FL_CELL_GRU_RESET_BEFORE (reset_after=False, one bias): the candidate uses (r * h) @ U_h, so
+ *   every r of the row is needed before any candidate: whole rows, two passes per step.
+ * FL_CELL_SIMPLE (keras layers/rnn/simple_rnn.py): h' = activation(x @ W + b + h @ U).
  *
- * Packed layout (made once at load by fastlstm/layers/lstm.py): kernel and recurrent_kernel are
- * stacked as W = [kernel; recurrent_kernel] (n_features + n_units rows), so one pass over k
- * covers x_t and h_{t-1} with no (timesteps, 4*units) projection buffer. The units are cut into
- * blocks of FL_LSTM_BLOCK (n_units_padded = n_blocks * FL_LSTM_BLOCK) and
- *     weights[b][k][g][j] = W[k, g*n_units + b*FL_LSTM_BLOCK + j]   (zero past n_units)
- * so one block of hidden units reads its four gates' weights for row k from 4*FL_LSTM_BLOCK
- * contiguous floats. The bias becomes bias[b][g][j].
+ * Packed layouts (made once at load by fastlstm/layers/packing.py): kernel and recurrent_kernel
+ * are stacked as W = [kernel; recurrent_kernel] (n_features + n_units rows), so one pass over k
+ * covers x_t and h_{t-1}. The units are cut into blocks (FL_RNN_BLOCK = 8 units, the width of
+ * one AVX vector; a SimpleRNN block is 4 such vectors, 32 units) padded with zeros, and each
+ * block's weights for row k are contiguous:
+ *   LSTM    weights[b][k][g][j] = W[k, g*n_units + b*8 + j], 4 gates; bias[b][g][j]
+ *   GRU     rows k < n_features: 3 vectors z, r, h; rows of h: 3 vectors z, r, h; bias[b] holds
+ *           4 vectors: b_in_z + b_rec_z, b_in_r + b_rec_r, b_in_h, b_rec_h
+ *   GRU_RESET_BEFORE  rows of x: z, r, h; rows of h: z, r for every k, then h for every k (the
+ *           second pass reads only those); bias[b]: b_z, b_r, b_h, 0
+ *   SIMPLE  weights[b][k][q][j] = W[k, b*32 + q*8 + j], q < 4; bias[b][q][j]
  * ---------------------------------------------------------------------------------------------- */
-#define FL_LSTM_BLOCK 8
+#define FL_RNN_BLOCK 8
+
+enum fl_cell { FL_CELL_LSTM = 0, FL_CELL_GRU, FL_CELL_GRU_RESET_BEFORE, FL_CELL_SIMPLE,
+               FL_CELL_COUNT };
 
 typedef struct {
+    int cell;                  /* enum fl_cell */
     int n_features;
     int n_units;
     int activation;            /* enum fl_activation */
-    int recurrent_activation;  /* enum fl_activation */
-    const float *weights;      /* packed (n_blocks, n_features + n_units, 4, FL_LSTM_BLOCK) */
-    const float *bias;         /* packed (n_blocks, 4, FL_LSTM_BLOCK); zeros when use_bias=False */
-} fl_lstm_params;
+    int recurrent_activation;  /* enum fl_activation (unused by FL_CELL_SIMPLE) */
+    const float *weights;      /* packed, fl_rnn_packed_floats() floats */
+    const float *bias;         /* packed (n_blocks, 4, FL_RNN_BLOCK); zeros when use_bias=False */
+} fl_rnn_params;
+
+/* Units per block of this cell (8, or 32 for FL_CELL_SIMPLE), and the packed sizes. */
+int fl_rnn_block_units(int cell);
+size_t fl_rnn_packed_floats(int cell, ptrdiff_t n_features, ptrdiff_t n_units);
 
 /* Floats of workspace one call needs (it does not depend on the number of timesteps). */
-size_t fl_lstm_workspace_floats(const fl_lstm_params *p, ptrdiff_t n_batch, int n_threads);
+size_t fl_rnn_workspace_floats(const fl_rnn_params *p, ptrdiff_t n_batch, int n_threads);
 
 /* Runs the whole sequence. h and c hold the initial state on entry and the final state on return
- * (this is how stateful layers carry state between calls). With go_backwards the steps are taken
+ * (this is how stateful layers carry state between calls); c is an LSTM's cell state, and is
+ * not touched (may be NULL) for the other cells. With go_backwards the steps are taken
  * from the last to the first, and with return_sequences the output is written in processing order,
  * as Keras does. out is (n_batch, n_timesteps, n_units) when return_sequences, else
  * (n_batch, n_units).
@@ -101,28 +122,38 @@ size_t fl_lstm_workspace_floats(const fl_lstm_params *p, ptrdiff_t n_batch, int 
  * sequence; with few rows (batch 1 streaming), the threads split the unit blocks and meet at a
  * barrier each timestep, so each streams only its part of the weights from its own L2. Either
  * way a row's arithmetic is the same, so results are bitwise identical for any n_threads. */
-int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
-                    const float *x /* (n_batch, n_timesteps, n_features) */,
-                    float *h /* (n_batch, n_units) in/out */,
-                    float *c /* (n_batch, n_units) in/out */,
-                    float *out, int return_sequences, int go_backwards,
-                    float *workspace /* fl_lstm_workspace_floats() */, int n_threads);
+int fl_rnn_forward(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
+                   const float *x /* (n_batch, n_timesteps, n_features) */,
+                   float *h /* (n_batch, n_units) in/out */,
+                   float *c /* (n_batch, n_units) in/out */,
+                   float *out, int return_sequences, int go_backwards,
+                   float *workspace /* fl_rnn_workspace_floats() */, int n_threads);
+
+/* fl_rnn_forward with a Keras mask: mask[r * n_timesteps + t] == 0 skips input step t of row r
+ * (its state stays; its output is the previous step's, or zeros with zero_output_for_mask).
+ * mask NULL: every step is taken, as fl_rnn_forward. */
+int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
+                          const float *x /* (n_batch, n_timesteps, n_features) */,
+                          const unsigned char *mask /* (n_batch, n_timesteps) or NULL */,
+                          int zero_output_for_mask, float *h, float *c, float *out,
+                          int return_sequences, int go_backwards,
+                          float *workspace /* fl_rnn_workspace_floats() */, int n_threads);
 
 /* ------------------------------------------------------------------------------------------------
  * Feedback generation: y_{k+1} = ops(y_k), one timestep per k, through a chain of LSTM, Dense and
  * element-wise/row-wise Activation ops (a Keras stateful generation loop of one-step predict
  * calls). With several threads the team persists over all the steps: each LSTM step is split
  * among them (by unit blocks when there are few rows, by rows otherwise) and they meet at a spin
- * barrier, where a loop of fl_lstm_forward calls would wake the threads every step. Results are
+ * barrier, where a loop of fl_rnn_forward calls would wake the threads every step. Results are
  * bitwise the same as those calls.
  * ---------------------------------------------------------------------------------------------- */
-enum fl_step_kind { FL_STEP_LSTM = 0, FL_STEP_DENSE = 1, FL_STEP_ACTIVATION = 2 };
+enum fl_step_kind { FL_STEP_RNN = 0, FL_STEP_DENSE = 1, FL_STEP_ACTIVATION = 2 };
 #define FL_FEEDBACK_MAX_OPS 64
 
 typedef struct {
     int kind;                     /* enum fl_step_kind */
-    const fl_lstm_params *lstm;   /* FL_STEP_LSTM */
-    float *h, *c;                 /* FL_STEP_LSTM: (n_batch, n_units) state, in/out */
+    const fl_rnn_params *rnn;    /* FL_STEP_RNN */
+    float *h, *c;                 /* FL_STEP_RNN: (n_batch, n_units) state, in/out */
     const float *kernel;          /* FL_STEP_DENSE: (n_in, n_out) */
     const float *bias;            /* FL_STEP_DENSE: (n_out) or NULL */
     ptrdiff_t n_in, n_out;        /* every op: features in and out per row */

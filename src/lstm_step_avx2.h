@@ -1,16 +1,19 @@
-/* AVX2+FMA LSTM step: a register-blocked micro-kernel computes 4 gates x 8 units for up to 3
- * batch rows at once (12 accumulators of the 16 ymm registers; each weight vector loaded once
- * serves 3 rows), then takes the gates and updates c and h in registers. Internal to lstm.c.
+/* AVX2+FMA LSTM and SimpleRNN steps: a register-blocked micro-kernel computes 4 vectors of 8
+ * units for up to 3 batch rows at once (12 accumulators of the 16 ymm registers; each weight
+ * vector loaded once serves 3 rows), then updates the state in registers. For an LSTM the 4
+ * vectors are the gates i, f, c, o of 8 units; a SimpleRNN block is 32 units, 4 vectors of the
+ * one gate (same packing, fastlstm.h), so it shares every loop here but the update. The `cell`
+ * arguments are compile-time constants at each call (always_inline). Internal to rnn.c.
  *
  * Each row's arithmetic is the same chain of FMAs over k whatever the group it falls in, so
  * results do not depend on how rows are grouped or shared among threads. */
 #include "simd_avx2.h"
 
-/* The precomputed bias + x_t @ kernel of row r, unit block b, for the current step. */
-static inline const float *fl_lstm_xproj_at(const fl_lstm_step_args *a, ptrdiff_t r,
-                                            ptrdiff_t b) {
-    return a->xproj + ((r * a->chunk + a->step_in_chunk) * (a->n_padded / FL_LSTM_BLOCK) + b)
-                          * 4 * FL_LSTM_BLOCK;
+/* The precomputed bias + x_t @ kernel of row r, unit block b, for the current step: 4 vectors
+ * per block for every cell (n_blocks = n_padded / the cell's block units). */
+static inline const float *fl_rnn_xproj_at(const fl_rnn_step_args *a, ptrdiff_t n_blocks,
+                                           ptrdiff_t r, ptrdiff_t b) {
+    return a->xproj + ((r * a->chunk + a->step_in_chunk) * n_blocks + b) * 4 * FL_RNN_BLOCK;
 }
 
 /* The default cell (recurrent sigmoid, tanh) for n independent (row, 8-unit block) pairs,
@@ -48,7 +51,7 @@ FL_AVX2_INLINE void fl_lstm_update_sigmoid_tanh_avx2(const int n, __m256 z[][4],
 }
 
 /* Gates i, f, c, o of 8 units from their pre-activations z, then c and h in place. */
-FL_AVX2_INLINE void fl_lstm_update_avx2(const fl_lstm_params *p, const __m256 z[4],
+FL_AVX2_INLINE void fl_lstm_update_avx2(const fl_rnn_params *p, const __m256 z[4],
                                         float *c /* (8) in/out */, float *h_next /* (8) */) {
     const int act = p->activation, rec_act = p->recurrent_activation;
     const __m256 ig = fl_act256(rec_act, z[0]);
@@ -60,24 +63,30 @@ FL_AVX2_INLINE void fl_lstm_update_avx2(const fl_lstm_params *p, const __m256 z[
     _mm256_storeu_ps(h_next, _mm256_mul_ps(og, fl_act256(act, c_new)));
 }
 
-/* The update of n (8-unit block, row) pairs: the fused default cell or the generic one. */
-FL_AVX2_INLINE void fl_lstm_update_n_avx2(const int n, const fl_lstm_params *p, __m256 z[][4],
-                                          float *const *c, float *const *h_next) {
-    if (p->activation == FL_ACT_TANH && p->recurrent_activation == FL_ACT_SIGMOID) {
+/* The update of n (block, row) pairs: the fused default LSTM cell, the generic one, or a
+ * SimpleRNN's h' = activation(z) over its 32 units (c unused). */
+FL_AVX2_INLINE void fl_lstm_update_n_avx2(const int cell, const int n, const fl_rnn_params *p,
+                                          __m256 z[][4], float *const *c,
+                                          float *const *h_next) {
+    if (cell == FL_CELL_SIMPLE) {
+        for (int i = 0; i < n; i++)
+            for (int q = 0; q < 4; q++)
+                _mm256_storeu_ps(h_next[i] + q * FL_RNN_BLOCK, fl_act256(p->activation, z[i][q]));
+    } else if (p->activation == FL_ACT_TANH && p->recurrent_activation == FL_ACT_SIGMOID) {
         fl_lstm_update_sigmoid_tanh_avx2(n, z, c, h_next);
     } else {
         for (int i = 0; i < n; i++) fl_lstm_update_avx2(p, z[i], c[i], h_next[i]);
     }
 }
 
-/* acc[i] += src[i][k] * w[k] for k < n_k (4 gates x 8 units per k); returns w past the rows. */
-FL_AVX2_INLINE const float *fl_lstm_accumulate_avx2(const int n_rows, const float *const *src,
+/* acc[i] += src[i][k] * w[k] for k < n_k (4 vectors of 8 units per k); returns w past the rows. */
+FL_AVX2_INLINE const float *fl_accumulate4_avx2(const int n_rows, const float *const *src,
                                                     ptrdiff_t n_k, const float *w,
                                                     __m256 acc[3][4]) {
-    for (ptrdiff_t k = 0; k < n_k; k++, w += 4 * FL_LSTM_BLOCK) {
-        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + FL_LSTM_BLOCK);
-        const __m256 w2 = _mm256_loadu_ps(w + 2 * FL_LSTM_BLOCK);
-        const __m256 w3 = _mm256_loadu_ps(w + 3 * FL_LSTM_BLOCK);
+    for (ptrdiff_t k = 0; k < n_k; k++, w += 4 * FL_RNN_BLOCK) {
+        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + FL_RNN_BLOCK);
+        const __m256 w2 = _mm256_loadu_ps(w + 2 * FL_RNN_BLOCK);
+        const __m256 w3 = _mm256_loadu_ps(w + 3 * FL_RNN_BLOCK);
         for (int i = 0; i < n_rows; i++) {
             const __m256 v = _mm256_broadcast_ss(src[i] + k);
             acc[i][0] = _mm256_fmadd_ps(v, w0, acc[i][0]);
@@ -89,10 +98,12 @@ FL_AVX2_INLINE const float *fl_lstm_accumulate_avx2(const int n_rows, const floa
     return w;
 }
 
-FL_AVX2_INLINE void fl_lstm_block_avx2(const int n_rows, const fl_lstm_params *p,
-                                       const fl_lstm_step_args *a, ptrdiff_t r, ptrdiff_t b) {
-    enum { B = FL_LSTM_BLOCK, G = 4 * FL_LSTM_BLOCK };
+FL_AVX2_INLINE void fl_lstm_block_avx2(const int cell, const int n_rows, const fl_rnn_params *p,
+                                       const fl_rnn_step_args *a, ptrdiff_t r, ptrdiff_t b) {
+    enum { B = FL_RNN_BLOCK, G = 4 * FL_RNN_BLOCK };
     const ptrdiff_t n_features = p->n_features, n_units = p->n_units;
+    const ptrdiff_t block_units = cell == FL_CELL_SIMPLE ? G : B;
+    const ptrdiff_t n_blocks = a->n_padded / block_units;
     const float *w = p->weights + b * (n_features + n_units) * G; /* (n_features + n_units, 4, B) */
     const float *bias = p->bias + b * G;
     const float *x_t[3], *h[3];
@@ -100,33 +111,35 @@ FL_AVX2_INLINE void fl_lstm_block_avx2(const int n_rows, const fl_lstm_params *p
     for (int i = 0; i < n_rows; i++) {
         x_t[i] = a->x + ((r + i) * a->n_timesteps + a->t) * n_features;
         h[i] = a->h_cur + (r + i) * a->n_padded;
-        const float *init = a->xproj == NULL ? bias : fl_lstm_xproj_at(a, r + i, b);
+        const float *init = a->xproj == NULL ? bias : fl_rnn_xproj_at(a, n_blocks, r + i, b);
         for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(init + g * B);
     }
     if (a->xproj == NULL) {
-        w = fl_lstm_accumulate_avx2(n_rows, x_t, n_features, w, acc);
+        w = fl_accumulate4_avx2(n_rows, x_t, n_features, w, acc);
     } else {
         w += n_features * G;
     }
-    fl_lstm_accumulate_avx2(n_rows, h, n_units, w, acc);
+    fl_accumulate4_avx2(n_rows, h, n_units, w, acc);
     /* The gate loop below is not unrolled (its activations switch on run-time ids); reading the
      * accumulators from a copy keeps acc itself in registers through the k loops. */
     __m256 z[3][4];
     float *c[3], *h_next[3];
     for (int i = 0; i < n_rows; i++) {
         for (int g = 0; g < 4; g++) z[i][g] = acc[i][g];
-        c[i] = a->c + (r + i) * a->n_padded + b * B;
-        h_next[i] = a->h_next + (r + i) * a->n_padded + b * B;
+        c[i] = a->c + (r + i) * a->n_padded + b * block_units;
+        h_next[i] = a->h_next + (r + i) * a->n_padded + b * block_units;
     }
-    fl_lstm_update_n_avx2(n_rows, p, z, c, h_next);
+    fl_lstm_update_n_avx2(cell, n_rows, p, z, c, h_next);
 }
 
 /* One row, two unit blocks at once: 8 independent FMA chains instead of 4, which a single row
  * (batch-1 streaming) needs to keep both FMA pipes busy. Same per-unit arithmetic as above. */
-FL_AVX2_INLINE void fl_lstm_block_pair_avx2(const fl_lstm_params *p, const fl_lstm_step_args *a,
-                                            ptrdiff_t r, ptrdiff_t b) {
-    enum { B = FL_LSTM_BLOCK, G = 4 * FL_LSTM_BLOCK };
+FL_AVX2_INLINE void fl_lstm_block_pair_avx2(const int cell, const fl_rnn_params *p,
+                                            const fl_rnn_step_args *a, ptrdiff_t r, ptrdiff_t b) {
+    enum { B = FL_RNN_BLOCK, G = 4 * FL_RNN_BLOCK };
     const ptrdiff_t n_features = p->n_features, n_units = p->n_units;
+    const ptrdiff_t block_units = cell == FL_CELL_SIMPLE ? G : B;
+    const ptrdiff_t n_blocks = a->n_padded / block_units;
     const ptrdiff_t panel = (n_features + n_units) * G;
     const float *w = p->weights + b * panel;     /* block b; block b + 1 is at w + panel */
     const float *x_t = a->x + (r * a->n_timesteps + a->t) * n_features;
@@ -135,7 +148,7 @@ FL_AVX2_INLINE void fl_lstm_block_pair_avx2(const fl_lstm_params *p, const fl_ls
     ptrdiff_t k = 0;
     for (int i = 0; i < 2; i++) {
         const float *init = a->xproj == NULL ? p->bias + (b + i) * G
-                                             : fl_lstm_xproj_at(a, r, b + i);
+                                             : fl_rnn_xproj_at(a, n_blocks, r, b + i);
         for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(init + g * B);
     }
     if (a->xproj != NULL) {
@@ -152,64 +165,35 @@ FL_AVX2_INLINE void fl_lstm_block_pair_avx2(const fl_lstm_params *p, const fl_ls
     float *c[2], *h_next[2];
     for (int i = 0; i < 2; i++) {
         for (int g = 0; g < 4; g++) z[i][g] = acc[i][g];
-        c[i] = a->c + r * a->n_padded + (b + i) * B;
-        h_next[i] = a->h_next + r * a->n_padded + (b + i) * B;
+        c[i] = a->c + r * a->n_padded + (b + i) * block_units;
+        h_next[i] = a->h_next + r * a->n_padded + (b + i) * block_units;
     }
-    fl_lstm_update_n_avx2(2, p, z, c, h_next);
+    fl_lstm_update_n_avx2(cell, 2, p, z, c, h_next);
 }
 
-/* bias + x_t @ kernel for 1..3 (row, step) pairs of one unit block, stored in a->xproj. */
-FL_AVX2_INLINE void fl_lstm_project_group_avx2(const int n_pairs, const fl_lstm_params *p,
-                                               const fl_lstm_step_args *a,
-                                               const float *const *x_t, float *const *dst,
-                                               ptrdiff_t b) {
-    const ptrdiff_t G = 4 * FL_LSTM_BLOCK;
-    const float *panel = p->weights + b * (p->n_features + p->n_units) * G;
-    __m256 acc[3][4];
-    for (int i = 0; i < n_pairs; i++)
-        for (int g = 0; g < 4; g++)
-            acc[i][g] = _mm256_loadu_ps(p->bias + b * G + g * FL_LSTM_BLOCK);
-    fl_lstm_accumulate_avx2(n_pairs, x_t, p->n_features, panel, acc);
-    (void)a;
-    for (int i = 0; i < n_pairs; i++)
-        for (int g = 0; g < 4; g++) _mm256_storeu_ps(dst[i] + g * FL_LSTM_BLOCK, acc[i][g]);
-}
-
-/* The input projection of steps [s0, s0 + n_steps) of every row for unit blocks [b0, b1), as
- * one product blocked over (row, step) pairs in threes, like the batch rows of the step. */
-FL_AVX2_FN static void fl_lstm_project_avx2(const fl_lstm_params *p, const fl_lstm_step_args *a,
-                                            ptrdiff_t n_batch, ptrdiff_t s0, ptrdiff_t n_steps,
-                                            int go_backwards, ptrdiff_t b0, ptrdiff_t b1) {
-    const ptrdiff_t n_pairs = n_batch * n_steps, n_blocks = a->n_padded / FL_LSTM_BLOCK;
-    for (ptrdiff_t b = b0; b < b1; b++) {
-        for (ptrdiff_t q0 = 0; q0 < n_pairs; q0 += 3) {
-            const float *x_t[3];
-            float *dst[3];
-            const int n = n_pairs - q0 < 3 ? (int)(n_pairs - q0) : 3;
-            for (int i = 0; i < n; i++) {
-                const ptrdiff_t r = (q0 + i) / n_steps, j = (q0 + i) % n_steps;
-                const ptrdiff_t s = s0 + j, t = go_backwards ? a->n_timesteps - 1 - s : s;
-                x_t[i] = a->x + (r * a->n_timesteps + t) * p->n_features;
-                dst[i] = a->xproj + ((r * a->chunk + j) * n_blocks + b) * 4 * FL_LSTM_BLOCK;
-            }
-            if (n == 3) fl_lstm_project_group_avx2(3, p, a, x_t, dst, b);
-            else if (n == 2) fl_lstm_project_group_avx2(2, p, a, x_t, dst, b);
-            else fl_lstm_project_group_avx2(1, p, a, x_t, dst, b);
-        }
-    }
-}
-
-FL_AVX2_FN static void fl_lstm_step_avx2(const fl_lstm_params *p, const fl_lstm_step_args *a,
-                                         ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0,
-                                         ptrdiff_t b1) {
+FL_AVX2_INLINE void fl_rnn4_step_avx2(const int cell, const fl_rnn_params *p,
+                                      const fl_rnn_step_args *a, ptrdiff_t r0, ptrdiff_t r1,
+                                      ptrdiff_t b0, ptrdiff_t b1) {
     const ptrdiff_t r_single = r1 - (r1 - r0) % 3;  /* rows past the groups of 3 */
     for (ptrdiff_t b = b0; b < b1; b++) {
-        for (ptrdiff_t r = r0; r + 3 <= r1; r += 3) fl_lstm_block_avx2(3, p, a, r, b);
-        if (r1 - r_single == 2) fl_lstm_block_avx2(2, p, a, r_single, b);
+        for (ptrdiff_t r = r0; r + 3 <= r1; r += 3) fl_lstm_block_avx2(cell, 3, p, a, r, b);
+        if (r1 - r_single == 2) fl_lstm_block_avx2(cell, 2, p, a, r_single, b);
     }
     if (r1 - r_single == 1) {
         ptrdiff_t b = b0;
-        for (; b + 2 <= b1; b += 2) fl_lstm_block_pair_avx2(p, a, r_single, b);
-        if (b < b1) fl_lstm_block_avx2(1, p, a, r_single, b);
+        for (; b + 2 <= b1; b += 2) fl_lstm_block_pair_avx2(cell, p, a, r_single, b);
+        if (b < b1) fl_lstm_block_avx2(cell, 1, p, a, r_single, b);
     }
+}
+
+FL_AVX2_FN static void fl_lstm_step_avx2(const fl_rnn_params *p, const fl_rnn_step_args *a,
+                                         ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0,
+                                         ptrdiff_t b1) {
+    fl_rnn4_step_avx2(FL_CELL_LSTM, p, a, r0, r1, b0, b1);
+}
+
+FL_AVX2_FN static void fl_simple_rnn_step_avx2(const fl_rnn_params *p,
+                                               const fl_rnn_step_args *a, ptrdiff_t r0,
+                                               ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1) {
+    fl_rnn4_step_avx2(FL_CELL_SIMPLE, p, a, r0, r1, b0, b1);
 }

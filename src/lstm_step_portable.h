@@ -1,23 +1,26 @@
-/* Portable C LSTM step (any CPU), and the row-wise-activation step used on every path.
- * Internal to lstm.c. Gate order i, f, c, o (keras layers/rnn/lstm.py). */
+/* Portable C LSTM and SimpleRNN steps (any CPU), and their whole-row steps used on every path.
+ * Internal to rnn.c. LSTM gate order i, f, c, o (keras layers/rnn/lstm.py); a SimpleRNN block
+ * is 32 units packed as 4 vectors of 8 (fastlstm.h), so both read 4 vectors per row k. */
 
-/* acc[j] += src[k] * w[k][j] for k < n_k (4 gates x FL_LSTM_BLOCK units per k); returns w past
- * the rows. The portable twin of fl_lstm_accumulate_avx2. */
-static const float *fl_lstm_accumulate_portable(float *acc /* (4 * FL_LSTM_BLOCK) */,
+/* acc[j] += src[k] * w[k][j] for k < n_k (4 vectors x FL_RNN_BLOCK units per k); returns w
+ * past the rows. The portable twin of fl_accumulate4_avx2. */
+static const float *fl_accumulate4_portable(float *acc /* (4 * FL_RNN_BLOCK) */,
                                                 const float *src, ptrdiff_t n_k, const float *w) {
-    for (ptrdiff_t k = 0; k < n_k; k++, w += 4 * FL_LSTM_BLOCK) {
+    for (ptrdiff_t k = 0; k < n_k; k++, w += 4 * FL_RNN_BLOCK) {
         const float v = src[k];
-        for (int j = 0; j < 4 * FL_LSTM_BLOCK; j++) acc[j] += v * w[j];
+        for (int j = 0; j < 4 * FL_RNN_BLOCK; j++) acc[j] += v * w[j];
     }
     return w;
 }
 
 /* One timestep for rows [r0, r1) and unit blocks [b0, b1): element-wise activations, fused per
- * block: z for 4 gates x FL_LSTM_BLOCK units, then the gates and the c/h update in place. */
-static void fl_lstm_step_portable(const fl_lstm_params *p, const fl_lstm_step_args *a,
-                                  ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1) {
-    enum { B = FL_LSTM_BLOCK, G = 4 * FL_LSTM_BLOCK };
+ * block: z for 4 vectors x FL_RNN_BLOCK units, then the gates and the c/h update in place. */
+static inline void fl_rnn4_step_portable(const int cell, const fl_rnn_params *p,
+                                         const fl_rnn_step_args *a, ptrdiff_t r0, ptrdiff_t r1,
+                                         ptrdiff_t b0, ptrdiff_t b1) {
+    enum { B = FL_RNN_BLOCK, G = 4 * FL_RNN_BLOCK };
     const ptrdiff_t n_features = p->n_features, n_units = p->n_units;
+    const ptrdiff_t block_units = cell == FL_CELL_SIMPLE ? G : B;
     const ptrdiff_t n_rows_w = n_features + n_units;
     const int act = p->activation, rec_act = p->recurrent_activation;
     for (ptrdiff_t b = b0; b < b1; b++) {
@@ -29,17 +32,21 @@ static void fl_lstm_step_portable(const fl_lstm_params *p, const fl_lstm_step_ar
             float acc[G];
             const float *w = panel;
             if (a->xproj != NULL) {
-                const float *xp = a->xproj
-                                  + ((r * a->chunk + a->step_in_chunk) * a->n_padded / B + b) * G;
+                const float *xp = a->xproj + ((r * a->chunk + a->step_in_chunk) * a->n_padded
+                                              / block_units + b) * G;
                 for (int j = 0; j < G; j++) acc[j] = xp[j];
                 w += n_features * G;
             } else {
                 for (int j = 0; j < G; j++) acc[j] = bias[j];
-                w = fl_lstm_accumulate_portable(acc, x_t, n_features, w);
+                w = fl_accumulate4_portable(acc, x_t, n_features, w);
             }
-            fl_lstm_accumulate_portable(acc, h, n_units, w);
-            float *c = a->c + r * a->n_padded + b * B;        /* (B) */
-            float *h_next = a->h_next + r * a->n_padded + b * B;
+            fl_accumulate4_portable(acc, h, n_units, w);
+            float *c = a->c + r * a->n_padded + b * block_units;        /* (B) */
+            float *h_next = a->h_next + r * a->n_padded + b * block_units;
+            if (cell == FL_CELL_SIMPLE) {
+                for (int j = 0; j < G; j++) h_next[j] = fl_activation_scalar(act, acc[j]);
+                continue;
+            }
             for (int j = 0; j < B; j++) {
                 const float ig = fl_activation_scalar(rec_act, acc[j]);
                 const float fg = fl_activation_scalar(rec_act, acc[B + j]);
@@ -53,35 +60,25 @@ static void fl_lstm_step_portable(const fl_lstm_params *p, const fl_lstm_step_ar
     }
 }
 
-/* bias + x_t @ kernel for steps [s0, s0 + n_steps) of every row and unit blocks [b0, b1), into
- * a->xproj (the unit-parallel schedule's input projection). */
-static void fl_lstm_project_portable(const fl_lstm_params *p, const fl_lstm_step_args *a,
-                                     ptrdiff_t n_batch, ptrdiff_t s0, ptrdiff_t n_steps,
-                                     int go_backwards, ptrdiff_t b0, ptrdiff_t b1) {
-    enum { B = FL_LSTM_BLOCK, G = 4 * FL_LSTM_BLOCK };
-    const ptrdiff_t n_features = p->n_features, n_blocks = a->n_padded / B;
-    for (ptrdiff_t b = b0; b < b1; b++) {
-        const float *panel = p->weights + b * (n_features + p->n_units) * G;
-        for (ptrdiff_t r = 0; r < n_batch; r++) {
-            for (ptrdiff_t j = 0; j < n_steps; j++) {
-                const ptrdiff_t s = s0 + j, t = go_backwards ? a->n_timesteps - 1 - s : s;
-                const float *x_t = a->x + (r * a->n_timesteps + t) * n_features;
-                float *acc = a->xproj + ((r * a->chunk + j) * n_blocks + b) * G;
-                for (int q = 0; q < G; q++) acc[q] = p->bias[b * G + q];
-                fl_lstm_accumulate_portable(acc, x_t, n_features, panel);
-            }
-        }
-    }
+static void fl_lstm_step_portable(const fl_rnn_params *p, const fl_rnn_step_args *a,
+                                  ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1) {
+    fl_rnn4_step_portable(FL_CELL_LSTM, p, a, r0, r1, b0, b1);
+}
+
+static void fl_simple_rnn_step_portable(const fl_rnn_params *p, const fl_rnn_step_args *a,
+                                        ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1) {
+    fl_rnn4_step_portable(FL_CELL_SIMPLE, p, a, r0, r1, b0, b1);
 }
 
 /* One timestep for one row when an activation is row-wise (softmax, log_softmax, sparsemax act
  * over all units of a gate, as Keras applies them to the (batch, units) gate tensors): the
  * pre-activations of every block are parked as (4, n_padded) before the gates are taken. */
-static void fl_lstm_step_rowwise(const fl_lstm_params *p, const fl_lstm_step_args *a,
-                                 ptrdiff_t r, float *gates /* (4, n_padded) */,
-                                 float *scratch /* (n_padded) */) {
-    enum { B = FL_LSTM_BLOCK, G = 4 * FL_LSTM_BLOCK };
+static void fl_lstm_step_row(const fl_rnn_params *p, const fl_rnn_step_args *a, ptrdiff_t r,
+                             float *scratch /* (5, n_padded) */) {
+    enum { B = FL_RNN_BLOCK, G = 4 * FL_RNN_BLOCK };
     const ptrdiff_t n_features = p->n_features, n_units = p->n_units, n_padded = a->n_padded;
+    float *gates = scratch;  /* (4, n_padded), then (n_padded) for sparsemax */
+    scratch += 4 * n_padded;
     const ptrdiff_t n_blocks = n_padded / B, n_rows_w = n_features + n_units;
     const float *x_t = a->x + (r * a->n_timesteps + a->t) * n_features;
     const float *h = a->h_cur + r * n_padded;
@@ -89,8 +86,8 @@ static void fl_lstm_step_rowwise(const fl_lstm_params *p, const fl_lstm_step_arg
         const float *w = p->weights + b * n_rows_w * G;
         float acc[G];
         for (int j = 0; j < G; j++) acc[j] = p->bias[b * G + j];
-        w = fl_lstm_accumulate_portable(acc, x_t, n_features, w);
-        fl_lstm_accumulate_portable(acc, h, n_units, w);
+        w = fl_accumulate4_portable(acc, x_t, n_features, w);
+        fl_accumulate4_portable(acc, h, n_units, w);
         for (int g = 0; g < 4; g++)
             for (int j = 0; j < B; j++) gates[g * n_padded + b * B + j] = acc[g * B + j];
     }
@@ -105,4 +102,22 @@ static void fl_lstm_step_rowwise(const fl_lstm_params *p, const fl_lstm_step_arg
     for (ptrdiff_t u = 0; u < n_units; u++) h_next[u] = c[u];
     fl_activation_apply(p->activation, h_next, 1, n_units, scratch);
     for (ptrdiff_t u = 0; u < n_units; u++) h_next[u] *= og[u];
+}
+
+/* One timestep for one row of a SimpleRNN with a row-wise activation (over all its units). */
+static void fl_simple_rnn_step_row(const fl_rnn_params *p, const fl_rnn_step_args *a, ptrdiff_t r,
+                                   float *scratch /* (5, n_padded) */) {
+    enum { G = 4 * FL_RNN_BLOCK };
+    const ptrdiff_t n_features = p->n_features, n_units = p->n_units, n_padded = a->n_padded;
+    const float *x_t = a->x + (r * a->n_timesteps + a->t) * n_features;
+    const float *h = a->h_cur + r * n_padded;
+    float *h_next = a->h_next + r * n_padded;
+    for (ptrdiff_t b = 0; b < n_padded / G; b++) {
+        const float *w = p->weights + b * (n_features + n_units) * G;
+        float *acc = h_next + b * G;
+        for (int j = 0; j < G; j++) acc[j] = p->bias[b * G + j];
+        w = fl_accumulate4_portable(acc, x_t, n_features, w);
+        fl_accumulate4_portable(acc, h, n_units, w);
+    }
+    fl_activation_apply(p->activation, h_next, 1, n_units, scratch);
 }

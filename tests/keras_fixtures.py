@@ -37,6 +37,15 @@ def data(case_):
         return {k: d[k] for k in d.files}
 
 
+# Every way a case can be saved: files keys loaded by load_model, or a JSON config + weights pair.
+# keras1*: the Keras 2 model rewritten in the Keras 1.2.2 layout; cudnn*: its LSTM/GRU layers as
+# CuDNNLSTM/CuDNNGRU (fixtures/cases_legacy_formats.py).
+FORMATS = ("keras", "h5", "json", "legacy", "keras1", "keras1_json", "cudnn", "cudnn_legacy",
+           "cudnn_weights")
+JSON_AND_WEIGHTS = {"json": ("json", "weights"), "keras1_json": ("keras1_json", "keras1_weights"),
+                    "cudnn_weights": ("json", "cudnn_weights")}
+
+
 def format_params(flavours=("keras2", "keras3")):
     """(case, format) pairs for parametrize, with readable ids."""
     import pytest
@@ -45,7 +54,7 @@ def format_params(flavours=("keras2", "keras3")):
     for c in manifest()["cases"]:
         if c["flavour"] not in flavours:
             continue
-        for fmt in ("keras", "h5", "json", "legacy"):
+        for fmt in FORMATS:
             if fmt in c["files"]:
                 params.append(pytest.param(c, fmt, id=f"{c['flavour']}-{c['name']}-{fmt}"))
     return params
@@ -55,10 +64,11 @@ def load(case_, fmt, **kwargs):
     import fastlstm
 
     files = case_["files"]
-    if fmt == "json":
-        with open(path(files["json"])) as f:
+    if fmt in JSON_AND_WEIGHTS:
+        config_key, weights_key = JSON_AND_WEIGHTS[fmt]
+        with open(path(files[config_key])) as f:
             model = fastlstm.model_from_json(f.read(), **kwargs)
-        model.load_weights(path(files["weights"]))
+        model.load_weights(path(files[weights_key]))
         return model
     return fastlstm.load_model(path(files[fmt]), **kwargs)
 

@@ -18,7 +18,8 @@ FILE_ERRORS = (fastlstm.ModelFormatError, fastlstm.UnsupportedConfigError)
 INPUT_ERRORS = (ValueError, TypeError)
 SEEDS = [("keras2", "stacked", "h5"), ("keras3", "stacked", "keras"), ("keras3", "stacked", "h5"),
          ("keras2", "stateful_generation_b1", "h5"), ("keras3", "encoder_decoder_state", "keras"),
-         ("keras2", "stacked", "weights")]
+         ("keras2", "stacked", "weights"), ("keras2", "keras1_lstm", "keras1"),
+         ("keras2", "cudnn_gru", "cudnn")]
 FUZZ = settings(max_examples=int(os.environ.get("FASTLSTM_FUZZ_EXAMPLES", "150")), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -173,9 +174,10 @@ def test_predict_on_odd_inputs_is_exact_or_a_clear_error(case, which):
 def test_kernel_entry_checks_every_buffer(n_batch, n_steps, n_features, n_units, broken):
     rng = np.random.default_rng(n_units)
     n_blocks = (n_units + 7) // 8
-    kernel = _kernels.LSTMKernel(
-        rng.uniform(-1, 1, (n_blocks, n_features + n_units, 4, 8)).astype(np.float32),
-        np.zeros((n_blocks, 4, 8), np.float32), n_features, n_units, 2, 1)
+    kernel = _kernels.RecurrentKernel(
+        _kernels.CELLS["lstm"],
+        rng.uniform(-1, 1, n_blocks * (n_features + n_units) * 4 * 8).astype(np.float32),
+        np.zeros(n_blocks * 4 * 8, np.float32), n_features, n_units, 2, 1)
     x = rng.uniform(-1, 1, (n_batch, n_steps, n_features)).astype(np.float32)
     h = np.zeros((n_batch, n_units), np.float32)
     c = np.zeros((n_batch, n_units), np.float32)

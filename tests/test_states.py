@@ -88,7 +88,7 @@ def test_set_states_errors_leave_the_state_unchanged():
     model = chain_model((1, None, 3), 4, 3, stateful=True, lstm_layers=2)
     model.predict(_x(1, 2, 3))
     before = model.get_states()
-    with pytest.raises(ValueError, match="no stateful LSTM layer named \\['nope'\\]"):
+    with pytest.raises(ValueError, match="no stateful recurrent layer named \\['nope'\\]"):
         model.set_states({"nope": before["lstm_0"]})
     with pytest.raises(ValueError, match=r"states\['lstm_1'\] c has shape \(1, 5\)"):
         model.set_states({"lstm_0": [np.ones((1, 4))] * 2,

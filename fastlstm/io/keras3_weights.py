@@ -58,6 +58,16 @@ def read_vars(group, where: str):
     return [read_dataset(v[k], f"{where}/vars/{k}") for k in sorted(keys, key=int)]
 
 
+def read_path(group, path, where: str):
+    """read_vars of the group at ``path`` (a tuple of keys) below ``group``."""
+    for key in path:
+        group = child(group, key)
+        where = f"{where}/{key}"
+        if group is None:
+            raise ModelFormatError(f"{where}: missing (layer weights)")
+    return read_vars(group, where)
+
+
 def child(group, key: str):
     if group is None:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import h5py
+import numpy as np
 
 from ..errors import ModelFormatError
 from .h5_attrs import json_attr, parse_version, str_attr, string_list
@@ -28,6 +29,15 @@ def read_dataset(ds, where: str) -> h5py.Dataset:
         raise ModelFormatError(f"{where} has dtype {ds.dtype} and shape {ds.shape}; expected a "
                                "numeric weight array")
     return ds
+
+
+def read_weight(w, where: str) -> np.ndarray:
+    """A weight (an h5py dataset whose shape the caller has checked, or an array) read as a float
+    array; numbers of any other kind are refused, as Layer.set_weights refuses them."""
+    array = np.asarray(w[()] if isinstance(w, h5py.Dataset) else w)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ModelFormatError(f"{where} has dtype {array.dtype}, expected floats")
+    return array
 
 
 class KerasH5Reader:
@@ -61,6 +71,13 @@ class KerasH5Reader:
         if version is None and self.layout == "legacy":
             version = "1"  # Keras 1 wrote no keras_version (tf_keras hdf5_format.py)
         self.keras_version = parse_version(version)
+        # The version the weights are converted from: the weights group's own attribute, "1"
+        # when it has none (tf_keras hdf5_format.load_weights_from_hdf5_group; Keras 1 wrote
+        # keras_version only at the root of full model files, never into the weights group).
+        self.weights_keras_version = None
+        if self.layout == "legacy":
+            self.weights_keras_version = parse_version(
+                str_attr(self.weights_group, "keras_version") or "1")
 
     def close(self):
         self.file.close()

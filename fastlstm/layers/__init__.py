@@ -8,19 +8,38 @@ from ..config import MODEL_CLASSES, parse_model
 from ..errors import ModelFormatError, UnsupportedConfigError
 from .activation import Activation
 from .base import Layer, LoadContext
+from .batch_normalization import BatchNormalization
+from .bidirectional import Bidirectional
+from .conv1d import Conv1D
+from .cudnn_gru import CuDNNGRU
+from .cudnn_lstm import CuDNNLSTM
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
 from .flatten import Flatten
+from .global_pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from .input_layer import InputLayer
+from .layer_normalization import LayerNormalization
+from .gru import GRU
 from .lstm import LSTM
+from .mask_ops import Any, NotEqual
+from .masking import Masking
+from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .permute import Permute
+from .pooling import AveragePooling1D, MaxPooling1D
 from .repeat_vector import RepeatVector
 from .reshape import Reshape
+from .simple_rnn import SimpleRNN
 from .time_distributed import WRAPPABLE, TimeDistributed
 
 LAYER_CLASSES = {
     cls.keras_class: cls
-    for cls in (InputLayer, LSTM, Dense, TimeDistributed, RepeatVector, Activation, Dropout,
-                Flatten, Reshape)
+    for cls in (InputLayer, LSTM, GRU, SimpleRNN, Bidirectional, Embedding, Masking, Dense,
+                TimeDistributed, RepeatVector, Activation, Dropout, Flatten, Reshape,
+                Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
+                BatchNormalization, LayerNormalization, Concatenate, Add, Subtract, Multiply,
+                Average, Maximum, Minimum, Permute,
+                CuDNNLSTM, CuDNNGRU, NotEqual, Any)
 }
 
 # Keras class names that refer to code, not data: never supported, whatever else is added.

@@ -7,6 +7,7 @@ from .base import Layer, single_input
 
 class Activation(Layer):
     keras_class = "Activation"
+    supports_masking = True
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)

@@ -34,6 +34,13 @@ class Layer:
 
     keras_class = "Layer"
     stateful = False
+    # Keras masks (a (batch, timesteps) bool array per tensor, from Embedding(mask_zero) or
+    # Masking): a layer that supports masking passes its input's mask on; one that does not
+    # drops it, as Keras 3 does (keras/src/layers/layer.py warns "will therefore destroy the
+    # mask information"; Keras 2 refused to build such models, so their files never have one).
+    supports_masking = False
+    # Layers whose call takes the mask (mask=...): recurrent layers, masked pooling.
+    uses_mask = False
 
     def __init__(self, config: dict, ctx: LoadContext):
         self.config = config
@@ -59,6 +66,11 @@ class Layer:
         return []
 
     def n_trainable_weights(self) -> int:
+        # A frozen layer (trainable: false, also written into every sublayer of a frozen
+        # nested model) lists all its weights as non-trainable, which orders a nested model's
+        # weights (tf_keras engine/base_layer.py non_trainable_weights).
+        if self.config.get("trainable") is False:
+            return 0
         return len(self.weight_shapes())
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
@@ -106,6 +118,12 @@ class Layer:
     def call(self, inputs: List[np.ndarray], initial_state: Optional[List[np.ndarray]] = None,
              n_threads: int = 1) -> List[np.ndarray]:
         raise NotImplementedError
+
+    def compute_mask(self, inputs: List[np.ndarray], masks: List[Optional[np.ndarray]],
+                     outputs: List[np.ndarray]) -> List[Optional[np.ndarray]]:
+        """The mask of each output, from the inputs' masks (None: no mask)."""
+        first = masks[0] if masks else None
+        return [first if self.supports_masking else None for _ in outputs]
 
     def reset_states(self) -> None:
         pass

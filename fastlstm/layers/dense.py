@@ -13,6 +13,7 @@ MAX_UNITS = 1 << 20
 
 class Dense(Layer):
     keras_class = "Dense"
+    supports_masking = True
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)

@@ -6,6 +6,7 @@ from .base import Layer, single_input
 
 class Dropout(Layer):
     keras_class = "Dropout"
+    supports_masking = True
 
     def compute_output_shapes(self, input_shapes):
         return [single_input(self, input_shapes)]

@@ -10,6 +10,7 @@ WRAPPABLE = ("Dense", "Activation", "Dropout")
 
 class TimeDistributed(Layer):
     keras_class = "TimeDistributed"
+    supports_masking = True  # for the wrappable layers, which keep the timesteps
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)

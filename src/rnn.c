@@ -1,5 +1,6 @@
-/* LSTM forward pass: state buffers, the choice between row-parallel and unit-parallel
- * scheduling, and the time loop. The per-timestep arithmetic is in lstm_step_*.h. */
+/* Recurrent forward pass for every cell type: state buffers, the choice between row-parallel and
+ * unit-parallel scheduling, the time loop and feedback generation. The per-timestep arithmetic
+ * of each cell is in <cell>_step_portable.h and <cell>_step_avx2.h. */
 #include <string.h>
 
 #include "activations.h"
@@ -18,24 +19,94 @@ typedef struct {
     float *h_next;        /* (n_batch, n_padded) */
     float *c;             /* (n_batch, n_padded), updated in place */
     /* Unit-parallel schedule: bias + x_t @ kernel of the current chunk of steps, computed
-     * before them as one blocked product, (n_batch, chunk, n_blocks, 4, FL_LSTM_BLOCK); NULL
+     * before them as one blocked product, (n_batch, chunk, n_blocks, 4, FL_RNN_BLOCK); NULL
      * when the step reads x itself. */
     float *xproj;
     ptrdiff_t chunk;          /* steps per xproj chunk */
     ptrdiff_t step_in_chunk;  /* which of them this step is */
-} fl_lstm_step_args;
+} fl_rnn_step_args;
 
-typedef void (*fl_lstm_project_fn)(const fl_lstm_params *, const fl_lstm_step_args *,
+typedef void (*fl_rnn_project_fn)(const fl_rnn_params *, const fl_rnn_step_args *,
                                    ptrdiff_t n_batch, ptrdiff_t s0, ptrdiff_t n_steps,
                                    int go_backwards, ptrdiff_t b0, ptrdiff_t b1);
 
-typedef void (*fl_lstm_step_fn)(const fl_lstm_params *, const fl_lstm_step_args *, ptrdiff_t r0,
+typedef void (*fl_rnn_step_fn)(const fl_rnn_params *, const fl_rnn_step_args *, ptrdiff_t r0,
                                 ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1);
 
+/* One timestep of one whole row, for cells that need all units' gates before any update (a
+ * row-wise activation, the reset-before GRU); scratch holds 5 * n_padded floats. */
+typedef void (*fl_rnn_row_fn)(const fl_rnn_params *, const fl_rnn_step_args *, ptrdiff_t r,
+                              float *scratch);
+
+/* Weight matrices per unit: the multiply-adds of a step are gates * (features + units) * units. */
+static double fl_rnn_gates(int cell) {
+    return cell == FL_CELL_LSTM ? 4.0 : cell == FL_CELL_SIMPLE ? 1.0 : 3.0;
+}
+
+int fl_rnn_block_units(int cell) {
+    return cell == FL_CELL_SIMPLE ? 4 * FL_RNN_BLOCK : FL_RNN_BLOCK;
+}
+
 #include "lstm_step_portable.h"
+#include "gru_step_portable.h"
 #if FL_BUILD_AVX2
 #include "lstm_step_avx2.h"
+#include "gru_step_avx2.h"
 #endif
+#include "rnn_project.h"
+
+typedef struct {
+    fl_rnn_step_fn step;        /* blocks of rows, when the cell's blocks are independent */
+    fl_rnn_project_fn project;  /* the unit-parallel schedule's input projection */
+    fl_rnn_row_fn row;          /* whole rows */
+    int whole_rows;             /* only `row` may run: no block split of a step */
+} fl_rnn_cell_fns;
+
+/* Per cell: {portable step, AVX2 step, whole-row step}; the reset-before GRU has only rows. */
+static fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
+    fl_rnn_step_fn step_avx2 = NULL;
+    fl_rnn_cell_fns f;
+    f.project = fl_rnn_project_portable;
+    f.whole_rows = fl_activation_is_rowwise(p->activation)
+                   || (p->cell != FL_CELL_SIMPLE
+                       && fl_activation_is_rowwise(p->recurrent_activation))
+                   || p->cell == FL_CELL_GRU_RESET_BEFORE;
+    switch (p->cell) {
+    case FL_CELL_GRU:
+        f.step = fl_gru_step_portable;
+        f.row = fl_gru_step_row;
+#if FL_BUILD_AVX2
+        step_avx2 = fl_gru_step_avx2;
+#endif
+        break;
+    case FL_CELL_GRU_RESET_BEFORE:
+        f.step = NULL;
+        f.row = fl_gru_reset_before_step_row;
+        break;
+    case FL_CELL_SIMPLE:
+        f.step = fl_simple_rnn_step_portable;
+        f.row = fl_simple_rnn_step_row;
+#if FL_BUILD_AVX2
+        step_avx2 = fl_simple_rnn_step_avx2;
+#endif
+        break;
+    default:
+        f.step = fl_lstm_step_portable;
+        f.row = fl_lstm_step_row;
+#if FL_BUILD_AVX2
+        step_avx2 = fl_lstm_step_avx2;
+#endif
+    }
+#if FL_BUILD_AVX2
+    if (fl_get_isa() == FL_ISA_AVX2) {
+        f.project = fl_rnn_project_avx2;
+        if (step_avx2 != NULL) f.step = step_avx2;
+        if (p->cell == FL_CELL_GRU_RESET_BEFORE) f.row = fl_gru_reset_before_step_row_avx2;
+    }
+#endif
+    (void)step_avx2;
+    return f;
+}
 
 /* A layer's state (n_batch, n_units) into the kernels' padded rows: h into h_cur and c into c_pad
  * with zeros past n_units, h_next all zeros (the padding units stay 0 through every step). */
@@ -45,7 +116,8 @@ static void fl_state_to_padded(const float *h, const float *c, ptrdiff_t n_batch
     for (ptrdiff_t r = 0; r < n_batch; r++) {
         float *hr = h_cur + r * n_padded, *cr = c_pad + r * n_padded;
         memcpy(hr, h + r * n_units, (size_t)n_units * sizeof(float));
-        memcpy(cr, c + r * n_units, (size_t)n_units * sizeof(float));
+        if (c != NULL) memcpy(cr, c + r * n_units, (size_t)n_units * sizeof(float));
+        else memset(cr, 0, (size_t)n_units * sizeof(float));
         for (ptrdiff_t u = n_units; u < n_padded; u++) hr[u] = cr[u] = 0.0f;
         memset(h_next + r * n_padded, 0, (size_t)n_padded * sizeof(float));
     }
@@ -56,28 +128,38 @@ static void fl_state_from_padded(const float *h_pad, const float *c_pad, ptrdiff
                                  ptrdiff_t n_units, ptrdiff_t n_padded, float *h, float *c) {
     for (ptrdiff_t r = 0; r < n_batch; r++) {
         memcpy(h + r * n_units, h_pad + r * n_padded, (size_t)n_units * sizeof(float));
-        memcpy(c + r * n_units, c_pad + r * n_padded, (size_t)n_units * sizeof(float));
+        if (c != NULL)
+            memcpy(c + r * n_units, c_pad + r * n_padded, (size_t)n_units * sizeof(float));
     }
 }
 
 /* Steps whose input projection is computed at once in the unit-parallel schedule. */
-#define FL_LSTM_XPROJ_STEPS 64
+#define FL_RNN_XPROJ_STEPS 64
 
 /* Below this many multiply-adds per call, waking a second thread costs more than it saves. */
 #define FL_MIN_PARALLEL_MACS (1 << 18)
 
-static ptrdiff_t fl_lstm_padded(const fl_lstm_params *p) {
-    return (ptrdiff_t)((p->n_units + FL_LSTM_BLOCK - 1) / FL_LSTM_BLOCK) * FL_LSTM_BLOCK;
+static ptrdiff_t fl_rnn_padded(const fl_rnn_params *p) {
+    const ptrdiff_t bu = fl_rnn_block_units(p->cell);
+    return (ptrdiff_t)((p->n_units + bu - 1) / bu) * bu;
 }
 
-size_t fl_lstm_workspace_floats(const fl_lstm_params *p, ptrdiff_t n_batch, int n_threads) {
+size_t fl_rnn_packed_floats(int cell, ptrdiff_t n_features, ptrdiff_t n_units) {
+    if (cell < 0 || cell >= FL_CELL_COUNT || n_features < 1 || n_units < 1) return 0;
+    const ptrdiff_t bu = fl_rnn_block_units(cell), n_blocks = (n_units + bu - 1) / bu;
+    const ptrdiff_t vectors_per_row = cell == FL_CELL_LSTM || cell == FL_CELL_SIMPLE ? 4 : 3;
+    return (size_t)(n_blocks * (n_features + n_units) * vectors_per_row * FL_RNN_BLOCK);
+}
+
+size_t fl_rnn_workspace_floats(const fl_rnn_params *p, ptrdiff_t n_batch, int n_threads) {
     if (p == NULL || p->n_units < 1 || n_batch < 0 || n_threads < 1) return 0;
     /* h (two buffers), c: (n_batch, n_padded) each; per thread 5 rows of n_padded for the
      * row-wise activation path; the input projection chunk when the batch is small enough for
-     * the unit-parallel schedule (see fl_lstm_forward). */
+     * the unit-parallel schedule (see fl_rnn_forward). */
     const ptrdiff_t xproj = n_batch < 4 * (ptrdiff_t)n_threads
-                                ? n_batch * FL_LSTM_XPROJ_STEPS * 4 : 0;
-    return (size_t)((3 * n_batch + 5 * (ptrdiff_t)n_threads + xproj) * fl_lstm_padded(p));
+                                ? n_batch * FL_RNN_XPROJ_STEPS * 4 : 0;
+    /* + c_saved and prev_out of masked runs */
+    return (size_t)((5 * n_batch + 5 * (ptrdiff_t)n_threads + xproj) * fl_rnn_padded(p));
 }
 
 /* A sense-reversing spin barrier: the unit-parallel schedule meets once per timestep, and
@@ -111,16 +193,23 @@ static void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sens
 }
 
 typedef struct {
-    const fl_lstm_params *p;
-    fl_lstm_step_fn step;
-    fl_lstm_project_fn project;
-    fl_lstm_step_args base;  /* x, n_timesteps, n_padded, c; h buffers set per step */
+    const fl_rnn_params *p;
+    fl_rnn_step_fn step;
+    fl_rnn_project_fn project;
+    fl_rnn_row_fn row;
+    ptrdiff_t block_units;
+    fl_rnn_step_args base;  /* x, n_timesteps, n_padded, c; h buffers set per step */
     float *h_a, *h_b;        /* (n_batch, n_padded): h_a holds the initial state */
     float *out;
-    int return_sequences, go_backwards, rowwise;
-} fl_lstm_run;
+    int return_sequences, go_backwards, whole_rows;
+    /* Masked runs (else mask is NULL): mask (n_batch, n_timesteps), nonzero = step taken; the
+     * c rows of masked steps saved across the step, and each row's previous output. */
+    const unsigned char *mask;
+    int zero_output_for_mask;
+    float *c_saved, *prev_out;  /* (n_batch, n_padded) */
+} fl_rnn_run;
 
-static void fl_copy_step_output(const fl_lstm_run *run, const float *h, ptrdiff_t r0,
+static void fl_copy_step_output(const fl_rnn_run *run, const float *h, ptrdiff_t r0,
                                 ptrdiff_t r1, ptrdiff_t u0, ptrdiff_t u1, ptrdiff_t s) {
     const ptrdiff_t n_units = run->p->n_units, n_timesteps = run->base.n_timesteps;
     for (ptrdiff_t r = r0; r < r1; r++)
@@ -128,11 +217,40 @@ static void fl_copy_step_output(const fl_lstm_run *run, const float *h, ptrdiff_
                (size_t)(u1 - u0) * sizeof(float));
 }
 
+/* Masked steps (keras backend rnn with a mask, tf_keras backend.py and keras/src/backend/
+ * tensorflow/rnn.py): the state of a masked row stays as it was, and its output is the previous
+ * step's output (zeros before the first step), or zeros with zero_output_for_mask (what
+ * Bidirectional sets for return_sequences). The step runs on every row; a masked row's c is
+ * kept aside and put back, its h and output are taken from before. */
+static void fl_mask_before_step(const fl_rnn_run *run, ptrdiff_t t, const float *c, ptrdiff_t r0,
+                                ptrdiff_t r1) {
+    const ptrdiff_t n_padded = run->base.n_padded, n_timesteps = run->base.n_timesteps;
+    for (ptrdiff_t r = r0; r < r1; r++)
+        if (!run->mask[r * n_timesteps + t])
+            memcpy(run->c_saved + r * n_padded, c + r * n_padded, (size_t)n_padded * sizeof(float));
+}
+
+static void fl_mask_after_step(const fl_rnn_run *run, ptrdiff_t t, const float *h_cur,
+                               float *h_next, float *c, ptrdiff_t r0, ptrdiff_t r1) {
+    const ptrdiff_t n_padded = run->base.n_padded, n_timesteps = run->base.n_timesteps;
+    const size_t row_bytes = (size_t)n_padded * sizeof(float);
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        float *prev = run->prev_out + r * n_padded;
+        if (run->mask[r * n_timesteps + t]) {
+            memcpy(prev, h_next + r * n_padded, row_bytes);
+        } else {
+            memcpy(h_next + r * n_padded, h_cur + r * n_padded, row_bytes);
+            memcpy(c + r * n_padded, run->c_saved + r * n_padded, row_bytes);
+            if (run->zero_output_for_mask) memset(prev, 0, row_bytes);
+        }
+    }
+}
+
 /* Rows [r0, r1) through the whole sequence: no synchronisation with other threads. */
-static void fl_lstm_rows(const fl_lstm_run *run, ptrdiff_t r0, ptrdiff_t r1,
+static void fl_rnn_rows(const fl_rnn_run *run, ptrdiff_t r0, ptrdiff_t r1,
                          float *scratch /* (5, n_padded) */) {
     const ptrdiff_t n_timesteps = run->base.n_timesteps, n_padded = run->base.n_padded;
-    fl_lstm_step_args a = run->base;
+    fl_rnn_step_args a = run->base;
     float *h_cur = run->h_a, *h_next = run->h_b;
     for (ptrdiff_t s = 0; s < n_timesteps; s++) {
         /* go_backwards consumes the input from the end but numbers outputs in processing order
@@ -140,14 +258,19 @@ static void fl_lstm_rows(const fl_lstm_run *run, ptrdiff_t r0, ptrdiff_t r1,
         a.t = run->go_backwards ? n_timesteps - 1 - s : s;
         a.h_cur = h_cur;
         a.h_next = h_next;
-        if (run->rowwise) {
-            for (ptrdiff_t r = r0; r < r1; r++)
-                fl_lstm_step_rowwise(run->p, &a, r, scratch, scratch + 4 * n_padded);
+        if (run->mask != NULL) fl_mask_before_step(run, a.t, a.c, r0, r1);
+        if (run->whole_rows) {
+            for (ptrdiff_t r = r0; r < r1; r++) run->row(run->p, &a, r, scratch);
         } else {
-            run->step(run->p, &a, r0, r1, 0, n_padded / FL_LSTM_BLOCK);
+            run->step(run->p, &a, r0, r1, 0, n_padded / run->block_units);
         }
-        if (run->return_sequences)
+        if (run->mask != NULL) {
+            fl_mask_after_step(run, a.t, h_cur, h_next, a.c, r0, r1);
+            if (run->return_sequences)
+                fl_copy_step_output(run, run->prev_out, r0, r1, 0, run->p->n_units, s);
+        } else if (run->return_sequences) {
             fl_copy_step_output(run, h_next, r0, r1, 0, run->p->n_units, s);
+        }
         float *swap = h_cur;
         h_cur = h_next;
         h_next = swap;
@@ -157,12 +280,12 @@ static void fl_lstm_rows(const fl_lstm_run *run, ptrdiff_t r0, ptrdiff_t r1,
 /* Every row, unit blocks [b0, b1) of this thread, a barrier per timestep. Each chunk of steps
  * starts with the input projection of this thread's blocks as one blocked product; only this
  * thread reads those blocks, so that needs no barrier of its own. */
-static void fl_lstm_units(const fl_lstm_run *run, ptrdiff_t n_batch, ptrdiff_t b0, ptrdiff_t b1,
+static void fl_rnn_units(const fl_rnn_run *run, ptrdiff_t n_batch, ptrdiff_t b0, ptrdiff_t b1,
                           fl_spin_barrier *bar, int n_threads) {
     const ptrdiff_t n_timesteps = run->base.n_timesteps, n_units = run->p->n_units;
-    const ptrdiff_t u0 = b0 * FL_LSTM_BLOCK;
-    const ptrdiff_t u1 = b1 * FL_LSTM_BLOCK < n_units ? b1 * FL_LSTM_BLOCK : n_units;
-    fl_lstm_step_args a = run->base;
+    const ptrdiff_t u0 = b0 * run->block_units;
+    const ptrdiff_t u1 = b1 * run->block_units < n_units ? b1 * run->block_units : n_units;
+    fl_rnn_step_args a = run->base;
     float *h_cur = run->h_a, *h_next = run->h_b;
     int sense = 0;
     for (ptrdiff_t s0 = 0; s0 < n_timesteps; s0 += a.chunk) {
@@ -204,32 +327,38 @@ static int fl_num_procs(void) {
 }
 #endif
 
-int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
-                    const float *x, float *h, float *c, float *out, int return_sequences,
-                    int go_backwards, float *workspace, int n_threads) {
+int fl_rnn_forward(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
+                   const float *x, float *h, float *c, float *out, int return_sequences,
+                   int go_backwards, float *workspace, int n_threads) {
+    return fl_rnn_forward_masked(p, n_batch, n_timesteps, x, NULL, 0, h, c, out,
+                                 return_sequences, go_backwards, workspace, n_threads);
+}
+
+int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
+                          const float *x, const unsigned char *mask, int zero_output_for_mask,
+                          float *h, float *c, float *out, int return_sequences, int go_backwards,
+                          float *workspace, int n_threads) {
     if (p == NULL || p->n_features < 1 || p->n_units < 1 || n_batch < 0 || n_timesteps < 1
-        || n_threads < 1 || !fl_activation_is_valid(p->activation)
+        || n_threads < 1 || p->cell < 0 || p->cell >= FL_CELL_COUNT
+        || !fl_activation_is_valid(p->activation)
         || !fl_activation_is_valid(p->recurrent_activation)) {
         return FL_ERR_ARGUMENT;
     }
     if (n_batch == 0) return FL_OK;
-    if (x == NULL || h == NULL || c == NULL || out == NULL || workspace == NULL
-        || p->weights == NULL || p->bias == NULL) {
+    if (x == NULL || h == NULL || (c == NULL && p->cell == FL_CELL_LSTM) || out == NULL
+        || workspace == NULL || p->weights == NULL || p->bias == NULL) {
         return FL_ERR_ARGUMENT;
     }
-    const ptrdiff_t n_units = p->n_units, n_padded = fl_lstm_padded(p);
-    const ptrdiff_t n_blocks = n_padded / FL_LSTM_BLOCK;
+    const ptrdiff_t n_units = p->n_units, n_padded = fl_rnn_padded(p);
+    const ptrdiff_t block_units = fl_rnn_block_units(p->cell), n_blocks = n_padded / block_units;
+    const fl_rnn_cell_fns cell = fl_rnn_cell_functions(p);
 
-    fl_lstm_run run;
+    fl_rnn_run run;
     run.p = p;
-    run.step = fl_lstm_step_portable;
-    run.project = fl_lstm_project_portable;
-#if FL_BUILD_AVX2
-    if (fl_get_isa() == FL_ISA_AVX2) {
-        run.step = fl_lstm_step_avx2;
-        run.project = fl_lstm_project_avx2;
-    }
-#endif
+    run.step = cell.step;
+    run.project = cell.project;
+    run.row = cell.row;
+    run.block_units = block_units;
     run.h_a = workspace;
     run.h_b = run.h_a + n_batch * n_padded;
     run.base.x = x;
@@ -239,20 +368,24 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
     run.base.t = 0;
     run.base.h_cur = run.base.h_next = NULL;
     run.base.xproj = NULL;
-    run.base.chunk = FL_LSTM_XPROJ_STEPS;
+    run.base.chunk = FL_RNN_XPROJ_STEPS;
     run.base.step_in_chunk = 0;
     run.out = out;
     run.return_sequences = return_sequences;
     run.go_backwards = go_backwards;
-    run.rowwise = fl_activation_is_rowwise(p->activation)
-                  || fl_activation_is_rowwise(p->recurrent_activation);
-    float *scratch = run.base.c + n_batch * n_padded;  /* (n_threads, 5, n_padded) */
+    run.whole_rows = cell.whole_rows;
+    run.mask = mask;
+    run.zero_output_for_mask = zero_output_for_mask;
+    run.c_saved = run.base.c + n_batch * n_padded;
+    run.prev_out = run.c_saved + n_batch * n_padded;
+    float *scratch = run.prev_out + n_batch * n_padded;  /* (n_threads, 5, n_padded) */
+    if (mask != NULL) memset(run.prev_out, 0, (size_t)(n_batch * n_padded) * sizeof(float));
 
     fl_state_to_padded(h, c, n_batch, n_units, n_padded, run.h_a, run.h_b, run.base.c);
 
     int nt = n_threads;
     const double macs = (double)n_batch * (double)n_timesteps * (double)(p->n_features + n_units)
-                        * 4.0 * (double)n_units;
+                        * fl_rnn_gates(p->cell) * (double)n_units;
     if (macs < FL_MIN_PARALLEL_MACS) nt = 1;
 #ifdef _OPENMP
     if (nt > fl_num_procs()) nt = fl_num_procs();
@@ -261,13 +394,14 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
 #endif
     /* Few rows: split the units so each thread streams its share of the weights (batch-1
      * inference is bound by reading the recurrent weights from L2 every step). */
-    const int unit_parallel = nt > 1 && !run.rowwise && n_batch < 4 * (ptrdiff_t)nt
+    const int unit_parallel = nt > 1 && !run.whole_rows && mask == NULL
+                              && n_batch < 4 * (ptrdiff_t)nt
                               && n_blocks >= 2 * (ptrdiff_t)nt;
     if (!unit_parallel && nt > n_batch) nt = (int)n_batch;
     if (unit_parallel) run.base.xproj = scratch + (ptrdiff_t)n_threads * 5 * n_padded;
 
     if (nt <= 1) {
-        fl_lstm_rows(&run, 0, n_batch, scratch);
+        fl_rnn_rows(&run, 0, n_batch, scratch);
     } else {
 #ifdef _OPENMP
         fl_spin_barrier bar = {0, 0};
@@ -275,10 +409,10 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
         {
             const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
             if (unit_parallel) {
-                fl_lstm_units(&run, n_batch, n_blocks * tid / n_team,
+                fl_rnn_units(&run, n_batch, n_blocks * tid / n_team,
                               n_blocks * (tid + 1) / n_team, &bar, n_team);
             } else {
-                fl_lstm_rows(&run, n_batch * tid / n_team, n_batch * (tid + 1) / n_team,
+                fl_rnn_rows(&run, n_batch * tid / n_team, n_batch * (tid + 1) / n_team,
                              scratch + (ptrdiff_t)tid * 5 * n_padded);
             }
         }
@@ -288,23 +422,29 @@ int fl_lstm_forward(const fl_lstm_params *p, ptrdiff_t n_batch, ptrdiff_t n_time
     /* After an odd number of steps the final h sits in h_b. */
     const float *h_final = (n_timesteps % 2) ? run.h_b : run.h_a;
     fl_state_from_padded(h_final, run.base.c, n_batch, n_units, n_padded, h, c);
-    if (!return_sequences) memcpy(out, h, (size_t)(n_batch * n_units) * sizeof(float));
+    if (!return_sequences && mask != NULL) {
+        for (ptrdiff_t r = 0; r < n_batch; r++)
+            memcpy(out + r * n_units, run.prev_out + r * n_padded, (size_t)n_units * sizeof(float));
+    } else if (!return_sequences) {
+        memcpy(out, h, (size_t)(n_batch * n_units) * sizeof(float));
+    }
     return FL_OK;
 }
 
 /* ------------------------------------------------------------------------------------------------
- * Feedback generation (fastlstm.h). Per LSTM op the workspace holds h twice and c, padded as in
- * fl_lstm_forward, plus the op's compact output; the per-thread scratch serves row-wise steps.
+ * Feedback generation (fastlstm.h). Per recurrent op the workspace holds h twice and c, padded
+ * as in fl_rnn_forward, plus the op's compact output; the per-thread scratch serves whole-row
+ * steps.
  * ---------------------------------------------------------------------------------------------- */
 typedef struct {
-    float *h_cur, *h_next, *c;  /* LSTM: (n_batch, n_padded) */
+    float *h_cur, *h_next, *c;  /* recurrent ops: (n_batch, n_padded) */
     float *out;                 /* (n_batch, n_out), compact */
 } fl_feedback_buffers;
 
 static ptrdiff_t fl_feedback_scratch(const fl_step_op *ops, int n_ops) {
     ptrdiff_t n = 1;
     for (int i = 0; i < n_ops; i++) {
-        const ptrdiff_t need = ops[i].kind == FL_STEP_LSTM ? 5 * fl_lstm_padded(ops[i].lstm)
+        const ptrdiff_t need = ops[i].kind == FL_STEP_RNN ? 5 * fl_rnn_padded(ops[i].rnn)
                                                            : ops[i].n_out;
         if (need > n) n = need;
     }
@@ -317,18 +457,19 @@ size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, ptrdiff_t 
     size_t total = (size_t)(n_threads * fl_feedback_scratch(ops, n_ops) + n_batch * ops[0].n_in);
     for (int i = 0; i < n_ops; i++) {
         total += (size_t)(n_batch * ops[i].n_out);
-        if (ops[i].kind == FL_STEP_LSTM) total += (size_t)(3 * n_batch * fl_lstm_padded(ops[i].lstm));
+        if (ops[i].kind == FL_STEP_RNN) total += (size_t)(3 * n_batch * fl_rnn_padded(ops[i].rnn));
     }
     return total;
 }
 
-/* The share of one timestep of an LSTM op that thread tid of n_team computes. */
-static void fl_feedback_lstm_part(const fl_step_op *op, fl_lstm_step_fn step, int rowwise,
-                                  const float *x, fl_feedback_buffers *buf, ptrdiff_t n_batch,
-                                  int tid, int n_team, int by_units, float *scratch) {
-    const ptrdiff_t n_padded = fl_lstm_padded(op->lstm), n_blocks = n_padded / FL_LSTM_BLOCK;
+/* The share of one timestep of a recurrent op that thread tid of n_team computes. */
+static void fl_feedback_rnn_part(const fl_step_op *op, const fl_rnn_cell_fns *cell,
+                                 const float *x, fl_feedback_buffers *buf, ptrdiff_t n_batch,
+                                 int tid, int n_team, int by_units, float *scratch) {
+    const ptrdiff_t block_units = fl_rnn_block_units(op->rnn->cell);
+    const ptrdiff_t n_padded = fl_rnn_padded(op->rnn), n_blocks = n_padded / block_units;
     const ptrdiff_t n_units = op->n_out;
-    fl_lstm_step_args a;
+    fl_rnn_step_args a;
     a.x = x;
     a.n_timesteps = 1;
     a.t = 0;
@@ -347,23 +488,23 @@ static void fl_feedback_lstm_part(const fl_step_op *op, fl_lstm_step_fn step, in
         r0 = n_batch * tid / n_team;
         r1 = n_batch * (tid + 1) / n_team;
     }
-    if (rowwise) {
-        for (ptrdiff_t r = r0; r < r1; r++) fl_lstm_step_rowwise(op->lstm, &a, r, scratch,
-                                                                 scratch + 4 * n_padded);
+    if (cell->whole_rows) {
+        for (ptrdiff_t r = r0; r < r1; r++) cell->row(op->rnn, &a, r, scratch);
     } else if (r1 > r0 && b1 > b0) {
-        step(op->lstm, &a, r0, r1, b0, b1);
+        cell->step(op->rnn, &a, r0, r1, b0, b1);
     }
     /* This thread's units of h, compact for the next op. */
-    const ptrdiff_t u0 = b0 * FL_LSTM_BLOCK;
-    const ptrdiff_t u1 = b1 * FL_LSTM_BLOCK < n_units ? b1 * FL_LSTM_BLOCK : n_units;
+    const ptrdiff_t u0 = b0 * block_units;
+    const ptrdiff_t u1 = b1 * block_units < n_units ? b1 * block_units : n_units;
     for (ptrdiff_t r = r0; r < r1 && u1 > u0; r++)
         memcpy(buf->out + r * n_units + u0, buf->h_next + r * n_padded + u0,
                (size_t)(u1 - u0) * sizeof(float));
 }
 
-/* Steps 1..n_steps-1 on thread tid of n_team; the ops other than LSTM run on thread 0. */
+/* Steps 1..n_steps-1 on thread tid of n_team; ops other than recurrent ones run on thread 0. */
 static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffers *bufs,
-                             fl_lstm_step_fn step, ptrdiff_t n_batch, ptrdiff_t width, float *y,
+                             const fl_rnn_cell_fns *cells, ptrdiff_t n_batch, ptrdiff_t width,
+                             float *y,
                              ptrdiff_t n_steps, float *scratch, int tid, int n_team,
                              int by_units, fl_spin_barrier *bar) {
     int sense = 0, rc = FL_OK;
@@ -372,11 +513,9 @@ static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffe
         const float *src = x;
         for (int i = 0; i < n_ops; i++) {
             const fl_step_op *op = &ops[i];
-            if (op->kind == FL_STEP_LSTM) {
-                const int rowwise = fl_activation_is_rowwise(op->lstm->activation)
-                                    || fl_activation_is_rowwise(op->lstm->recurrent_activation);
-                fl_feedback_lstm_part(op, step, rowwise, src, &bufs[i], n_batch, tid, n_team,
-                                      by_units, scratch);
+            if (op->kind == FL_STEP_RNN) {
+                fl_feedback_rnn_part(op, &cells[i], src, &bufs[i], n_batch, tid, n_team,
+                                     by_units, scratch);
                 float *swap = bufs[i].h_cur;
                 bufs[i].h_cur = bufs[i].h_next;
                 bufs[i].h_next = swap;
@@ -392,10 +531,10 @@ static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffe
                                             scratch);
                 }
                 if (r != FL_OK) rc = r;
-                /* The next LSTM op reads this on every thread. */
-                if (n_team > 1 && i + 1 < n_ops && ops[i + 1].kind == FL_STEP_LSTM)
+                /* The next recurrent op reads this on every thread. */
+                if (n_team > 1 && i + 1 < n_ops && ops[i + 1].kind == FL_STEP_RNN)
                     fl_barrier_wait(bar, n_team, &sense);
-            } else if (i + 1 < n_ops && ops[i + 1].kind == FL_STEP_LSTM) {
+            } else if (i + 1 < n_ops && ops[i + 1].kind == FL_STEP_RNN) {
                 fl_barrier_wait(bar, n_team, &sense);
             }
             src = bufs[i].out;
@@ -419,22 +558,26 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
         || ops[n_ops - 1].n_out != width) {
         return FL_ERR_ARGUMENT;
     }
+    if (n_ops > FL_FEEDBACK_MAX_OPS) return FL_ERR_ARGUMENT;
     double macs = 0.0;
     int all_split = 1;
+    fl_rnn_cell_fns cells[FL_FEEDBACK_MAX_OPS];
     for (int i = 0; i < n_ops; i++) {
         const fl_step_op *op = &ops[i];
         if (op->n_in < 1 || op->n_out < 1 || (i > 0 && op->n_in != ops[i - 1].n_out))
             return FL_ERR_ARGUMENT;
-        if (op->kind == FL_STEP_LSTM) {
-            const fl_lstm_params *p = op->lstm;
+        if (op->kind == FL_STEP_RNN) {
+            const fl_rnn_params *p = op->rnn;
             if (p == NULL || p->n_features != op->n_in || p->n_units != op->n_out
-                || op->h == NULL || op->c == NULL || !fl_activation_is_valid(p->activation)
+                || p->cell < 0 || p->cell >= FL_CELL_COUNT || op->h == NULL
+                || (op->c == NULL && p->cell == FL_CELL_LSTM)
+                || !fl_activation_is_valid(p->activation)
                 || !fl_activation_is_valid(p->recurrent_activation))
                 return FL_ERR_ARGUMENT;
-            macs += (double)n_batch * 4.0 * (double)(p->n_features + p->n_units) * p->n_units;
-            if (fl_activation_is_rowwise(p->activation)
-                || fl_activation_is_rowwise(p->recurrent_activation))
-                all_split = 0;
+            macs += (double)n_batch * fl_rnn_gates(p->cell) * (double)(p->n_features + p->n_units)
+                    * p->n_units;
+            cells[i] = fl_rnn_cell_functions(p);
+            if (cells[i].whole_rows) all_split = 0;
         } else if (op->kind == FL_STEP_DENSE) {
             if (op->kernel == NULL || !fl_activation_is_valid(op->activation))
                 return FL_ERR_ARGUMENT;
@@ -445,13 +588,9 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
     }
     if (n_batch == 0 || n_steps < 2) return FL_OK;
 
-    fl_lstm_step_fn step = fl_lstm_step_portable;
-#if FL_BUILD_AVX2
-    if (fl_get_isa() == FL_ISA_AVX2) step = fl_lstm_step_avx2;
-#endif
     /* A team pays two barriers per step (~250 ns each here) and moves h between cores: measured
      * slower than one thread for LSTM(64) at batch 1 (18k multiply-adds a step), 1.3-1.9x
-     * faster from LSTM(128). Row-wise activations take whole rows. */
+     * faster from LSTM(128). Cells that need whole rows are split by rows. */
     int nt = n_threads;
 #ifdef _OPENMP
     if (nt > fl_num_procs()) nt = fl_num_procs();
@@ -463,20 +602,20 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
     if (!by_units && nt > n_batch) nt = (int)n_batch;
     if (by_units) {
         for (int i = 0; i < n_ops; i++)
-            if (ops[i].kind == FL_STEP_LSTM
-                && fl_lstm_padded(ops[i].lstm) / FL_LSTM_BLOCK < 2 * (ptrdiff_t)nt)
+            if (ops[i].kind == FL_STEP_RNN
+                && fl_rnn_padded(ops[i].rnn) / fl_rnn_block_units(ops[i].rnn->cell)
+                       < 2 * (ptrdiff_t)nt)
                 nt = 1;
     }
 
     fl_feedback_buffers bufs[FL_FEEDBACK_MAX_OPS + 1];
-    if (n_ops > FL_FEEDBACK_MAX_OPS) return FL_ERR_ARGUMENT;
     const ptrdiff_t n_scratch = fl_feedback_scratch(ops, n_ops);
     float *scratch = workspace, *w = workspace + (ptrdiff_t)n_threads * n_scratch;
     for (int i = 0; i < n_ops; i++) {
         bufs[i].out = w;
         w += n_batch * ops[i].n_out;
-        if (ops[i].kind == FL_STEP_LSTM) {
-            const ptrdiff_t n_padded = fl_lstm_padded(ops[i].lstm), n_units = ops[i].n_out;
+        if (ops[i].kind == FL_STEP_RNN) {
+            const ptrdiff_t n_padded = fl_rnn_padded(ops[i].rnn), n_units = ops[i].n_out;
             bufs[i].h_cur = w;
             bufs[i].h_next = w + n_batch * n_padded;
             bufs[i].c = w + 2 * n_batch * n_padded;
@@ -485,7 +624,7 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
                                bufs[i].h_next, bufs[i].c);
         }
     }
-    /* The next step's input, y_{k-1} (its own buffer: an LSTM-only chain would otherwise
+    /* The next step's input, y_{k-1} (its own buffer: a chain of recurrent ops only would otherwise
      * write its output over the input other threads still read). */
     bufs[n_ops].out = w;
     for (ptrdiff_t r = 0; r < n_batch; r++)
@@ -493,7 +632,7 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
 
     int rc = FL_OK;
     if (nt <= 1) {
-        rc = fl_feedback_steps(ops, n_ops, bufs, step, n_batch, width, y, n_steps, scratch, 0, 1,
+        rc = fl_feedback_steps(ops, n_ops, bufs, cells, n_batch, width, y, n_steps, scratch, 0, 1,
                                0, NULL);
     } else {
 #ifdef _OPENMP
@@ -503,7 +642,7 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
             const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
             fl_feedback_buffers mine[FL_FEEDBACK_MAX_OPS + 1];
             memcpy(mine, bufs, sizeof(fl_feedback_buffers) * (size_t)(n_ops + 1));
-            const int r = fl_feedback_steps(ops, n_ops, mine, step, n_batch, width, y, n_steps,
+            const int r = fl_feedback_steps(ops, n_ops, mine, cells, n_batch, width, y, n_steps,
                                             scratch + (ptrdiff_t)tid * n_scratch, tid, n_team,
                                             by_units, &bar);
             if (tid == 0) {
@@ -514,9 +653,9 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
 #endif
     }
     for (int i = 0; i < n_ops; i++) {
-        if (ops[i].kind != FL_STEP_LSTM) continue;
+        if (ops[i].kind != FL_STEP_RNN) continue;
         fl_state_from_padded(bufs[i].h_cur, bufs[i].c, n_batch, ops[i].n_out,
-                             fl_lstm_padded(ops[i].lstm), ops[i].h, ops[i].c);
+                             fl_rnn_padded(ops[i].rnn), ops[i].h, ops[i].c);
     }
     return rc;
 }

@@ -1,0 +1,151 @@
+"""Keras 1 layer configs -> Keras 2 ones, as Keras 2 read them.
+
+Keras 2 (multi-backend 2.0-2.2.5) loaded a Keras 1 model by passing each saved layer config to
+the Keras 2 constructor, whose ``@interfaces.legacy_*_support`` decorators renamed the Keras 1
+keywords (keras/legacy/interfaces.py, tag 2.2.4, ``generate_legacy_interface``): for each
+key of ``value_conversions`` a known old value is replaced, then each ``(old, new)`` of
+``conversions`` is renamed (both present is an error), after the class's preprocessor ran.
+
+- LSTM, GRU, SimpleRNN (``legacy_recurrent_support``): output_dim -> units, init ->
+  kernel_initializer, inner_init -> recurrent_initializer, inner_activation ->
+  recurrent_activation, W/U/b_regularizer -> kernel/recurrent/bias_regularizer, dropout_W ->
+  dropout, dropout_U -> recurrent_dropout, consume_less -> implementation ({cpu: 0, mem: 1,
+  gpu: 2}); ``recurrent_args_preprocessor``: forget_bias_init 'one' -> unit_forget_bias=True
+  (other values dropped), input_dim/input_length -> input_shape (input_length, input_dim).
+- Dense (``legacy_dense_support``): output_dim -> units, init -> kernel_initializer,
+  W/b_regularizer, W/b_constraint -> kernel/bias_*, bias -> use_bias; the Keras 2 Dense
+  constructor turns input_dim into input_shape (input_dim,).
+- Embedding (``legacy_embedding_support``): init -> embeddings_initializer, W_regularizer ->
+  embeddings_regularizer, W_constraint -> embeddings_constraint; ``dropout`` is dropped.
+- Dropout (``legacy_dropout_support``): p -> rate. InputLayer (``legacy_input_support``) and the
+  base Layer: input_dtype -> dtype.
+- TimeDistributed and Bidirectional configs hold a wrapped layer config, converted the same way.
+
+Keras 1 validated ``consume_less`` itself ("Unknown `consume_less` mode"); a value outside cpu,
+mem, gpu is refused here too, since it also decided how the weights were saved (see
+keras1_weights). A Keras 1 GRU computes what Keras 2 calls ``reset_after=False`` (Keras 2.0-2.2's
+default), written into the converted config. Keys Keras 2 only used for training (initializers,
+regularizers, constraints) are renamed like the others and then ignored. An input shape is
+written as ``batch_input_shape`` (None, ...) where the layer has none, which is where fastlstm
+reads a Sequential's input shape. Configs without Keras 1 keys come out unchanged.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional, Tuple
+
+from ..config import MODEL_CLASSES
+from ..errors import ModelFormatError
+
+CONSUME_LESS = {"cpu": 0, "mem": 1, "gpu": 2}
+
+
+def _recurrent_args(config: dict, name: str) -> None:
+    if "forget_bias_init" in config:
+        if config.pop("forget_bias_init") == "one":
+            config["unit_forget_bias"] = True
+    if "input_dim" in config:
+        input_length = config.pop("input_length", None)
+        _set_input_shape(config, [input_length, config.pop("input_dim")])
+    if "consume_less" in config and config["consume_less"] not in CONSUME_LESS:
+        raise ModelFormatError(
+            f"layer {name!r}: consume_less={config['consume_less']!r} is not a Keras 1 mode; "
+            f"expected one of {sorted(CONSUME_LESS)}")
+
+
+def _keras1_gru(config: dict, name: str) -> None:
+    _recurrent_args(config, name)
+    if "units" not in config and "output_dim" in config:
+        config.setdefault("reset_after", False)
+
+
+def _dense_args(config: dict, name: str) -> None:
+    if "input_dim" in config:
+        _set_input_shape(config, [config.pop("input_dim")])
+
+
+def _embedding_args(config: dict, name: str) -> None:
+    config.pop("dropout", None)
+
+
+def _set_input_shape(config: dict, shape: list) -> None:
+    if "batch_input_shape" not in config and "batch_shape" not in config:
+        config["batch_input_shape"] = [None] + shape
+
+
+Preprocessor = Callable[[dict, str], None]
+# class -> (preprocessor, [(old, new)], {old key: {old value: new value}})
+Interface = Tuple[Optional[Preprocessor], List[Tuple[str, str]], Dict[str, dict]]
+
+RECURRENT_CONVERSIONS = [
+    ("output_dim", "units"), ("init", "kernel_initializer"),
+    ("inner_init", "recurrent_initializer"), ("inner_activation", "recurrent_activation"),
+    ("W_regularizer", "kernel_regularizer"), ("b_regularizer", "bias_regularizer"),
+    ("U_regularizer", "recurrent_regularizer"), ("dropout_W", "dropout"),
+    ("dropout_U", "recurrent_dropout"), ("consume_less", "implementation")]
+
+INTERFACES: Dict[str, Interface] = {
+    "LSTM": (_recurrent_args, RECURRENT_CONVERSIONS, {"consume_less": CONSUME_LESS}),
+    "GRU": (_keras1_gru, RECURRENT_CONVERSIONS, {"consume_less": CONSUME_LESS}),
+    "SimpleRNN": (_recurrent_args, RECURRENT_CONVERSIONS, {"consume_less": CONSUME_LESS}),
+    "Dense": (_dense_args, [
+        ("output_dim", "units"), ("init", "kernel_initializer"),
+        ("W_regularizer", "kernel_regularizer"), ("b_regularizer", "bias_regularizer"),
+        ("W_constraint", "kernel_constraint"), ("b_constraint", "bias_constraint"),
+        ("bias", "use_bias")], {}),
+    "Embedding": (_embedding_args, [
+        ("init", "embeddings_initializer"), ("W_regularizer", "embeddings_regularizer"),
+        ("W_constraint", "embeddings_constraint")], {}),
+    "Dropout": (None, [("p", "rate")], {}),
+}
+WRAPPERS = ("TimeDistributed", "Bidirectional")
+
+
+def convert_layer_config(class_name: str, config: dict) -> dict:
+    """One layer's config with its Keras 1 keywords converted (a new dict)."""
+    config = dict(config)
+    name = str(config.get("name", class_name))
+    if "input_dtype" in config and "dtype" not in config:
+        config["dtype"] = config.pop("input_dtype")
+    preprocessor, conversions, value_conversions = INTERFACES.get(class_name, (None, [], {}))
+    if preprocessor is not None:
+        preprocessor(config, name)
+    for key, values in value_conversions.items():
+        if key in config and config[key] in values:
+            config[key] = values[config[key]]
+    for old, new in conversions:
+        if old in config:
+            if new in config:
+                raise ModelFormatError(
+                    f"layer {name!r} ({class_name}) has both the Keras 1 key {old!r} and the "
+                    f"Keras 2 key {new!r}")
+            config[new] = config.pop(old)
+    if class_name in WRAPPERS and isinstance(config.get("layer"), dict):
+        config["layer"] = convert_layer(config["layer"])
+    return config
+
+
+def convert_layer(layer: dict) -> dict:
+    """A ``{"class_name", "config", ...}`` layer entry (nested models included), converted."""
+    if not isinstance(layer, dict) or not isinstance(layer.get("class_name"), str):
+        return layer
+    class_name, config = layer["class_name"], layer.get("config")
+    if class_name in MODEL_CLASSES:
+        return {**layer, "config": _convert_model_body(config)}
+    if not isinstance(config, dict):
+        return layer
+    return {**layer, "config": convert_layer_config(class_name, config)}
+
+
+def _convert_model_body(config):
+    if isinstance(config, list):                       # Sequential, Keras 1.2-2.2.0
+        return [convert_layer(l) for l in config]
+    if isinstance(config, dict) and isinstance(config.get("layers"), list):
+        return {**config, "layers": [convert_layer(l) for l in config["layers"]]}
+    return config
+
+
+def convert_model_config(model_config):
+    """A whole model config (``{"class_name", "config"}``) with every layer converted."""
+    if not isinstance(model_config, dict):
+        return model_config
+    return convert_layer(model_config)

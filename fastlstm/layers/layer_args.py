@@ -1,0 +1,95 @@
+"""Config entries shared by the convolution, pooling, normalization and merge layers, read the way
+Keras reads them: tf_keras utils/conv_utils.py (normalize_tuple, normalize_padding,
+normalize_data_format), keras/src/utils/argument_validation.py (standardize_tuple,
+standardize_padding), tf_keras utils/tf_utils.py validate_axis."""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+from ..errors import ModelFormatError, UnsupportedConfigError
+from .base import Layer, config_int, single_input
+
+# Window sizes, strides and dilations: far above any real model, low enough that index arithmetic
+# on them stays small.
+MAX_WINDOW = 1 << 16
+
+
+def one_int(layer: Layer, key: str, default=None, maximum: int = MAX_WINDOW) -> int:
+    """An int that Keras saves as a one-element list for 1-D layers (``kernel_size: [3]``)."""
+    value = layer.config.get(key, default)
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}): {key} must be "
+                                   f"one integer for a 1-D layer, got {value!r}")
+        value = value[0]
+    return config_int({key: value}, key, layer.name, minimum=1, maximum=maximum)
+
+
+def epsilon(layer: Layer, default: float = 1e-3) -> float:
+    value = layer.config.get("epsilon", default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}): epsilon must be a "
+                               f"non-negative number, got {value!r}")
+    return float(value)
+
+
+def padding(layer: Layer, allowed: Sequence[str]) -> str:
+    value = layer.config.get("padding", "valid")
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise UnsupportedConfigError(f"layer {layer.name!r} ({layer.keras_class}): padding must "
+                                     f"be one of {list(allowed)}, got {value!r}")
+    return value.lower()
+
+
+def data_format(layer: Layer) -> str:
+    """None means Keras's image_data_format(), "channels_last" unless keras.json says otherwise
+    (which a file does not record)."""
+    value = layer.config.get("data_format") or "channels_last"
+    if not isinstance(value, str) or value.lower() not in ("channels_last", "channels_first"):
+        raise UnsupportedConfigError(f"layer {layer.name!r} ({layer.keras_class}): data_format "
+                                     f"must be 'channels_last' or 'channels_first', got {value!r}")
+    return value.lower()
+
+
+def raw_axes(layer: Layer, key: str = "axis", default=-1) -> List[int]:
+    """The config's axis entry as a list of ints, as written (negatives kept)."""
+    value = layer.config.get(key, default)
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items or not all(isinstance(a, int) and not isinstance(a, bool) for a in items):
+        raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}): {key} must be an "
+                               f"integer or a non-empty list of integers, got {value!r}")
+    return list(items)
+
+
+def normalize_axes(layer: Layer, axes: Sequence[int], shape) -> List[int]:
+    """Axes made non-negative for an input of this shape (batch axis included, as Keras counts);
+    out-of-range and repeated axes are refused as Keras refuses them."""
+    rank = len(shape)
+    out = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}): axis {a} is out "
+                                   f"of range for input shape {tuple(shape)} (rank {rank})")
+        out.append(a % rank)
+    if len(set(out)) != len(out):
+        raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}): repeated axis in "
+                               f"{list(axes)} for input shape {tuple(shape)}")
+    return out
+
+
+def known_dims(layer: Layer, shape, axes: Sequence[int], what: str) -> None:
+    """Weights sized by these axes need them fixed by the model."""
+    unknown = [a for a in axes if shape[a] is None]
+    if unknown:
+        raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}): {what} axis "
+                               f"{unknown[0]} of input shape {tuple(shape)} must be known")
+
+
+def input_3d(layer: Layer, input_shapes):
+    """The one input shape of a 1-D convolution or pooling layer: (batch, steps, channels), or
+    (batch, channels, steps) with channels_first."""
+    shape = single_input(layer, input_shapes)
+    if len(shape) != 3:
+        raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}) needs 3-D input, got "
+                               f"shape {shape}")
+    return shape

@@ -1,0 +1,171 @@
+"""What LSTM, GRU and SimpleRNN share (keras/src/layers/rnn/rnn.py, tf_keras/layers/rnn/
+base_rnn.py): the RNN wrapper's config keys, the carried state of stateful layers, initial
+states, and one call into the C driver (src/rnn.c) for the whole sequence.
+
+``implementation``, ``unroll``, ``dropout`` and ``recurrent_dropout`` change training or the
+computation schedule, not inference results.
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+
+from .. import _kernels
+from ..activations import activation_id
+from ..errors import ModelFormatError, UnsupportedConfigError
+from .base import Layer, Shape, config_int
+
+# Largest layer fastlstm accepts: checked before any allocation so that a hostile config
+# (units: 10**9) fails with a message, not an out-of-memory kill.
+MAX_UNITS = 1 << 15
+
+
+class RecurrentLayer(Layer):
+    """Subclasses set ``state_names`` (LSTM: h, c; GRU and SimpleRNN: h), ``weight_shapes`` and
+    ``assign_weights`` (which builds ``self.kernel``, a _kernels.RecurrentKernel)."""
+
+    state_names = ("h",)
+    uses_mask = True
+
+    def __init__(self, config: dict, ctx):
+        super().__init__(config, ctx)
+        self.units = config_int(config, "units", self.name, maximum=MAX_UNITS)
+        self.use_bias = bool(config.get("use_bias", True))
+        self.return_sequences = bool(config.get("return_sequences", False))
+        self.return_state = bool(config.get("return_state", False))
+        self.go_backwards = bool(config.get("go_backwards", False))
+        self.stateful = bool(config.get("stateful", False))
+        if config.get("time_major", False):
+            raise UnsupportedConfigError(
+                f"layer {self.name!r}: time_major=True is not supported (inputs must be "
+                "(batch, timesteps, features))"
+            )
+        self.activation = activation_id(config.get("activation", "tanh"), ctx.keras_major)
+        # Set by Bidirectional on its layers when they return sequences (keras/src/layers/rnn/
+        # bidirectional.py force_zero_output_for_mask), or stored in a Keras 3 config.
+        self.zero_output_for_mask = bool(config.get("zero_output_for_mask", False))
+        self.n_features: Optional[int] = None
+        self.batch_size: Optional[int] = None
+        self.kernel = None
+        # The carried state: h, and c for an LSTM. Every recurrent layer keeps a c array so that
+        # the compiled stacks and state handles treat them alike; only the LSTM cell uses it.
+        self.h = self.c = None
+
+    @property
+    def n_states(self) -> int:
+        return len(self.state_names)
+
+    def recurrent_activation_id(self, config: dict, ctx) -> int:
+        # Keras 2.0-2.2 defaulted recurrent_activation to hard_sigmoid; configs store it, but
+        # fall back to each version's default when they do not.
+        default = "hard_sigmoid" if ctx.keras_version < (2, 3) else "sigmoid"
+        return activation_id(config.get("recurrent_activation", default), ctx.keras_major)
+
+    def compute_output_shapes(self, input_shapes: List[Shape]) -> List[Shape]:
+        shape = input_shapes[0]
+        kind = self.keras_class
+        if len(shape) != 3:
+            raise ModelFormatError(
+                f"layer {self.name!r} ({kind}) needs 3-D input (batch, timesteps, features), "
+                f"got shape {shape}")
+        if shape[2] is None:
+            raise ModelFormatError(f"layer {self.name!r} ({kind}): feature size is not known")
+        self.n_features = int(shape[2])
+        n_batch = shape[0]
+        if self.stateful:
+            if n_batch is None:
+                raise ModelFormatError(
+                    f"layer {self.name!r} is stateful but the model does not fix the batch size "
+                    "(Keras requires batch_input_shape/batch_shape for stateful RNNs)")
+            self.batch_size = int(n_batch)
+            self.reset_states()
+        for state_shape in input_shapes[1:]:
+            if tuple(state_shape[1:]) != (self.units,):
+                raise ModelFormatError(
+                    f"layer {self.name!r}: initial_state has shape {state_shape}, expected "
+                    f"(batch, {self.units})")
+        out = (n_batch, shape[1], self.units) if self.return_sequences else (n_batch, self.units)
+        states = [(n_batch, self.units)] * self.n_states if self.return_state else []
+        return [out] + states
+
+    def build(self, input_shapes):
+        if len(input_shapes) not in (1, 1 + self.n_states):
+            raise ModelFormatError(
+                f"layer {self.name!r}: a {self.keras_class} takes an input and optionally "
+                f"[{', '.join(self.state_names)}] as initial_state, got {len(input_shapes)} "
+                "tensors")
+        return super().build(input_shapes)
+
+    def keras3_weights_path(self):
+        return ("cell",)  # the weights belong to the cell (keras/src/layers/rnn/*.py)
+
+    def reset_states(self) -> None:
+        # Zeroed in place: compiled stacks (model.StackPlan) hold these very arrays.
+        if self.stateful:
+            if self.h is None or self.h.shape != (self.batch_size, self.units):
+                self.h = np.zeros((self.batch_size, self.units), np.float32)
+                self.c = np.zeros((self.batch_size, self.units), np.float32)
+            else:
+                self.h.fill(0.0)
+                self.c.fill(0.0)
+
+    def compute_mask(self, inputs, masks, outputs):
+        # RNN.compute_mask: the sequence keeps its timestep mask, states and last outputs none.
+        mask = masks[0] if masks else None
+        return [mask if self.return_sequences else None] + [None] * (len(outputs) - 1)
+
+    def call(self, inputs, initial_state=None, n_threads=1, carry=None, mask=None):
+        """carry: optional [h, c] arrays (a state handle's) used and advanced in place instead of
+        the layer's own state. mask: (batch, timesteps) bools, False where a step is skipped."""
+        x = np.ascontiguousarray(inputs[0], dtype=np.float32)
+        n_batch, n_timesteps = x.shape[0], x.shape[1]
+        # Where the final state goes: Keras RNN.call assigns it back to the layer's states when
+        # stateful, even after an explicit initial_state.
+        target = carry if carry is not None else (self.h, self.c) if self.stateful else None
+        if carry is not None and carry[0].shape != (n_batch, self.units):
+            raise ValueError(f"layer {self.name!r}: the state handle holds {carry[0].shape[0]} "
+                             f"rows; got a batch of {n_batch}")
+        if initial_state:
+            given = [np.array(s, dtype=np.float32, order="C") for s in initial_state]
+            for name, s in zip(self.state_names, given):
+                if s.shape != (n_batch, self.units):
+                    raise ValueError(f"layer {self.name!r}: initial state {name} has shape "
+                                     f"{s.shape}, expected {(n_batch, self.units)}")
+            h = given[0]
+            c = given[1] if len(given) > 1 else np.zeros_like(h)
+        elif target is not None:
+            if n_batch != target[0].shape[0]:
+                raise ValueError(
+                    f"layer {self.name!r} is stateful with batch size {self.batch_size}; "
+                    f"got a batch of {n_batch}")
+            h, c = target
+        else:
+            h = np.zeros((n_batch, self.units), np.float32)
+            c = np.zeros((n_batch, self.units), np.float32)
+        if self.return_sequences:
+            out = np.empty((n_batch, n_timesteps, self.units), np.float32)
+        else:
+            out = np.empty((n_batch, self.units), np.float32)
+        if mask is not None:
+            mask = np.ascontiguousarray(mask, dtype=np.uint8)
+            if mask.shape != (n_batch, n_timesteps):
+                raise ValueError(f"layer {self.name!r}: mask has shape {mask.shape}, expected "
+                                 f"{(n_batch, n_timesteps)}")
+        self.kernel.forward(x, h, c, out, self.return_sequences, self.go_backwards, n_threads,
+                            mask, self.zero_output_for_mask)
+        if target is not None and h is not target[0]:
+            np.copyto(target[0], h)
+            np.copyto(target[1], c)
+        if self.return_state:
+            return [out] + [s.copy() for s in (h, c)[:self.n_states]]
+        return [out]
+
+    def _make_kernel(self, cell: str, packed, recurrent_activation: int) -> None:
+        weights, bias = packed
+        self.kernel = _kernels.RecurrentKernel(_kernels.CELLS[cell], weights, bias,
+                                               self.n_features, self.units, self.activation,
+                                               recurrent_activation)
+
+    def _bias_or_zeros(self, weights, shape):
+        return weights[2] if self.use_bias else np.zeros(shape, np.float32)
