@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""fastlstm against its peers on Keras `LSTM(units) -> Dense(1)` models.
+"""fastlstm against its peers on Keras `LSTM(units) -> Dense(1)` and `GRU(units) -> Dense(1)`.
 
-    python bench/run_bench.py                      # full run (~10 min on 2 cores)
-    python bench/run_bench.py --quick              # smoke run (< 2 min)
-    python bench/run_bench.py --workloads step,seq --repeats 30
+    python bench/run_bench.py                      # full run (~12 min on 2 cores)
+    python bench/run_bench.py --quick              # smoke run (~3 min; --cells gru: ~1.5 min)
+    python bench/run_bench.py --workloads step,seq --cells gru --repeats 30
 
 Every model is built with Keras 3, given seeded random weights and saved as `.keras`; fastlstm
 loads that file and every peer is built from the same weights (ONNX Runtime from a PyTorch export,
-LiteRT from a frozen TF concrete function, PyTorch `nn.LSTM`, Keras `predict` and a
+LiteRT from a frozen TF concrete function, PyTorch `nn.LSTM` / `nn.GRU`, Keras `predict` and a
 `tf.function`). Outputs are checked against Keras before anything is timed, then all systems are
 timed interleaved in this one process (see bench/README.md for the protocol). Results go to
 bench/results/ (results.md, results.json, bench.png). A peer that cannot be built is reported as
@@ -57,6 +57,16 @@ WORKLOADS = {
     "throughput": dict(batch=1024, timesteps=50, features=32, units=256, stateful=False,
                        budget=75, note="offline scoring"),
 }
+CELLS = {
+    # keras / torch: layer class names; gates: weight blocks per unit (the FLOP count); state:
+    # the recurrent state tensors a step carries; torch_order: PyTorch's gate blocks as Keras block
+    # indices (LSTM i,f,c,o == i,f,g,o; GRU Keras z,r,h -> PyTorch r,z,n); budget: timing budgets
+    # relative to the LSTM ones.
+    "lstm": dict(keras="LSTM", torch="LSTM", gates=4, state=("h", "c"), torch_order=(0, 1, 2, 3),
+                 budget=1.0),
+    "gru": dict(keras="GRU", torch="GRU", gates=3, state=("h",), torch_order=(1, 0, 2),
+                budget=0.5),
+}
 SYSTEMS = ["fastlstm", "onnxruntime", "litert", "torch", "tf.function", "keras.predict"]
 PEERS = SYSTEMS[1:]
 # Systems whose thread count can be changed inside one process (TensorFlow fixes its thread pools
@@ -70,9 +80,10 @@ WEIGHT_SCALE = 0.1
 ATOL, RTOL, GROSS = 1e-5, 1e-4, 1e-3
 
 
-def flops(batch, timesteps, features, units, **_):
-    """Multiply-adds of the LSTM gate products, counted as 2 flops (Dense and activations left out)."""
-    return 2.0 * batch * timesteps * 4 * units * (features + units)
+def flops(batch, timesteps, features, units, cell="lstm", **_):
+    """Multiply-adds of the gate products (4 gates for LSTM, 3 for GRU), counted as 2 flops
+    (Dense and activations left out)."""
+    return 2.0 * batch * timesteps * CELLS[cell]["gates"] * units * (features + units)
 
 
 def log(*a):
@@ -180,8 +191,7 @@ class Env:
         return tf
 
     def _import_litert(self):
-        import ai_edge_litert
-        from ai_edge_litert import interpreter  # noqa: F401
+        import ai_edge_litert.interpreter  # the interpreter module too: fail here, not later
         try:
             from importlib.metadata import version
             ai_edge_litert.__version__ = version("ai-edge-litert")
@@ -195,9 +205,15 @@ class Env:
 # ------------------------------------------------------------------------------------------------
 
 class Spec:
-    def __init__(self, name, batch, timesteps, features, units, stateful=False, **_):
+    def __init__(self, name, batch, timesteps, features, units, stateful=False, cell="lstm", **_):
         self.name, self.batch, self.timesteps = name, batch, timesteps
         self.features, self.units, self.stateful = features, units, stateful
+        self.cell, self.state_names = cell, CELLS[cell]["state"]
+
+    @property
+    def id(self):
+        """Unique per cell and workload: file names and log lines."""
+        return f"{self.cell}-{self.name}"
 
     @property
     def shape(self):
@@ -205,29 +221,38 @@ class Spec:
 
     def dims(self):
         return dict(batch=self.batch, timesteps=self.timesteps, features=self.features,
-                    units=self.units)
+                    units=self.units, cell=self.cell)
+
+    def zero_state(self, leading=()):
+        """One zero array per state tensor (LSTM h, c; GRU h), shape leading + (batch, units)."""
+        return [np.zeros(tuple(leading) + (self.batch, self.units), np.float32)
+                for _ in self.state_names]
+
+    def rnn_layer(self, keras, **kw):
+        """The Keras recurrent layer of this cell (LSTM, or GRU with Keras 3's reset_after=True)."""
+        return getattr(keras.layers, CELLS[self.cell]["keras"])(self.units, name=self.cell, **kw)
 
     def flops(self):
         return flops(**self.dims())
 
 
 def build_keras(env, spec, seed, tmpdir):
-    """Keras 3 LSTM(units) -> Dense(1) with every weight from U(-s, s); saved as .keras."""
+    """Keras 3 LSTM/GRU(units) -> Dense(1) with every weight from U(-s, s); saved as .keras."""
     keras = env.keras
     keras.utils.set_random_seed(seed)
     if spec.stateful:
         inp = keras.Input(batch_shape=(spec.batch, spec.timesteps, spec.features), name="x")
-        h = keras.layers.LSTM(spec.units, stateful=True, name="lstm")(inp)
+        h = spec.rnn_layer(keras, stateful=True)(inp)
     else:
         inp = keras.Input(shape=(None, spec.features), name="x")
-        h = keras.layers.LSTM(spec.units, name="lstm")(inp)
+        h = spec.rnn_layer(keras)(inp)
     out = keras.layers.Dense(1, name="dense")(h)
-    model = keras.Model(inp, out, name=f"bench_{spec.name}")
+    model = keras.Model(inp, out, name=f"bench_{spec.cell}_{spec.name}")
     rng = np.random.default_rng(seed)
     weights = [rng.uniform(-WEIGHT_SCALE, WEIGHT_SCALE, w.shape).astype(np.float32)
                for w in model.get_weights()]
     model.set_weights(weights)
-    path = os.path.join(tmpdir, f"{spec.name}.keras")
+    path = os.path.join(tmpdir, f"{spec.id}.keras")
     model.save(path)
     return model, weights, path
 
@@ -239,33 +264,47 @@ def keras_reset(model):
 
 
 def torch_modules(env, spec, weights):
-    torch = env.torch
+    """nn.LSTM / nn.GRU (batch_first) + nn.Linear holding the Keras weights. The step variant
+    takes and returns the state tensors, each (1, batch, units)."""
+    torch, cell = env.torch, CELLS[spec.cell]
     kernel, recurrent, bias, dense_k, dense_b = weights
+    paired = len(spec.state_names) > 1  # nn.LSTM's state is the tuple (h, c), nn.GRU's just h
 
-    class LSTMDense(torch.nn.Module):
+    class RNNDense(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.lstm = torch.nn.LSTM(spec.features, spec.units, batch_first=True)
+            self.rnn = getattr(torch.nn, cell["torch"])(spec.features, spec.units,
+                                                        batch_first=True)
             self.fc = torch.nn.Linear(spec.units, 1)
 
         def forward(self, x):
-            _, (h, _) = self.lstm(x)
-            return self.fc(h[-1])
+            _, state = self.rnn(x)
+            return self.fc((state[0] if paired else state)[-1])
 
-    class LSTMDenseStep(LSTMDense):
-        def forward(self, x, h, c):  # h, c: (1, batch, units)
-            _, (h1, c1) = self.lstm(x, (h, c))
-            return self.fc(h1[-1]), h1, c1
+    class RNNDenseStep(RNNDense):
+        def forward(self, x, *state):
+            _, state = self.rnn(x, state if paired else state[0])
+            state = tuple(state) if paired else (state,)
+            return (self.fc(state[0][-1]),) + state
 
-    net = (LSTMDenseStep if spec.stateful else LSTMDense)().eval()
+    net = (RNNDenseStep if spec.stateful else RNNDense)().eval()
+    # Keras kernels are (in, gates*units) in Keras gate order; PyTorch's are transposed, in its
+    # own order. LSTM: one Keras bias (-> bias_ih, zeros in bias_hh); GRU (reset_after=True): the
+    # (2, 3u) bias is input bias (-> bias_ih) and recurrent bias (-> bias_hh), the same formula.
+    u = spec.units
+    cols = np.concatenate([np.arange(g * u, (g + 1) * u) for g in cell["torch_order"]])
+    b = bias.reshape(-1, cell["gates"] * u)[:, cols]
+
+    def t(a):
+        return torch.from_numpy(np.ascontiguousarray(a))
+
     with torch.no_grad():
-        # Keras gate order i, f, c, o == PyTorch i, f, g, o; Keras has one bias, PyTorch two.
-        net.lstm.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(kernel.T)))
-        net.lstm.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(recurrent.T)))
-        net.lstm.bias_ih_l0.copy_(torch.from_numpy(bias))
-        net.lstm.bias_hh_l0.zero_()
-        net.fc.weight.copy_(torch.from_numpy(np.ascontiguousarray(dense_k.T)))
-        net.fc.bias.copy_(torch.from_numpy(dense_b))
+        net.rnn.weight_ih_l0.copy_(t(kernel[:, cols].T))
+        net.rnn.weight_hh_l0.copy_(t(recurrent[:, cols].T))
+        net.rnn.bias_ih_l0.copy_(t(b[0]))
+        net.rnn.bias_hh_l0.copy_(t(b[1]) if len(b) > 1 else torch.zeros_like(net.rnn.bias_hh_l0))
+        net.fc.weight.copy_(t(dense_k.T))
+        net.fc.bias.copy_(t(dense_b))
     for p in net.parameters():
         p.requires_grad_(False)
     return net
@@ -331,12 +370,11 @@ class TorchRunner(Runner):
             return self.net(self.torch.from_numpy(x)).numpy()
 
     def reset(self):
-        z = np.zeros((1, self.spec.batch, self.spec.units), np.float32)
-        self.h, self.c = self.torch.from_numpy(z.copy()), self.torch.from_numpy(z.copy())
+        self.state = [self.torch.from_numpy(z) for z in self.spec.zero_state((1,))]
 
     def step(self, x):
         with self.torch.inference_mode():
-            y, self.h, self.c = self.net(self.torch.from_numpy(x), self.h, self.c)
+            y, *self.state = self.net(self.torch.from_numpy(x), *self.state)
             return y.numpy()
 
 
@@ -346,7 +384,10 @@ def export_onnx(env, spec, net, path):
     kwargs = dict(opset_version=17, do_constant_folding=True)
     if spec.stateful:
         z = torch.zeros((1, spec.batch, spec.units))
-        args, inames, onames, dyn = (x, z, z), ["x", "h", "c"], ["y", "h_out", "c_out"], None
+        args = (x,) + (z,) * len(spec.state_names)
+        inames = ["x", *spec.state_names]
+        onames = ["y"] + [f"{s}_out" for s in spec.state_names]
+        dyn = None
     else:
         args, inames, onames = (x,), ["x"], ["y"]
         dyn = {"x": {0: "batch", 1: "time"}, "y": {0: "batch"}}
@@ -391,41 +432,40 @@ class OrtRunner(Runner):
         return self.sess.run(None, {"x": x})[0]
 
     def reset(self):
-        z = np.zeros((1, self.spec.batch, self.spec.units), np.float32)
-        self.h, self.c = z, z.copy()
+        self.state = self.spec.zero_state((1,))
 
     def step(self, x):
-        y, self.h, self.c = self.sess.run(None, {"x": x, "h": self.h, "c": self.c})
+        y, *self.state = self.sess.run(None, {"x": x, **dict(zip(self.spec.state_names,
+                                                                 self.state))})
         return y
 
 
 def convert_litert(env, spec, weights):
     """Frozen concrete function with the workload's fixed shapes -> .tflite bytes.
 
-    Keras 3's LSTM lowers to a TF while loop whose TensorList ops only legalise for TFLite with
-    static shapes, and whose captured weights must be frozen to constants first, so
+    Keras 3's LSTM and GRU lower to a TF while loop whose TensorList ops only legalise for TFLite
+    with static shapes, and whose captured weights must be frozen to constants first, so
     `TFLiteConverter.from_keras_model` (dynamic batch/time) fails on Keras 3 models. For the
-    step workload the converted model is a functional twin taking and returning the state.
+    step workload the converted model is a functional twin taking and returning the state
+    (LSTM h, c; GRU h).
     """
     tf, keras = env.tf, env.keras
     from tensorflow.python.framework.convert_to_constants import \
         convert_variables_to_constants_v2
     if spec.stateful:
         x_in = keras.Input(batch_shape=spec.shape, name="x")
-        h_in = keras.Input(batch_shape=(spec.batch, spec.units), name="h")
-        c_in = keras.Input(batch_shape=(spec.batch, spec.units), name="c")
-        seq, h, c = keras.layers.LSTM(spec.units, return_state=True, name="lstm")(
-            x_in, initial_state=[h_in, c_in])
+        s_in = [keras.Input(batch_shape=(spec.batch, spec.units), name=s)
+                for s in spec.state_names]
+        seq, *s_out = spec.rnn_layer(keras, return_state=True)(x_in, initial_state=s_in)
         y = keras.layers.Dense(1, name="dense")(seq)
-        twin = keras.Model([x_in, h_in, c_in], [y, h, c])
+        twin = keras.Model([x_in, *s_in], [y, *s_out])
         twin.set_weights(weights)
-        sig = [tf.TensorSpec(spec.shape, tf.float32, name="x"),
-               tf.TensorSpec((spec.batch, spec.units), tf.float32, name="h"),
-               tf.TensorSpec((spec.batch, spec.units), tf.float32, name="c")]
-        fn = tf.function(lambda x, h, c: twin([x, h, c], training=False), input_signature=sig)
+        sig = [tf.TensorSpec(spec.shape, tf.float32, name="x")] + [
+            tf.TensorSpec((spec.batch, spec.units), tf.float32, name=s) for s in spec.state_names]
+        fn = tf.function(lambda *xs: twin(list(xs), training=False), input_signature=sig)
     else:
         inp = keras.Input(batch_shape=spec.shape, name="x")
-        seq = keras.layers.LSTM(spec.units, name="lstm")(inp)
+        seq = spec.rnn_layer(keras)(inp)
         twin = keras.Model(inp, keras.layers.Dense(1, name="dense")(seq))
         twin.set_weights(weights)
         fn = tf.function(lambda x: twin(x, training=False),
@@ -445,16 +485,14 @@ class LitertRunner(Runner):
         ins = self.it.get_input_details()
         outs = self.it.get_output_details()
         if spec.stateful:
-            # Inputs by name; outputs y/h/c matched against the Keras twin (h and c share a shape).
-            byname = {}
-            for d in ins:
-                for key in ("x", "h", "c"):
-                    nm = d["name"].split(":")[0].split("_")[-1]
-                    if nm == key:
-                        byname[key] = d
-            if set(byname) != {"x", "h", "c"}:
-                raise RuntimeError(f"cannot identify x/h/c among inputs {[d['name'] for d in ins]}")
-            self.ix, self.ih, self.ic = (byname[k]["index"] for k in ("x", "h", "c"))
+            # Inputs by name; outputs y and the state matched against the Keras twin (LSTM h and c
+            # share a shape).
+            keys = ("x", *spec.state_names)
+            byname = {d["name"].split(":")[0].split("_")[-1]: d for d in ins}
+            if not set(keys) <= set(byname):
+                raise RuntimeError(f"cannot identify {'/'.join(keys)} among inputs "
+                                   f"{[d['name'] for d in ins]}")
+            self.ix, *self.istate = (byname[k]["index"] for k in keys)
         else:
             self.ix = ins[0]["index"]
         for d in ins:  # resize to the workload's shapes (already fixed by conversion), allocate once
@@ -471,22 +509,19 @@ class LitertRunner(Runner):
     def _map_state_outputs(self, outs, twin):
         rng = np.random.default_rng(1)
         x = rng.uniform(-1, 1, self.spec.shape).astype(np.float32)
-        h = rng.uniform(-.5, .5, (self.spec.batch, self.spec.units)).astype(np.float32)
-        c = rng.uniform(-.5, .5, (self.spec.batch, self.spec.units)).astype(np.float32)
-        ref = [np.asarray(r) for r in twin([x, h, c], training=False)]
-        self.it.set_tensor(self.ix, x)
-        self.it.set_tensor(self.ih, h)
-        self.it.set_tensor(self.ic, c)
-        self.it.invoke()
+        state = [rng.uniform(-.5, .5, z.shape).astype(np.float32)
+                 for z in self.spec.zero_state()]
+        ref = [np.asarray(r) for r in twin([x, *state], training=False)]
+        self._invoke(x, state)
         got = {d["index"]: self.it.get_tensor(d["index"]) for d in outs}
         idx = []
         for r in ref:
             cands = [(np.abs(g - r).max(), i) for i, g in got.items() if g.shape == r.shape
                      and i not in idx]
             if not cands:
-                raise RuntimeError("cannot match LiteRT outputs to y/h/c")
+                raise RuntimeError("cannot match LiteRT outputs to y and the state")
             idx.append(min(cands)[1])
-        self.oy, self.oh, self.oc = idx
+        self.oy, *self.ostate = idx
 
     def predict(self, x):
         self.it.set_tensor(self.ix, x)
@@ -494,17 +529,18 @@ class LitertRunner(Runner):
         return self.it.get_tensor(self.oy)
 
     def reset(self):
-        z = np.zeros((self.spec.batch, self.spec.units), np.float32)
-        self.h, self.c = z, z.copy()
+        self.state = self.spec.zero_state()
+
+    def _invoke(self, x, state):
+        self.it.set_tensor(self.ix, x)
+        for i, s in zip(self.istate, state):
+            self.it.set_tensor(i, s)
+        self.it.invoke()
 
     def step(self, x):
-        it = self.it
-        it.set_tensor(self.ix, x)
-        it.set_tensor(self.ih, self.h)
-        it.set_tensor(self.ic, self.c)
-        it.invoke()
-        self.h, self.c = it.get_tensor(self.oh), it.get_tensor(self.oc)
-        return it.get_tensor(self.oy)
+        self._invoke(x, self.state)
+        self.state = [self.it.get_tensor(o) for o in self.ostate]
+        return self.it.get_tensor(self.oy)
 
 
 class KerasPredictRunner(Runner):
@@ -559,7 +595,7 @@ def build_runners(env, spec, seed, tmpdir, threads, systems, extra_threads=()):
         except Exception as e:  # noqa: BLE001
             missing[name] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}" \
                 if str(e).strip() else type(e).__name__
-            log(f"  [{spec.name}] {name} unavailable: {missing[name]}")
+            log(f"  [{spec.id}] {name} unavailable: {missing[name]}")
             if os.environ.get("BENCH_DEBUG"):
                 traceback.print_exc()
             return None
@@ -591,7 +627,7 @@ def build_runners(env, spec, seed, tmpdir, threads, systems, extra_threads=()):
         if "onnxruntime" in sub and net is not None:
             def mk_ort():
                 need(env.ort, "onnxruntime")
-                onnx_path = os.path.join(tmpdir, f"{spec.name}_{spec.units}.onnx")
+                onnx_path = os.path.join(tmpdir, f"{spec.id}_{spec.units}.onnx")
                 if not os.path.exists(onnx_path):
                     info["onnx_exporter"] = export_onnx(env, spec, net, onnx_path)
                 return OrtRunner(env, spec, onnx_path, n)
@@ -814,12 +850,18 @@ def best_peer(timing):
     return min(peers) if peers else (None, None)
 
 
-def workload_table(name, wl, res):
+def cell_title(cell):
+    return CELLS[cell]["keras"]
+
+
+def workload_table(res):
+    wl = res["dims"]
     spec_fl = flops(**wl)
     timing, acc, missing = res["timing"], res["accuracy"], res["missing"]
     fl = timing.get("fastlstm", {}).get("median_s")
-    lines = [f"### {name}: batch {wl['batch']}, timesteps {wl['timesteps']}, features "
-             f"{wl['features']}, units {wl['units']} — {wl['note']}", "",
+    lines = [f"### {res['workload']}, {cell_title(wl['cell'])}: batch {wl['batch']}, timesteps "
+             f"{wl['timesteps']}, features {wl['features']}, units {wl['units']} — {res['note']}",
+             "",
              f"{spec_fl / 1e6:.2f} MFLOP per call; {res['threads']} threads for every system; "
              f"median of {next(iter(timing.values()))['rounds'] if timing else 0} interleaved "
              "rounds" + _foreign_note(timing) + ".", "",
@@ -856,23 +898,63 @@ def best_config(res, tsw):
     return p[0], p[1], f[0], f[1]
 
 
+def sgemm_peak(sgemm):
+    """numpy sgemm GFLOP/s at the largest thread count measured (the main tables' count)."""
+    return sgemm.get(max(sgemm)) if sgemm else None
+
+
+def headline(res, peak):
+    """fastlstm's time and GFLOP/s, their share of the sgemm peak, the best peer and
+    best-peer time / fastlstm time, for one workload's result."""
+    fl = res["timing"].get("fastlstm", {}).get("median_s")
+    bt, bs = best_peer(res["timing"])
+    gf = flops(**res["dims"]) / fl / 1e9 if fl else None
+    return dict(fl=fl, bt=bt, bs=bs, gf=gf, ratio=bt / fl if fl and bt else None,
+                pct=f"{100 * gf / peak:.0f}%" if gf and peak else "—")
+
+
 def summary_table(results, sgemm, tsweep=None):
-    lines = ["| workload | fastlstm | best peer | best peer time | best peer / fastlstm | "
+    lines = ["| cell | workload | fastlstm | best peer | best peer time | best peer / fastlstm | "
              "fastlstm GFLOP/s | % of numpy sgemm | best configs (any thread count) |",
-             "|---|---:|---|---:|---:|---:|---:|---|"]
-    peak = sgemm.get(max(sgemm)) if sgemm else None
+             "|---|---|---:|---|---:|---:|---:|---:|---|"]
+    peak = sgemm_peak(sgemm)
     for name, res in results.items():
-        fl = res["timing"].get("fastlstm", {}).get("median_s")
-        bt, bs = best_peer(res["timing"])
-        gf = flops(**res["dims"]) / fl / 1e9 if fl else None
+        h = headline(res, peak)
         bc = best_config(res, (tsweep or {}).get(name)) if (tsweep or {}).get(name) else None
         bct = (f"{bc[1]} {fmt_t(bc[0])} / fastlstm ({bc[3].split('(')[1]} {fmt_t(bc[2])} = "
                f"{bc[0] / bc[2]:.2f}×" if bc else "—")
-        lines.append(f"| {name} | {fmt_t(fl)} | {bs or '—'} | {fmt_t(bt)} | "
-                     f"{(f'**{bt / fl:.2f}×**' if fl and bt else '—')} | "
-                     f"{(f'{gf:.2f}' if gf else '—')} | "
-                     f"{(f'{100 * gf / peak:.0f}%' if gf and peak else '—')} | {bct} |")
+        ratio = f"**{h['ratio']:.2f}×**" if h["ratio"] else "—"
+        gf = f"{h['gf']:.2f}" if h["gf"] else "—"
+        lines.append(f"| {cell_title(res['dims']['cell'])} | {res['workload']} | "
+                     f"{fmt_t(h['fl'])} | {h['bs'] or '—'} | {fmt_t(h['bt'])} | {ratio} | {gf} | "
+                     f"{h['pct']} | {bct} |")
     return "\n".join(lines)
+
+
+def roofline_table(results, units_sweep, sgemm):
+    """fastlstm's GFLOP/s as a fraction of numpy sgemm, LSTM beside GRU, for every workload (and
+    units-sweep point) measured with both cells; best peer / fastlstm for each cell."""
+    peak = sgemm_peak(sgemm)
+    rows = {}
+    for res in results.values():
+        rows.setdefault(res["workload"], {})[res["dims"]["cell"]] = res
+    for cell, sweep in (units_sweep or {}).items():
+        for u, r in sweep.items():
+            rows.setdefault(f"units {u}", {})[cell] = r
+    lines = ["| workload | LSTM GFLOP/s | LSTM % of sgemm | GRU GFLOP/s | GRU % of sgemm | "
+             "GRU ÷ LSTM fraction | LSTM best peer / fastlstm | GRU best peer / fastlstm |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, by_cell in rows.items():
+        if not {"lstm", "gru"} <= set(by_cell):
+            continue
+        h = {c: headline(by_cell[c], peak) for c in ("lstm", "gru")}
+        gf = {c: h[c]["gf"] for c in h}
+        rel = f"{gf['gru'] / gf['lstm']:.2f}" if gf["lstm"] and gf["gru"] else "—"
+        lines.append(f"| {name} | " + " | ".join(
+            f"{gf[c]:.2f} | {h[c]['pct']}" if gf[c] else "— | —" for c in h) + f" | {rel} | "
+            + " | ".join(f"{h[c]['ratio']:.2f}× ({h[c]['bs']})" if h[c]["ratio"] else "—"
+                         for c in h) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def units_table(sweep):
@@ -881,7 +963,7 @@ def units_table(sweep):
              "fastlstm GFLOP/s |",
              "|---:|---:|" + "---:|" * len(systems) + "---:|---:|"]
     for u, r in sweep.items():
-        f = flops(units=int(u), **UNITS_SWEEP_SHAPE)
+        f = flops(**r["dims"])
         cells = [fmt_t(r["timing"][s]["median_s"]) if s in r["timing"] else "missing"
                  for s in systems]
         fl = r["timing"].get("fastlstm", {}).get("median_s")
@@ -893,11 +975,11 @@ def units_table(sweep):
 
 
 def threads_table(tsweep, counts):
-    lines = ["| workload | system | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}"
-                                                   for t in counts)
+    lines = ["| cell | workload | system | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}"
+                                                          for t in counts)
              + f" | speed-up {counts[0]}→{counts[-1]} | GFLOP/s at {counts[-1]} |",
-             "|---|---|" + "---:|" * len(counts) + "---:|---:|"]
-    for wname, res in tsweep.items():
+             "|---|---|---|" + "---:|" * len(counts) + "---:|---:|"]
+    for res in tsweep.values():
         f = flops(**res["dims"])
         for s in THREADABLE:
             ts = {t: res["timing"].get(f"{s} ({t}t)", {}).get("median_s") for t in counts}
@@ -906,7 +988,8 @@ def threads_table(tsweep, counts):
             sp = (f"{ts[counts[0]] / ts[counts[-1]]:.2f}×"
                   if ts[counts[0]] and ts[counts[-1]] else "—")
             gf = f"{f / ts[counts[-1]] / 1e9:.2f}" if ts[counts[-1]] else "—"
-            lines.append(f"| {wname} | {s} | " + " | ".join(fmt_t(ts[t]) for t in counts)
+            lines.append(f"| {cell_title(res['dims']['cell'])} | {res['workload']} | {s} | "
+                         + " | ".join(fmt_t(ts[t]) for t in counts)
                          + f" | {sp} | {gf} |")
     return "\n".join(lines)
 
@@ -916,7 +999,9 @@ def make_plot(path, results, units_sweep, tsweep, counts):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     panels = 1 + bool(units_sweep) + bool(tsweep)
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5))
+    widths = [max(1.0, len(results) / 4)] + [1.0] * (panels - 1)
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * sum(widths), 5),
+                             gridspec_kw=dict(width_ratios=widths))
     axes = np.atleast_1d(axes)
     colors = dict(zip(SYSTEMS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     ax = axes[0]
@@ -929,7 +1014,7 @@ def make_plot(path, results, units_sweep, tsweep, counts):
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(names)))
     ax.set_xticklabels([f"{n}\nB{results[n]['dims']['batch']} T{results[n]['dims']['timesteps']}"
-                        f" U{results[n]['dims']['units']}" for n in names])
+                        f" U{results[n]['dims']['units']}" for n in names], fontsize=8)
     ax.set_ylabel("median time per call [s] (log)")
     ax.set_title(f"Time per call, {results[names[0]]['threads'] if names else ''} threads")
     ax.legend(fontsize=8)
@@ -938,18 +1023,20 @@ def make_plot(path, results, units_sweep, tsweep, counts):
     if units_sweep:
         ax = axes[k]
         k += 1
-        us = [int(u) for u in units_sweep]
-        for s in UNITS_SWEEP_SYSTEMS:
-            g = [flops(units=u, **UNITS_SWEEP_SHAPE) / units_sweep[str(u)]["timing"][s]["median_s"]
-                 / 1e9 if s in units_sweep[str(u)]["timing"] else np.nan for u in us]
-            ax.plot(us, g, "o-", label=s, color=colors[s])
+        for cell, sweep in units_sweep.items():
+            us = [int(u) for u in sweep]
+            for s in UNITS_SWEEP_SYSTEMS:
+                g = [flops(**sweep[str(u)]["dims"]) / sweep[str(u)]["timing"][s]["median_s"]
+                     / 1e9 if s in sweep[str(u)]["timing"] else np.nan for u in us]
+                ax.plot(us, g, "o-" if cell == "lstm" else "s--", label=f"{s} {cell_title(cell)}",
+                        color=colors[s])
         ax.set_xscale("log", base=2)
         ax.set_xticks(us)
         ax.set_xticklabels([str(u) for u in us])
         ax.set_xlabel("units (batch 64, timesteps 100, features 32)")
-        ax.set_ylabel("GFLOP/s (LSTM gate products)")
+        ax.set_ylabel("GFLOP/s (gate products)")
         ax.set_title("Units sweep")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, ncol=2)
         ax.grid(alpha=0.3)
     if tsweep:
         ax = axes[k]
@@ -965,7 +1052,7 @@ def make_plot(path, results, units_sweep, tsweep, counts):
                    label=s, color=colors[s])
         ax.axhline(1, color="k", lw=0.8)
         ax.set_xticks(np.arange(len(wn)))
-        ax.set_xticklabels(wn)
+        ax.set_xticklabels(wn, fontsize=8)
         ax.set_ylabel(f"speed-up {counts[0]} → {counts[-1]} threads")
         ax.set_title("Thread scaling")
         ax.legend(fontsize=8)
@@ -983,10 +1070,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run (< 2 min): short budgets, 2+ rounds, thread sweep on step/seq "
-                         "only, units sweep 32/256")
+                    help="smoke run (~3 min, ~1.5 min per cell): short budgets, 2+ rounds, "
+                         "thread sweep on step/seq only, units sweep 32/256")
     ap.add_argument("--workloads", default=",".join(WORKLOADS),
                     help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    ap.add_argument("--cells", default=",".join(CELLS),
+                    help=f"comma-separated subset of {','.join(CELLS)}: every workload and sweep "
+                         "runs as a Keras `<cell>(units) -> Dense(1)` model of each")
     ap.add_argument("--systems", default=",".join(SYSTEMS),
                     help=f"comma-separated subset of {','.join(SYSTEMS)} (fastlstm always runs)")
     ap.add_argument("--repeats", type=int, default=None,
@@ -1009,6 +1099,10 @@ def main():
     bad = [w for w in wnames if w not in WORKLOADS]
     if bad:
         ap.error(f"unknown workload(s) {bad}; choose from {list(WORKLOADS)}")
+    cells = [c.strip().lower() for c in args.cells.split(",") if c.strip()]
+    bad = [c for c in cells if c not in CELLS]
+    if bad or not cells:
+        ap.error(f"unknown cell(s) {bad}; choose from {list(CELLS)}")
     systems = ["fastlstm"] + [s.strip() for s in args.systems.split(",")
                               if s.strip() and s.strip() != "fastlstm"]
     bad = [s for s in systems if s not in SYSTEMS]
@@ -1037,77 +1131,85 @@ def main():
     log("  " + ", ".join(f"{t} thread(s): {g:.1f} GFLOP/s" for t, g in sgemm.items()))
 
     tmpdir = tempfile.mkdtemp(prefix="fastlstm_bench_")
-    results, tsweep, units_sweep, accuracy_failures = {}, {}, {}, []
+    results, tsweep, accuracy_failures = {}, {}, []
+    units_sweep = {}  # cell -> {units: result}
+
+    def build_checked(spec, systems, extra_threads=()):
+        """The runners of `spec` whose output matches Keras (a gross mismatch is recorded and
+        left out of the timing), with the accuracy report and what could not be built."""
+        runners, missing, kmodel, info = build_runners(env, spec, args.seed, tmpdir, threads,
+                                                       systems, extra_threads=extra_threads)
+        acc = check_accuracy(env, spec, runners, kmodel, args.seed)
+        for lab, a in acc.items():
+            status = ("ERROR " + a["error"]) if "error" in a else (
+                f"max abs err {a['max_abs_err']:.2e} ({a['max_err_over_tol']:.2f}× tol)")
+            log(f"  accuracy {lab:22s} {status}")
+            if a.get("gross"):
+                accuracy_failures.append(f"{spec.id}/{lab}")
+                log(f"  !!! GROSS MISMATCH: {spec.id} / {lab} differs from Keras by more than "
+                    f"{GROSS} — excluded from timing")
+        good = [r for r in runners if not acc.get(r.label, {}).get("gross")]
+        x = np.random.default_rng(args.seed + 7).uniform(-1, 1, spec.shape).astype(np.float32)
+        return good, missing, acc, info, x
+
+    def release():
+        gc.collect()
+        env.keras.backend.clear_session()
+
     try:
         for wname in wnames:
             wl = WORKLOADS[wname]
-            spec = Spec(wname, **wl)
-            log(f"[{wname}] building models {spec.shape} units {spec.units} ...")
-            runners, missing, kmodel, info = build_runners(
-                env, spec, args.seed, tmpdir, threads, systems,
-                extra_threads=counts if thread_sweep and wname in sweep_workloads else ())
-            acc = check_accuracy(env, spec, runners, kmodel, args.seed)
-            for lab, a in acc.items():
-                status = ("ERROR " + a["error"]) if "error" in a else (
-                    f"max abs err {a['max_abs_err']:.2e} ({a['max_err_over_tol']:.2f}× tol)")
-                log(f"  accuracy {lab:22s} {status}")
-                if a.get("gross"):
-                    accuracy_failures.append(f"{wname}/{lab}")
-                    log(f"  !!! GROSS MISMATCH: {wname} / {lab} differs from Keras by more than "
-                        f"{GROSS} — excluded from timing")
-            good = [r for r in runners if not acc.get(r.label, {}).get("gross")]
-            main_r = [r for r in good if r.tag in ("", "main")]
-            x = np.random.default_rng(args.seed + 7).uniform(-1, 1, spec.shape).astype(np.float32)
-            # main table: plain system names
-            timing = time_interleaved(spec, _relabel(main_r, plain=True), x,
-                                      wl["budget"] * scale, args.repeats, min_rounds=min_main,
-                                      desc=f"[{wname}] main")
-            results[wname] = dict(dims=spec.dims(), threads=threads, timing=timing,
-                                  accuracy={_plain(k): v for k, v in acc.items()
-                                            if k.endswith(f"({threads}t)") or "(" not in k},
-                                  missing=missing, info=info, note=wl["note"])
-            print("\n" + workload_table(wname, wl, results[wname]), flush=True)
-            if thread_sweep and wname in sweep_workloads:
-                sw = [r for r in good if r.name in THREADABLE]
-                tt = time_interleaved(spec, _relabel(sw, plain=False), x,
-                                      wl["budget"] * scale * 0.6, args.repeats,
-                                      min_rounds=min_sweep, desc=f"[{wname}] threads {counts}")
-                tsweep[wname] = dict(dims=spec.dims(), timing=tt)
-            del runners, main_r, good, kmodel
-            gc.collect()
-            env.keras.backend.clear_session()
+            for cell in cells:
+                spec = Spec(wname, cell=cell, **wl)
+                key, budget = f"{cell}/{wname}", wl["budget"] * scale * CELLS[cell]["budget"]
+                log(f"[{key}] building models {spec.shape} {cell_title(cell)}({spec.units}) ...")
+                sweep_here = thread_sweep and wname in sweep_workloads
+                good, missing, acc, info, x = build_checked(
+                    spec, systems, extra_threads=counts if sweep_here else ())
+                main_r = [r for r in good if r.tag in ("", "main")]
+                # main table: plain system names
+                timing = time_interleaved(spec, _relabel(main_r, plain=True), x, budget,
+                                          args.repeats, min_rounds=min_main,
+                                          desc=f"[{key}] main")
+                results[key] = dict(workload=wname, dims=spec.dims(), threads=threads,
+                                    timing=timing,
+                                    accuracy={_plain(k): v for k, v in acc.items()
+                                              if k.endswith(f"({threads}t)") or "(" not in k},
+                                    missing=missing, info=info, note=wl["note"])
+                print("\n" + workload_table(results[key]), flush=True)
+                if sweep_here:
+                    sw = [r for r in good if r.name in THREADABLE]
+                    tt = time_interleaved(spec, _relabel(sw, plain=False), x, budget * 0.6,
+                                          args.repeats, min_rounds=min_sweep,
+                                          desc=f"[{key}] threads {counts}")
+                    tsweep[key] = dict(workload=wname, dims=spec.dims(), timing=tt)
+                del good, main_r
+                release()
 
         if thread_sweep and tsweep:
             print("\n### Thread sweep\n\n" + threads_table(tsweep, counts), flush=True)
 
         if not args.no_units_sweep:
             usys = [s for s in UNITS_SWEEP_SYSTEMS if s in systems]
-            for u in units_list:
-                spec = Spec(f"units{u}", units=u, stateful=False, **UNITS_SWEEP_SHAPE)
-                log(f"[units sweep] units {u} ...")
-                runners, missing, kmodel, info = build_runners(env, spec, args.seed, tmpdir,
-                                                               threads, usys)
-                acc = check_accuracy(env, spec, runners, kmodel, args.seed)
-                for lab, a in acc.items():
-                    if a.get("gross"):
-                        accuracy_failures.append(f"units{u}/{lab}")
-                        log(f"  !!! GROSS MISMATCH: units {u} / {lab}")
-                runners = [r for r in runners if not acc[r.label].get("gross")]
-                x = np.random.default_rng(args.seed + 7).uniform(-1, 1, spec.shape) \
-                    .astype(np.float32)
-                budget = (20 if u <= 256 else 35) * scale
-                tt = time_interleaved(spec, runners, x, budget, args.repeats,
-                                      min_rounds=min_sweep,
-                                      max_rounds=25, desc=f"[units sweep] units {u}")
-                units_sweep[str(u)] = dict(dims=spec.dims(), timing=tt, missing=missing,
-                                           accuracy=acc)
-                del runners, kmodel
-                gc.collect()
-                env.keras.backend.clear_session()
-            print("\n### Units sweep (batch 64, timesteps 100, features 32; "
-                  f"{threads} threads)\n\n" + units_table(units_sweep), flush=True)
+            for cell in cells:
+                sweep = units_sweep[cell] = {}
+                for u in units_list:
+                    spec = Spec(f"units{u}", units=u, cell=cell, **UNITS_SWEEP_SHAPE)
+                    log(f"[units sweep] {cell_title(cell)}({u}) ...")
+                    good, missing, acc, _, x = build_checked(spec, usys)
+                    budget = (20 if u <= 256 else 35) * scale * CELLS[cell]["budget"]
+                    tt = time_interleaved(spec, good, x, budget, args.repeats,
+                                          min_rounds=min_sweep, max_rounds=25,
+                                          desc=f"[units sweep] {cell} units {u}")
+                    sweep[str(u)] = dict(dims=spec.dims(), timing=tt, missing=missing,
+                                         accuracy=acc)
+                    del good
+                    release()
+                print(f"\n### Units sweep, {cell_title(cell)} (batch 64, timesteps 100, "
+                      f"features 32; {threads} threads)\n\n" + units_table(sweep), flush=True)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+    roofline = roofline_table(results, units_sweep, sgemm)
 
     elapsed = time.time() - t_start
     foreign = run_mon.foreign_cores()
@@ -1132,9 +1234,12 @@ def main():
         f"- threads: {threads} for every system in the main tables (torch.set_num_threads, ORT "
         "intra_op_num_threads with inter_op 1 and sequential execution, LiteRT num_threads, TF "
         "intra/inter-op threads, fastlstm.set_num_threads)",
+        f"- cells: {', '.join(f'`{cell_title(c)}(units) -> Dense(1)`' for c in cells)}; GRU "
+        "timing budgets are half the LSTM ones",
         "- time per call: median over interleaved rounds; each sample is the mean of a block of "
         "k back-to-back calls (k makes a block last ≥ 20 ms). GFLOP/s counts "
-        "2·batch·timesteps·4·units·(features+units) per call.",
+        "2·batch·timesteps·G·units·(features+units) per call, G = 4 gates for LSTM, "
+        "3 for GRU.",
         f"- machine load: 1-min load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; "
         + (f"other processes used {foreign:.2f} cores on average during the run"
            + (" (**disturbed run**: compare ratios, not absolute times)" if foreign > 0.15
@@ -1148,16 +1253,22 @@ def main():
     if accuracy_failures:
         header.append(f"- **GROSS ACCURACY FAILURES (> {GROSS}):** {', '.join(accuracy_failures)}")
     md = "\n".join(header) + "\n\n## Summary (best peer / fastlstm: > 1 means fastlstm is faster)\n\n"
-    md += summary_table(results, sgemm, tsweep) + "\n\n## Workloads\n\n"
-    md += "\n\n".join(workload_table(w, WORKLOADS[w], results[w]) for w in results)
+    md += summary_table(results, sgemm, tsweep)
+    if roofline:
+        md += ("\n\n## LSTM vs GRU: fraction of the sgemm peak\n\nfastlstm's GFLOP/s (gate "
+               f"products) as a share of numpy sgemm at {threads} threads, for each cell; "
+               "\"GRU ÷ LSTM fraction\" below 1 means the GRU kernel reaches less of the "
+               "machine's matmul rate than the LSTM kernel on the same shape.\n\n" + roofline)
+    md += "\n\n## Workloads\n\n"
+    md += "\n\n".join(workload_table(res) for res in results.values())
     if tsweep:
         md += ("\n\n## Thread sweep\n\nThe threadable systems (TensorFlow fixes its thread "
                "pools at start-up), timed interleaved at "
                + " and ".join(map(str, counts)) + " threads in one session.\n\n"
                + threads_table(tsweep, counts))
-    if units_sweep:
-        md += ("\n\n## Units sweep\n\nbatch 64, timesteps 100, features 32, "
-               f"{threads} threads.\n\n" + units_table(units_sweep))
+    for cell, sweep in units_sweep.items():
+        md += (f"\n\n## Units sweep, {cell_title(cell)}\n\nbatch 64, timesteps 100, features 32, "
+               f"{threads} threads.\n\n" + units_table(sweep))
     notes = _notes(results)
     if notes:
         md += "\n\n## Notes\n\n" + notes
@@ -1166,7 +1277,7 @@ def main():
     blob = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), argv=sys.argv[1:],
                 elapsed_s=round(elapsed, 1), machine=machine, build_info=build_info,
                 versions=env.versions, import_errors=env.import_errors, sgemm_gflops=sgemm,
-                threads=threads, foreign_load_cores=foreign, loadavg_start=load0,
+                threads=threads, cells=cells, foreign_load_cores=foreign, loadavg_start=load0,
                 loadavg_end=load1, workloads=results, thread_sweep=tsweep, units_sweep=units_sweep,
                 accuracy_failures=accuracy_failures)
     _write(os.path.join(args.out, "results.json"), json.dumps(blob, indent=1, default=_jsonable))
@@ -1177,6 +1288,8 @@ def main():
     except Exception as e:  # noqa: BLE001
         log(f"plot failed: {e}")
     print("\n## Summary (best peer / fastlstm)\n\n" + summary_table(results, sgemm, tsweep), flush=True)
+    if roofline:
+        print("\n## LSTM vs GRU: fastlstm's fraction of numpy sgemm\n\n" + roofline, flush=True)
     print(f"\nwrote {args.out}/results.md, results.json, bench.png; run took {elapsed:.0f} s",
           flush=True)
     if accuracy_failures:
@@ -1214,11 +1327,14 @@ def _notes(results):
     notes.append("- keras.predict is called with batch_size=len(x) (one Keras batch per call); "
                  "the step workload calls the stateful model's predict once per step.")
     notes.append("- LiteRT models come from a frozen concrete function with the workload's fixed "
-                 "shapes (Keras 3's LSTM while-loop does not convert with dynamic shapes); the "
+                 "shapes (Keras 3's LSTM/GRU while-loop does not convert with dynamic shapes); the "
                  "XNNPACK delegate is on (the default).")
     notes.append("- step workload: fastlstm, keras.predict and tf.function run the stateful Keras "
-                 "model; ONNX Runtime and LiteRT run models that take and return (h, c), and "
-                 "PyTorch passes (h, c); the Python loop feeds the state back.")
+                 "model; ONNX Runtime and LiteRT run models that take and return the state (LSTM "
+                 "h, c; GRU h), and PyTorch passes it; the Python loop feeds the state back.")
+    notes.append("- PyTorch / ONNX Runtime GRU: nn.GRU computes Keras's reset_after=True GRU "
+                 "(n = tanh(W_in x + b_in + r·(W_hn h + b_hn))); Keras gates z, r, h are copied "
+                 "to PyTorch's r, z, n, Keras's input and recurrent biases to bias_ih and bias_hh.")
     return "\n".join(notes)
 
 
