@@ -136,64 +136,114 @@ FL_AVX2_FN static void fl_gru_step_avx2(const fl_rnn_params *p, const fl_rnn_ste
     }
 }
 
-/* The reset_after=False GRU's whole-row step (fl_gru_reset_before_step_row) with vector loops:
- * pass 1 over pairs of blocks (x rows: 6 chains, h rows: 4), pass 2 four blocks at a time. */
-FL_AVX2_FN static void fl_gru_reset_before_step_row_avx2(const fl_rnn_params *p,
-                                                         const fl_rnn_step_args *a, ptrdiff_t r,
-                                                         float *scratch /* (5, n_padded) */) {
+/* Pass 2 of the reset-before GRU for n_rows rows and n_blocks (compile-time) blocks from b:
+ * x_h + (r * h) @ U_h, then the candidate and the update. */
+FL_AVX2_INLINE void fl_gru_candidate_avx2(const int n_rows, const int n_blocks,
+                                          const fl_rnn_params *p, const fl_rnn_step_args *a,
+                                          ptrdiff_t r, ptrdiff_t b, float *const *z,
+                                          float *const *x_h, float *const *r_h) {
+    enum { B = FL_RNN_BLOCK };
+    const ptrdiff_t n_features = p->n_features, n_units = p->n_units;
+    const ptrdiff_t panel = (n_features + n_units) * 3 * B;
+    const float *w = p->weights + b * panel + (n_features * 3 + n_units * 2) * B;
+    __m256 acc[3][4];
+    _Pragma("GCC unroll 4")
+    for (int i = 0; i < n_rows; i++)
+        _Pragma("GCC unroll 4")
+        for (int q = 0; q < n_blocks; q++) acc[i][q] = _mm256_loadu_ps(x_h[i] + (b + q) * B);
+    for (ptrdiff_t k = 0; k < n_units; k++, w += B) {
+        __m256 wq[4];
+        _Pragma("GCC unroll 4")
+        for (int q = 0; q < n_blocks; q++) wq[q] = _mm256_loadu_ps(w + q * panel);
+        _Pragma("GCC unroll 4")
+        for (int i = 0; i < n_rows; i++) {
+            const __m256 v = _mm256_broadcast_ss(r_h[i] + k);
+            _Pragma("GCC unroll 4")
+            for (int q = 0; q < n_blocks; q++) acc[i][q] = _mm256_fmadd_ps(v, wq[q], acc[i][q]);
+        }
+    }
+    const __m256 one = _mm256_set1_ps(1.0f);
+    _Pragma("GCC unroll 4")
+    for (int i = 0; i < n_rows; i++) {
+        _Pragma("GCC unroll 4")
+        for (int q = 0; q < n_blocks; q++) {
+            const ptrdiff_t u = (b + q) * B;
+            const __m256 zv = _mm256_loadu_ps(z[i] + u);
+            const __m256 hh = fl_act256(p->activation, acc[i][q]);
+            const __m256 h = _mm256_loadu_ps(a->h_cur + (r + i) * a->n_padded + u);
+            _mm256_storeu_ps(a->h_next + (r + i) * a->n_padded + u,
+                             _mm256_add_ps(_mm256_mul_ps(zv, h),
+                                           _mm256_mul_ps(_mm256_sub_ps(one, zv), hh)));
+        }
+    }
+}
+
+/* One step of up to 3 rows of a reset_after=False GRU with element-wise activations, the rows
+ * register-blocked as in the reset_after kernel: pass 1 takes z, r and x_h of every block
+ * (r * h kept for pass 2), pass 2 the candidates of several blocks at a time. */
+FL_AVX2_INLINE void fl_gru_reset_before_group_avx2(const int n_rows, const fl_rnn_params *p,
+                                                   const fl_rnn_step_args *a, ptrdiff_t r,
+                                                   float *scratch /* (9, n_padded) */) {
     enum { B = FL_RNN_BLOCK, G = 4 * FL_RNN_BLOCK };
     const ptrdiff_t n_features = p->n_features, n_units = p->n_units, n_padded = a->n_padded;
     const ptrdiff_t panel = (n_features + n_units) * 3 * B, n_blocks = n_padded / B;
-    const float *x_t = a->x + (r * a->n_timesteps + a->t) * n_features;
-    const float *h = a->h_cur + r * n_padded;
-    float *gates = scratch, *rh = scratch + 3 * n_padded;  /* z, r, x_h; r * h */
+    const int rec_act = p->recurrent_activation;
+    const float *x_t[3], *h[3];
+    float *z[3], *x_h[3], *r_h[3];
+    _Pragma("GCC unroll 4")
+    for (int i = 0; i < n_rows; i++) {
+        x_t[i] = a->x + ((r + i) * a->n_timesteps + a->t) * n_features;
+        h[i] = a->h_cur + (r + i) * n_padded;
+        z[i] = scratch + i * n_padded;
+        x_h[i] = scratch + (3 + i) * n_padded;
+        r_h[i] = scratch + (6 + i) * n_padded;
+    }
     for (ptrdiff_t b = 0; b < n_blocks; b++) {
         const float *w = p->weights + b * panel;
-        __m256 acc[1][4];
-        for (int g = 0; g < 4; g++) acc[0][g] = _mm256_loadu_ps(p->bias + b * G + g * B);
-        w = fl_accumulate3_avx2(1, &x_t, n_features, w, acc, 2);
+        __m256 acc[3][4];
+        _Pragma("GCC unroll 4")
+        for (int i = 0; i < n_rows; i++)
+            for (int g = 0; g < 3; g++) acc[i][g] = _mm256_loadu_ps(p->bias + b * G + g * B);
+        w = fl_accumulate3_avx2(n_rows, x_t, n_features, w, acc, 2);
         for (ptrdiff_t k = 0; k < n_units; k++, w += 2 * B) {
-            const __m256 v = _mm256_broadcast_ss(h + k);
-            acc[0][0] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w), acc[0][0]);
-            acc[0][1] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + B), acc[0][1]);
+            const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + B);
+            _Pragma("GCC unroll 4")
+            for (int i = 0; i < n_rows; i++) {
+                const __m256 v = _mm256_broadcast_ss(h[i] + k);
+                acc[i][0] = _mm256_fmadd_ps(v, w0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(v, w1, acc[i][1]);
+            }
         }
-        for (int g = 0; g < 3; g++) _mm256_storeu_ps(gates + g * n_padded + b * B, acc[0][g]);
+        _Pragma("GCC unroll 4")
+        for (int i = 0; i < n_rows; i++) {
+            _mm256_storeu_ps(z[i] + b * B, fl_act256(rec_act, acc[i][0]));
+            /* h is zero past n_units, so r * h is too: pass 2 reads only k < n_units anyway. */
+            _mm256_storeu_ps(r_h[i] + b * B, _mm256_mul_ps(fl_act256(rec_act, acc[i][1]),
+                                                           _mm256_loadu_ps(h[i] + b * B)));
+            _mm256_storeu_ps(x_h[i] + b * B, acc[i][2]);
+        }
     }
-    float *scratch_row = scratch + 4 * n_padded;
-    const int rec_act = p->recurrent_activation;
-    if (fl_activation_is_rowwise(rec_act)) {
-        fl_activation_apply(rec_act, gates, 1, n_units, scratch_row);
-        fl_activation_apply(rec_act, gates + n_padded, 1, n_units, scratch_row);
-    } else {
-        for (ptrdiff_t u = 0; u < 2 * n_padded; u += B)
-            _mm256_storeu_ps(gates + u, fl_act256(rec_act, _mm256_loadu_ps(gates + u)));
-    }
-    for (ptrdiff_t u = 0; u < n_padded; u++) rh[u] = u < n_units ? gates[n_padded + u] * h[u] : 0;
-    for (ptrdiff_t b = 0; b < n_blocks; b++) {
-        const float *w = p->weights + b * panel + (n_features * 3 + n_units * 2) * B;
-        float *out = gates + 2 * n_padded + b * B;
-        __m256 acc[4] = {_mm256_loadu_ps(out), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                         _mm256_setzero_ps()};
-        ptrdiff_t k = 0;
-        for (; k + 4 <= n_units; k += 4, w += 4 * B)
-            for (int q = 0; q < 4; q++)
-                acc[q] = _mm256_fmadd_ps(_mm256_broadcast_ss(rh + k + q),
-                                         _mm256_loadu_ps(w + q * B), acc[q]);
-        for (; k < n_units; k++, w += B)
-            acc[0] = _mm256_fmadd_ps(_mm256_broadcast_ss(rh + k), _mm256_loadu_ps(w), acc[0]);
-        _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]),
-                                            _mm256_add_ps(acc[2], acc[3])));
-    }
-    if (fl_activation_is_rowwise(p->activation)) {
-        fl_gru_finish_row(p, a, r, gates, scratch_row);
+    /* 3 rows x 3 blocks or 2 rows x 4: at most 12 accumulators beside the weight vectors. */
+    const int group = n_rows == 3 ? 3 : 4;
+    ptrdiff_t b = 0;
+    for (; b + group <= n_blocks; b += group)
+        fl_gru_candidate_avx2(n_rows, group, p, a, r, b, z, x_h, r_h);
+    for (; b + 2 <= n_blocks; b += 2) fl_gru_candidate_avx2(n_rows, 2, p, a, r, b, z, x_h, r_h);
+    if (b < n_blocks) fl_gru_candidate_avx2(n_rows, 1, p, a, r, b, z, x_h, r_h);
+}
+
+/* Whole rows [r0, r1) of a reset_after=False GRU (Keras's default before 2.3 and every Keras 1
+ * GRU) in groups of 3; row-wise activations go row by row through the portable-path step. */
+FL_AVX2_FN static void fl_gru_reset_before_rows_avx2(const fl_rnn_params *p,
+                                                     const fl_rnn_step_args *a, ptrdiff_t r0,
+                                                     ptrdiff_t r1, float *scratch) {
+    if (fl_activation_is_rowwise(p->activation)
+        || fl_activation_is_rowwise(p->recurrent_activation)) {
+        for (ptrdiff_t r = r0; r < r1; r++) fl_gru_reset_before_step_row(p, a, r, scratch);
         return;
     }
-    const __m256 one = _mm256_set1_ps(1.0f);
-    float *h_next = a->h_next + r * n_padded;
-    for (ptrdiff_t u = 0; u < n_padded; u += B) {
-        const __m256 z = _mm256_loadu_ps(gates + u);
-        const __m256 hh = fl_act256(p->activation, _mm256_loadu_ps(gates + 2 * n_padded + u));
-        _mm256_storeu_ps(h_next + u, _mm256_add_ps(_mm256_mul_ps(z, _mm256_loadu_ps(h + u)),
-                                                   _mm256_mul_ps(_mm256_sub_ps(one, z), hh)));
-    }
+    ptrdiff_t r = r0;
+    for (; r + 3 <= r1; r += 3) fl_gru_reset_before_group_avx2(3, p, a, r, scratch);
+    if (r1 - r == 2) fl_gru_reset_before_group_avx2(2, p, a, r, scratch);
+    else if (r1 - r == 1) fl_gru_reset_before_group_avx2(1, p, a, r, scratch);
 }

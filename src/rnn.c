@@ -33,10 +33,14 @@ typedef void (*fl_rnn_project_fn)(const fl_rnn_params *, const fl_rnn_step_args 
 typedef void (*fl_rnn_step_fn)(const fl_rnn_params *, const fl_rnn_step_args *, ptrdiff_t r0,
                                 ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1);
 
-/* One timestep of one whole row, for cells that need all units' gates before any update (a
- * row-wise activation, the reset-before GRU); scratch holds 5 * n_padded floats. */
+/* One timestep of one whole row, or of whole rows [r0, r1), for cells that need all units'
+ * gates before any update (a row-wise activation, the reset-before GRU); scratch holds
+ * FL_RNN_SCRATCH_ROWS * n_padded floats. */
 typedef void (*fl_rnn_row_fn)(const fl_rnn_params *, const fl_rnn_step_args *, ptrdiff_t r,
                               float *scratch);
+typedef void (*fl_rnn_rows_fn)(const fl_rnn_params *, const fl_rnn_step_args *, ptrdiff_t r0,
+                               ptrdiff_t r1, float *scratch);
+#define FL_RNN_SCRATCH_ROWS 9
 
 /* Weight matrices per unit: the multiply-adds of a step are gates * (features + units) * units. */
 static double fl_rnn_gates(int cell) {
@@ -58,15 +62,27 @@ int fl_rnn_block_units(int cell) {
 typedef struct {
     fl_rnn_step_fn step;        /* blocks of rows, when the cell's blocks are independent */
     fl_rnn_project_fn project;  /* the unit-parallel schedule's input projection */
-    fl_rnn_row_fn row;          /* whole rows */
-    int whole_rows;             /* only `row` may run: no block split of a step */
+    fl_rnn_row_fn row;          /* one whole row */
+    fl_rnn_rows_fn rows;        /* several whole rows at once, or NULL: `row` for each */
+    int whole_rows;             /* only `row`/`rows` may run: no block split of a step */
 } fl_rnn_cell_fns;
+
+static void fl_rnn_step_whole_rows(const fl_rnn_cell_fns *cell, const fl_rnn_params *p,
+                                   const fl_rnn_step_args *a, ptrdiff_t r0, ptrdiff_t r1,
+                                   float *scratch) {
+    if (cell->rows != NULL) {
+        cell->rows(p, a, r0, r1, scratch);
+    } else {
+        for (ptrdiff_t r = r0; r < r1; r++) cell->row(p, a, r, scratch);
+    }
+}
 
 /* Per cell: {portable step, AVX2 step, whole-row step}; the reset-before GRU has only rows. */
 static fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
     fl_rnn_step_fn step_avx2 = NULL;
     fl_rnn_cell_fns f;
     f.project = fl_rnn_project_portable;
+    f.rows = NULL;
     f.whole_rows = fl_activation_is_rowwise(p->activation)
                    || (p->cell != FL_CELL_SIMPLE
                        && fl_activation_is_rowwise(p->recurrent_activation))
@@ -101,7 +117,7 @@ static fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
     if (fl_get_isa() == FL_ISA_AVX2) {
         f.project = fl_rnn_project_avx2;
         if (step_avx2 != NULL) f.step = step_avx2;
-        if (p->cell == FL_CELL_GRU_RESET_BEFORE) f.row = fl_gru_reset_before_step_row_avx2;
+        if (p->cell == FL_CELL_GRU_RESET_BEFORE) f.rows = fl_gru_reset_before_rows_avx2;
     }
 #endif
     (void)step_avx2;
@@ -159,7 +175,8 @@ size_t fl_rnn_workspace_floats(const fl_rnn_params *p, ptrdiff_t n_batch, int n_
     const ptrdiff_t xproj = n_batch < 4 * (ptrdiff_t)n_threads
                                 ? n_batch * FL_RNN_XPROJ_STEPS * 4 : 0;
     /* + c_saved and prev_out of masked runs */
-    return (size_t)((5 * n_batch + 5 * (ptrdiff_t)n_threads + xproj) * fl_rnn_padded(p));
+    return (size_t)((5 * n_batch + FL_RNN_SCRATCH_ROWS * (ptrdiff_t)n_threads + xproj)
+                    * fl_rnn_padded(p));
 }
 
 /* A sense-reversing spin barrier: the unit-parallel schedule meets once per timestep, and
@@ -194,9 +211,7 @@ static void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sens
 
 typedef struct {
     const fl_rnn_params *p;
-    fl_rnn_step_fn step;
-    fl_rnn_project_fn project;
-    fl_rnn_row_fn row;
+    fl_rnn_cell_fns cell;
     ptrdiff_t block_units;
     fl_rnn_step_args base;  /* x, n_timesteps, n_padded, c; h buffers set per step */
     float *h_a, *h_b;        /* (n_batch, n_padded): h_a holds the initial state */
@@ -259,10 +274,10 @@ static void fl_rnn_rows(const fl_rnn_run *run, ptrdiff_t r0, ptrdiff_t r1,
         a.h_cur = h_cur;
         a.h_next = h_next;
         if (run->mask != NULL) fl_mask_before_step(run, a.t, a.c, r0, r1);
-        if (run->whole_rows) {
-            for (ptrdiff_t r = r0; r < r1; r++) run->row(run->p, &a, r, scratch);
+        if (run->cell.whole_rows) {
+            fl_rnn_step_whole_rows(&run->cell, run->p, &a, r0, r1, scratch);
         } else {
-            run->step(run->p, &a, r0, r1, 0, n_padded / run->block_units);
+            run->cell.step(run->p, &a, r0, r1, 0, n_padded / run->block_units);
         }
         if (run->mask != NULL) {
             fl_mask_after_step(run, a.t, h_cur, h_next, a.c, r0, r1);
@@ -290,13 +305,13 @@ static void fl_rnn_units(const fl_rnn_run *run, ptrdiff_t n_batch, ptrdiff_t b0,
     int sense = 0;
     for (ptrdiff_t s0 = 0; s0 < n_timesteps; s0 += a.chunk) {
         const ptrdiff_t n_steps = n_timesteps - s0 < a.chunk ? n_timesteps - s0 : a.chunk;
-        run->project(run->p, &a, n_batch, s0, n_steps, run->go_backwards, b0, b1);
+        run->cell.project(run->p, &a, n_batch, s0, n_steps, run->go_backwards, b0, b1);
         for (ptrdiff_t j = 0; j < n_steps; j++) {
             const ptrdiff_t s = s0 + j;
             a.step_in_chunk = j;
             a.h_cur = h_cur;
             a.h_next = h_next;
-            run->step(run->p, &a, 0, n_batch, b0, b1);
+            run->cell.step(run->p, &a, 0, n_batch, b0, b1);
             if (run->return_sequences && u1 > u0)
                 fl_copy_step_output(run, h_next, 0, n_batch, u0, u1, s);
             /* Every thread reads all of h_cur and writes its part of h_next: the next step may
@@ -351,13 +366,10 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
     }
     const ptrdiff_t n_units = p->n_units, n_padded = fl_rnn_padded(p);
     const ptrdiff_t block_units = fl_rnn_block_units(p->cell), n_blocks = n_padded / block_units;
-    const fl_rnn_cell_fns cell = fl_rnn_cell_functions(p);
 
     fl_rnn_run run;
     run.p = p;
-    run.step = cell.step;
-    run.project = cell.project;
-    run.row = cell.row;
+    run.cell = fl_rnn_cell_functions(p);
     run.block_units = block_units;
     run.h_a = workspace;
     run.h_b = run.h_a + n_batch * n_padded;
@@ -373,12 +385,12 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
     run.out = out;
     run.return_sequences = return_sequences;
     run.go_backwards = go_backwards;
-    run.whole_rows = cell.whole_rows;
     run.mask = mask;
     run.zero_output_for_mask = zero_output_for_mask;
     run.c_saved = run.base.c + n_batch * n_padded;
     run.prev_out = run.c_saved + n_batch * n_padded;
-    float *scratch = run.prev_out + n_batch * n_padded;  /* (n_threads, 5, n_padded) */
+    /* (n_threads, FL_RNN_SCRATCH_ROWS, n_padded) */
+    float *scratch = run.prev_out + n_batch * n_padded;
     if (mask != NULL) memset(run.prev_out, 0, (size_t)(n_batch * n_padded) * sizeof(float));
 
     fl_state_to_padded(h, c, n_batch, n_units, n_padded, run.h_a, run.h_b, run.base.c);
@@ -394,11 +406,12 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
 #endif
     /* Few rows: split the units so each thread streams its share of the weights (batch-1
      * inference is bound by reading the recurrent weights from L2 every step). */
-    const int unit_parallel = nt > 1 && !run.whole_rows && mask == NULL
+    const int unit_parallel = nt > 1 && !run.cell.whole_rows && mask == NULL
                               && n_batch < 4 * (ptrdiff_t)nt
                               && n_blocks >= 2 * (ptrdiff_t)nt;
     if (!unit_parallel && nt > n_batch) nt = (int)n_batch;
-    if (unit_parallel) run.base.xproj = scratch + (ptrdiff_t)n_threads * 5 * n_padded;
+    if (unit_parallel)
+        run.base.xproj = scratch + (ptrdiff_t)n_threads * FL_RNN_SCRATCH_ROWS * n_padded;
 
     if (nt <= 1) {
         fl_rnn_rows(&run, 0, n_batch, scratch);
@@ -413,7 +426,7 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
                               n_blocks * (tid + 1) / n_team, &bar, n_team);
             } else {
                 fl_rnn_rows(&run, n_batch * tid / n_team, n_batch * (tid + 1) / n_team,
-                             scratch + (ptrdiff_t)tid * 5 * n_padded);
+                            scratch + (ptrdiff_t)tid * FL_RNN_SCRATCH_ROWS * n_padded);
             }
         }
 #endif
@@ -444,8 +457,9 @@ typedef struct {
 static ptrdiff_t fl_feedback_scratch(const fl_step_op *ops, int n_ops) {
     ptrdiff_t n = 1;
     for (int i = 0; i < n_ops; i++) {
-        const ptrdiff_t need = ops[i].kind == FL_STEP_RNN ? 5 * fl_rnn_padded(ops[i].rnn)
-                                                           : ops[i].n_out;
+        const ptrdiff_t need = ops[i].kind == FL_STEP_RNN
+                                   ? FL_RNN_SCRATCH_ROWS * fl_rnn_padded(ops[i].rnn)
+                                   : ops[i].n_out;
         if (need > n) n = need;
     }
     return n;
@@ -489,7 +503,7 @@ static void fl_feedback_rnn_part(const fl_step_op *op, const fl_rnn_cell_fns *ce
         r1 = n_batch * (tid + 1) / n_team;
     }
     if (cell->whole_rows) {
-        for (ptrdiff_t r = r0; r < r1; r++) cell->row(op->rnn, &a, r, scratch);
+        fl_rnn_step_whole_rows(cell, op->rnn, &a, r0, r1, scratch);
     } else if (r1 > r0 && b1 > b0) {
         cell->step(op->rnn, &a, r0, r1, b0, b1);
     }
