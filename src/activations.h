@@ -31,7 +31,7 @@ static inline float fl_activation_scalar(int act, float x) {
     case FL_ACT_TANH: return tanhf(x);
     case FL_ACT_HARD_SIGMOID_K2: return fl_clampf(0.2f * x + 0.5f, 0.0f, 1.0f);
     case FL_ACT_HARD_SIGMOID_K3: return fl_clampf(x + 3.0f, 0.0f, 6.0f) / 6.0f;
-    case FL_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case FL_ACT_RELU: return x < 0.0f ? 0.0f : x;  /* NaN stays NaN, as in tf.nn.relu */
     case FL_ACT_RELU6: return fl_clampf(x, 0.0f, 6.0f);
     case FL_ACT_LEAKY_RELU: return x >= 0.0f ? x : 0.2f * x;
     case FL_ACT_ELU: return x > 0.0f ? x : expm1f(x);

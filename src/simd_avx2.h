@@ -78,15 +78,14 @@ FL_AVX2_INLINE __m256 fl_act256(int act, __m256 x) {
     case FL_ACT_LINEAR: return x;
     case FL_ACT_SIGMOID: return fl_sigmoid256(x);
     case FL_ACT_TANH: return fl_tanh256(x);
-    case FL_ACT_RELU: return _mm256_max_ps(x, _mm256_setzero_ps());
+    /* maxps returns its second operand when one is NaN: NaN stays NaN, as in tf.nn.relu. */
+    case FL_ACT_RELU: return _mm256_max_ps(_mm256_setzero_ps(), x);
     case FL_ACT_HARD_SIGMOID_K2:
-        return _mm256_min_ps(_mm256_max_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(0.2f),
-                                                           _mm256_set1_ps(0.5f)),
-                                           _mm256_setzero_ps()), _mm256_set1_ps(1.0f));
+        return fl_clamp256(_mm256_fmadd_ps(x, _mm256_set1_ps(0.2f), _mm256_set1_ps(0.5f)),
+                           0.0f, 1.0f);
     case FL_ACT_HARD_SIGMOID_K3:
-        return _mm256_div_ps(_mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, _mm256_set1_ps(3.0f)),
-                                                         _mm256_setzero_ps()),
-                                           _mm256_set1_ps(6.0f)), _mm256_set1_ps(6.0f));
+        return _mm256_div_ps(fl_clamp256(_mm256_add_ps(x, _mm256_set1_ps(3.0f)), 0.0f, 6.0f),
+                             _mm256_set1_ps(6.0f));
     default: {
         float lanes[8];
         _mm256_storeu_ps(lanes, x);

@@ -190,3 +190,16 @@ def test_nan_and_huge_inputs_stay_in_their_row(kernel_path, path, activation):
         with np.errstate(over="ignore"):
             ref = lstm_reference(x[3:4], k, r, b)[0]
         np.testing.assert_allclose(got[3:4], ref, atol=2e-6)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("name", ["relu", "relu6", "hard_sigmoid_k2", "hard_sigmoid_k3",
+                                  "sigmoid", "tanh"])
+def test_nan_stays_nan_through_element_wise_activations(kernel_path, path, name):
+    """tf.nn.relu, relu6 and the hard sigmoids keep NaN (a max/min that drops it would turn a
+    broken input into a plausible number)."""
+    kernel_path(path)
+    x = np.array([[np.nan, -1.0, 0.5, 2.0] * 4], np.float32)
+    got = x.copy()
+    _kernels.activation_apply(C_IDS[name], got)
+    assert np.isnan(got[0, ::4]).all() and not np.isnan(got[0, 1::4]).any()

@@ -116,6 +116,23 @@ def test_empty_batch_gives_empty_output(many_to_one):
     assert seq.predict(np.zeros((0, 5, 4))).shape == (0, 5, 3)
 
 
+@pytest.mark.parametrize("name", ["layers_misc", "merge_branches", "embedding_mask_zero",
+                                  "bidirectional_merge_modes", "conv1d_causal_dilated"])
+def test_empty_batch_on_the_layer_by_layer_path(name):
+    """Models that do not compile to one stack (or forced off it) run layer by layer; an empty
+    batch gives empty outputs of the shapes Keras's summary records."""
+    case_ = kf.case("keras3", name)
+    model = kf.load(case_, "keras")
+    model._plan = False  # the general path, as for a model with branches
+    inputs = [np.zeros((0,) + tuple(d or 3 for d in layer.batch_shape[1:]), np.float32)
+              for layer in model.input_layers]
+    outs = model.predict(inputs if len(inputs) > 1 else inputs[0])
+    outs = outs if isinstance(outs, list) else [outs]
+    assert [o.shape[0] for o in outs] == [0] * len(model.output_shapes)
+    for out, declared in zip(outs, model.output_shapes):
+        assert all(d is None or d == g for d, g in zip(declared[1:], out.shape[1:]))
+
+
 def test_ragged_input_is_a_value_error(many_to_one):
     with pytest.raises(ValueError, match="could not make an array"):
         many_to_one.predict([[[0.0] * 4] * 10, [[0.0] * 4] * 9])

@@ -51,5 +51,5 @@ class Dense(Layer):
         glu = activation_name(self.activation) == "glu"
         act = activation_id("linear" if glu else self.activation, self.ctx.keras_major)
         y = _kernels.dense_forward(x.reshape(-1, x.shape[-1]), self.kernel, self.bias, act)
-        y = y.reshape(x.shape[:-1] + (-1,))
+        y = y.reshape(x.shape[:-1] + (y.shape[-1],))  # explicit: -1 is ambiguous for 0 rows
         return [apply_activation(self.activation, y, self.ctx.keras_major) if glu else y]

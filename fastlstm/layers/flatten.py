@@ -19,4 +19,4 @@ class Flatten(Layer):
 
     def call(self, inputs, initial_state=None, n_threads=1):
         x = inputs[0]
-        return [x.reshape(x.shape[0], -1)]
+        return [x.reshape(x.shape[0], int(np.prod(x.shape[1:])))]  # also for 0 rows
