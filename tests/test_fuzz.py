@@ -19,7 +19,8 @@ INPUT_ERRORS = (ValueError, TypeError)
 SEEDS = [("keras2", "stacked", "h5"), ("keras3", "stacked", "keras"), ("keras3", "stacked", "h5"),
          ("keras2", "stateful_generation_b1", "h5"), ("keras3", "encoder_decoder_state", "keras"),
          ("keras2", "stacked", "weights"), ("keras2", "keras1_lstm", "keras1"),
-         ("keras2", "cudnn_gru", "cudnn")]
+         ("keras2", "cudnn_gru", "cudnn"), ("keras3", "embedding_lstm_stack_masked", "keras"),
+         ("keras2", "bidirectional_stacked", "h5"), ("keras3", "merge_branches", "h5")]
 FUZZ = settings(max_examples=int(os.environ.get("FASTLSTM_FUZZ_EXAMPLES", "150")), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
