@@ -55,13 +55,13 @@ def test_thread_count_and_schedule_are_bitwise_irrelevant(kernel_path, cls, conf
 
 
 @pytest.mark.parametrize("cls,config", CELLS, ids=CELL_IDS)
-def test_paths_agree(kernel_path, cls, config):
-    """Within float32 roundings over 60 steps (weights small enough that the recurrence does not
-    amplify them: a SimpleRNN at U(-0.5, 0.5) doubles any difference every few steps)."""
+def test_paths_agree_on_long_sequences(kernel_path, cls, config):
+    """Within float32 roundings over 200 steps (weights small enough that the recurrence does
+    not amplify them: a SimpleRNN at U(-0.5, 0.5) doubles any difference every few steps)."""
     rng = np.random.default_rng(2)
     layer = make_layer(cls, 9, 37, rng, scale=0.25, return_sequences=True, go_backwards=True,
                        **config)
-    x = rng.uniform(-1, 1, (5, 60, 9)).astype(np.float32)
+    x = rng.uniform(-1, 1, (5, 200, 9)).astype(np.float32)
     results = {}
     for path in PATHS:
         kernel_path(path)
