@@ -239,6 +239,7 @@ class Model(Layer):
         returns (outputs, their masks)."""
         values: Dict[Ref, np.ndarray] = {}
         masks: Dict[Ref, Optional[np.ndarray]] = {}
+        in_masks = list(in_masks) + [None] * (len(inputs) - len(in_masks))
         for layer, x, m in zip(self.input_layers, inputs, in_masks):
             values[(layer.name, 0, 0)] = x
             masks[(layer.name, 0, 0)] = m
@@ -265,9 +266,9 @@ class Model(Layer):
                     kwargs["mask"] = in_mask[0]
                 outs = layer.call(ins, states, n_threads, **kwargs)
                 out_masks = layer.compute_mask(ins, in_mask, outs)
-            for i, (out, m) in enumerate(zip(outs, out_masks)):
+            for i, out in enumerate(outs):
                 values[(key[0], key[1], i)] = out
-                masks[(key[0], key[1], i)] = m
+                masks[(key[0], key[1], i)] = out_masks[i] if i < len(out_masks) else None
             if record is not None and key[0] not in record:
                 record[key[0]] = list(outs)
         return ([values[r] for r in self.graph.outputs], [masks[r] for r in self.graph.outputs])
