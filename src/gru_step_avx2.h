@@ -82,7 +82,7 @@ FL_AVX2_INLINE void fl_gru_block_avx2(const int n_rows, const int pair, const fl
         h[i] = a->h_cur + ri * a->n_padded;
         const float *init = a->xproj == NULL
             ? p->bias + bi * G
-            : a->xproj + ((ri * a->chunk + a->step_in_chunk) * n_blocks + bi) * G;
+            : fl_rnn_xproj_at(a, n_blocks, ri, a->step_in_chunk, bi);
         for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(init + g * B);
     }
     const float *w = p->weights + b * panel;

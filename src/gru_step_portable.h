@@ -41,8 +41,7 @@ static void fl_gru_step_portable(const fl_rnn_params *p, const fl_rnn_step_args 
             const float *w = panel + n_features * 3 * B;
             float acc[G];
             if (a->xproj != NULL) {
-                const float *xp = a->xproj
-                                  + ((r * a->chunk + a->step_in_chunk) * n_blocks + b) * G;
+                const float *xp = fl_rnn_xproj_at(a, n_blocks, r, a->step_in_chunk, b);
                 for (int j = 0; j < G; j++) acc[j] = xp[j];
             } else {
                 for (int j = 0; j < G; j++) acc[j] = p->bias[b * G + j];

@@ -9,13 +9,6 @@
  * results do not depend on how rows are grouped or shared among threads. */
 #include "simd_avx2.h"
 
-/* The precomputed bias + x_t @ kernel of row r, unit block b, for the current step: 4 vectors
- * per block for every cell (n_blocks = n_padded / the cell's block units). */
-static inline const float *fl_rnn_xproj_at(const fl_rnn_step_args *a, ptrdiff_t n_blocks,
-                                           ptrdiff_t r, ptrdiff_t b) {
-    return a->xproj + ((r * a->chunk + a->step_in_chunk) * n_blocks + b) * 4 * FL_RNN_BLOCK;
-}
-
 /* The default cell (recurrent sigmoid, tanh) for n independent (row, 8-unit block) pairs,
  * written over e = e^-z so that i*g and o*tanh(c) each take one division of a product:
  *   i*g = (1 - e_g) / ((1 + e_i)(1 + e_g)),  e_g = e^(-2 z_g),  as tanh g = (1 - e_g)/(1 + e_g)
@@ -111,7 +104,7 @@ FL_AVX2_INLINE void fl_lstm_block_avx2(const int cell, const int n_rows, const f
     for (int i = 0; i < n_rows; i++) {
         x_t[i] = a->x + ((r + i) * a->n_timesteps + a->t) * n_features;
         h[i] = a->h_cur + (r + i) * a->n_padded;
-        const float *init = a->xproj == NULL ? bias : fl_rnn_xproj_at(a, n_blocks, r + i, b);
+        const float *init = a->xproj == NULL ? bias : fl_rnn_xproj_at(a, n_blocks, r + i, a->step_in_chunk, b);
         for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(init + g * B);
     }
     if (a->xproj == NULL) {
@@ -148,7 +141,7 @@ FL_AVX2_INLINE void fl_lstm_block_pair_avx2(const int cell, const fl_rnn_params 
     ptrdiff_t k = 0;
     for (int i = 0; i < 2; i++) {
         const float *init = a->xproj == NULL ? p->bias + (b + i) * G
-                                             : fl_rnn_xproj_at(a, n_blocks, r, b + i);
+                                             : fl_rnn_xproj_at(a, n_blocks, r, a->step_in_chunk, b + i);
         for (int g = 0; g < 4; g++) acc[i][g] = _mm256_loadu_ps(init + g * B);
     }
     if (a->xproj != NULL) {

@@ -32,8 +32,8 @@ static inline void fl_rnn4_step_portable(const int cell, const fl_rnn_params *p,
             float acc[G];
             const float *w = panel;
             if (a->xproj != NULL) {
-                const float *xp = a->xproj + ((r * a->chunk + a->step_in_chunk) * a->n_padded
-                                              / block_units + b) * G;
+                const float *xp = fl_rnn_xproj_at(a, a->n_padded / block_units, r,
+                                                  a->step_in_chunk, b);
                 for (int j = 0; j < G; j++) acc[j] = xp[j];
                 w += n_features * G;
             } else {

@@ -51,6 +51,14 @@ int fl_rnn_block_units(int cell) {
     return cell == FL_CELL_SIMPLE ? 4 * FL_RNN_BLOCK : FL_RNN_BLOCK;
 }
 
+/* Where the unit-parallel schedule's input projection keeps bias + x_t @ kernel of row r, step
+ * `step` of the chunk and unit block b: 4 vectors per block for every cell (n_blocks = n_padded
+ * / the cell's block units). */
+static inline float *fl_rnn_xproj_at(const fl_rnn_step_args *a, ptrdiff_t n_blocks, ptrdiff_t r,
+                                     ptrdiff_t step, ptrdiff_t b) {
+    return a->xproj + ((r * a->chunk + step) * n_blocks + b) * 4 * FL_RNN_BLOCK;
+}
+
 #include "lstm_step_portable.h"
 #include "gru_step_portable.h"
 #if FL_BUILD_AVX2

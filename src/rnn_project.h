@@ -23,7 +23,7 @@ static void fl_rnn_project_portable(const fl_rnn_params *p, const fl_rnn_step_ar
             for (ptrdiff_t j = 0; j < n_steps; j++) {
                 const ptrdiff_t s = s0 + j, t = go_backwards ? a->n_timesteps - 1 - s : s;
                 const float *x_t = a->x + (r * a->n_timesteps + t) * n_features;
-                float *acc = a->xproj + ((r * a->chunk + j) * n_blocks + b) * G;
+                float *acc = fl_rnn_xproj_at(a, n_blocks, r, j, b);
                 for (int q = 0; q < G; q++) acc[q] = p->bias[b * G + q];
                 if (x_vectors == 4) fl_accumulate4_portable(acc, x_t, n_features, panel);
                 else fl_accumulate3_portable(acc, x_t, n_features, panel, 2);
@@ -72,7 +72,7 @@ FL_AVX2_FN static void fl_rnn_project_avx2(const fl_rnn_params *p, const fl_rnn_
                 const ptrdiff_t r = (q0 + i) / n_steps, j = (q0 + i) % n_steps;
                 const ptrdiff_t s = s0 + j, t = go_backwards ? a->n_timesteps - 1 - s : s;
                 x_t[i] = a->x + (r * a->n_timesteps + t) * p->n_features;
-                dst[i] = a->xproj + ((r * a->chunk + j) * n_blocks + b) * 4 * FL_RNN_BLOCK;
+                dst[i] = fl_rnn_xproj_at(a, n_blocks, r, j, b);
             }
             if (x_vectors == 4) fl_rnn_project_group_n_avx2(4, n, p, x_t, dst, b);
             else fl_rnn_project_group_n_avx2(3, n, p, x_t, dst, b);
