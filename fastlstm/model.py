@@ -212,19 +212,8 @@ class Model(Layer):
                                                f"{layer.name!r})")
                     layer.load_keras3_weights(sub, where)
                 continue
-            if not layer.weight_shapes():
-                continue
-            if isinstance(layer, Bidirectional):
-                if sub is None:
-                    raise ModelFormatError(f"{where}: missing (weights of layer {layer.name!r})")
-                layer.load_keras3_group(sub, where, keras3_weights.read_path)
-                continue
-            for part in layer.keras3_weights_path():
-                sub = keras3_weights.child(sub, part)
-                where = f"{where}/{part}"
-            if sub is None:
-                raise ModelFormatError(f"{where}: missing (weights of layer {layer.name!r})")
-            layer.set_weights(keras3_weights.read_vars(sub, where))
+            if layer.weight_shapes():
+                layer.load_keras3_group(sub, where)
 
     # -- running ----------------------------------------------------------------------------------
     def run(self, inputs: List[np.ndarray], n_threads: int, carry=None,

@@ -130,3 +130,18 @@ def test_gru_bias_shape_follows_reset_after():
                                                r"in the file, expected \(2, 9\)"):
         gru.set_weights([np.zeros((2, 9), np.float32), np.zeros((3, 9), np.float32),
                          np.zeros(9, np.float32)])
+
+
+def test_keras3_weights_missing_one_direction_name_it(tmp_path):
+    import h5py
+    import shutil
+
+    case_ = kf.case("keras3", "bidirectional_sequential")
+    path = tmp_path / "w.weights.h5"
+    shutil.copy(kf.path(case_["files"]["weights"]), path)
+    with h5py.File(path, "a") as f:
+        del f["layers/bidirectional/backward_layer"]
+    model = kf.load(case_, "json")
+    with pytest.raises(ModelFormatError, match=r"bidirectional/backward_layer: missing \(weights "
+                                               r"of layer 'backward_lstm'\)"):
+        model.load_weights(path)

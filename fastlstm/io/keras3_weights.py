@@ -58,13 +58,15 @@ def read_vars(group, where: str):
     return [read_dataset(v[k], f"{where}/vars/{k}") for k in sorted(keys, key=int)]
 
 
-def read_path(group, path, where: str):
-    """read_vars of the group at ``path`` (a tuple of keys) below ``group``."""
-    for key in path:
-        group = child(group, key)
-        where = f"{where}/{key}"
+def read_path(group, path, where: str, layer_name: str):
+    """read_vars of the group at ``path`` (a tuple of keys) below ``group``, which holds the
+    weights of layer ``layer_name``."""
+    for key in (None,) + tuple(path):
+        if key is not None:
+            group = child(group, key)
+            where = f"{where}/{key}"
         if group is None:
-            raise ModelFormatError(f"{where}: missing (layer weights)")
+            raise ModelFormatError(f"{where}: missing (weights of layer {layer_name!r})")
     return read_vars(group, where)
 
 

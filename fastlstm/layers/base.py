@@ -108,6 +108,13 @@ class Layer:
         """Where this layer's ``vars`` sit below its group in a Keras 3 weights file."""
         return ()
 
+    def load_keras3_group(self, group, where: str) -> None:
+        """This layer's weights from its group (None when absent) of a Keras 3 weights file."""
+        from ..io import keras3_weights
+
+        self.set_weights(keras3_weights.read_path(group, self.keras3_weights_path(), where,
+                                                  self.name))
+
     def count_params(self) -> int:
         return int(sum(int(np.prod(s)) for s in self.weight_shapes()))
 

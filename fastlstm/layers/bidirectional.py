@@ -107,10 +107,13 @@ class Bidirectional(Layer):
         self.forward.set_weights(weights[:n])
         self.backward.set_weights(weights[n:])
 
-    def load_keras3_group(self, group, where: str, read) -> None:
+    def load_keras3_group(self, group, where: str) -> None:
         """Keras 3 files: ``forward_layer/cell/vars`` and ``backward_layer/cell/vars``."""
+        from ..io import keras3_weights
+
         for layer, key in ((self.forward, "forward_layer"), (self.backward, "backward_layer")):
-            layer.set_weights(read(group, (key,) + layer.keras3_weights_path(), f"{where}/{key}"))
+            layer.set_weights(keras3_weights.read_path(
+                group, (key,) + layer.keras3_weights_path(), where, layer.name))
 
     def reset_states(self):
         self.forward.reset_states()
