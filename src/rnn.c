@@ -10,6 +10,13 @@
 #include <omp.h>
 #endif
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sched.h>
+#define FL_HAVE_SCHED_YIELD 1
+#else
+#define FL_HAVE_SCHED_YIELD 0
+#endif
+
 typedef struct {
     const float *x;       /* (n_batch, n_timesteps, n_features) */
     ptrdiff_t n_timesteps;
@@ -195,6 +202,10 @@ typedef struct {
     int sense;
 } fl_spin_barrier;
 
+/* Spins before a waiting thread starts yielding its processor: ~2 us here (a pause takes ~28 ns
+ * on Zen), well above a normal wait (~0.1-0.3 us) and far below a scheduler tick. */
+#define FL_BARRIER_SPINS 64
+
 static void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sense) {
 #if defined(__GNUC__) || defined(__clang__)
     const int sense = !*local_sense;
@@ -203,9 +214,18 @@ static void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sens
         __atomic_store_n(&bar->count, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&bar->sense, sense, __ATOMIC_RELEASE);
     } else {
-        while (__atomic_load_n(&bar->sense, __ATOMIC_ACQUIRE) != sense) {
+        for (long spins = 0; __atomic_load_n(&bar->sense, __ATOMIC_ACQUIRE) != sense; spins++) {
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
+#endif
+#if FL_HAVE_SCHED_YIELD
+            /* Still waiting after microseconds: the peer may share this processor. After an
+             * idle spell the OpenMP workers, woken by the caller, often start on the caller's
+             * CPU, and Linux leaves two busy threads of one CPU together for milliseconds;
+             * spinning on would hold the peer off until the next scheduler tick, every
+             * timestep (with both threads pinned to one CPU: 400 ms for a 100-step batch-1
+             * sequence that takes 0.5 ms on one thread, 20 ms with this yield). */
+            if (spins >= FL_BARRIER_SPINS) sched_yield();
 #endif
         }
     }
@@ -454,12 +474,13 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
 
 /* ------------------------------------------------------------------------------------------------
  * Feedback generation (fastlstm.h). Per recurrent op the workspace holds h twice and c, padded
- * as in fl_rnn_forward, plus the op's compact output; the per-thread scratch serves whole-row
- * steps.
+ * as in fl_rnn_forward, and the op's compact output twice (steps alternate between the two, see
+ * fl_feedback_steps); per thread, a scratch area for whole-row steps and Dense, and the output of
+ * every other op.
  * ---------------------------------------------------------------------------------------------- */
 typedef struct {
     float *h_cur, *h_next, *c;  /* recurrent ops: (n_batch, n_padded) */
-    float *out;                 /* (n_batch, n_out), compact */
+    float *out[2];              /* recurrent ops: (n_batch, n_out) compact, by step parity */
 } fl_feedback_buffers;
 
 static ptrdiff_t fl_feedback_scratch(const fl_step_op *ops, int n_ops) {
@@ -473,24 +494,45 @@ static ptrdiff_t fl_feedback_scratch(const fl_step_op *ops, int n_ops) {
     return n;
 }
 
+/* Floats per thread: the scratch and the outputs of the ops other than recurrent ones. */
+static ptrdiff_t fl_feedback_per_thread(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch) {
+    ptrdiff_t n = fl_feedback_scratch(ops, n_ops);
+    for (int i = 0; i < n_ops; i++)
+        if (ops[i].kind != FL_STEP_RNN) n += n_batch * ops[i].n_out;
+    return n;
+}
+
+/* A thread's outputs of the ops other than recurrent ones, one after another from o. */
+static void fl_feedback_own_outputs(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, float *o,
+                                    float **own_out) {
+    for (int i = 0; i < n_ops; i++) {
+        own_out[i] = NULL;
+        if (ops[i].kind == FL_STEP_RNN) continue;
+        own_out[i] = o;
+        o += n_batch * ops[i].n_out;
+    }
+}
+
 size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch,
                                     int n_threads) {
     if (ops == NULL || n_ops < 1 || n_batch < 0 || n_threads < 1) return 0;
-    size_t total = (size_t)(n_threads * fl_feedback_scratch(ops, n_ops) + n_batch * ops[0].n_in);
+    size_t total = (size_t)(n_threads * fl_feedback_per_thread(ops, n_ops, n_batch)
+                            + n_batch * ops[0].n_in);
     for (int i = 0; i < n_ops; i++) {
-        total += (size_t)(n_batch * ops[i].n_out);
-        if (ops[i].kind == FL_STEP_RNN) total += (size_t)(3 * n_batch * fl_rnn_padded(ops[i].rnn));
+        if (ops[i].kind == FL_STEP_RNN)
+            total += (size_t)(2 * n_batch * ops[i].n_out + 3 * n_batch * fl_rnn_padded(ops[i].rnn));
     }
     return total;
 }
 
-/* The share of one timestep of a recurrent op that thread tid of n_team computes. */
+/* Rows [r0, r1) and unit blocks [b0, b1) of one timestep of a recurrent op, and those units of
+ * h, compact, into out. */
 static void fl_feedback_rnn_part(const fl_step_op *op, const fl_rnn_cell_fns *cell,
-                                 const float *x, fl_feedback_buffers *buf, ptrdiff_t n_batch,
-                                 int tid, int n_team, int by_units, float *scratch) {
+                                 const float *x, fl_feedback_buffers *buf, float *out,
+                                 ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1,
+                                 float *scratch) {
     const ptrdiff_t block_units = fl_rnn_block_units(op->rnn->cell);
-    const ptrdiff_t n_padded = fl_rnn_padded(op->rnn), n_blocks = n_padded / block_units;
-    const ptrdiff_t n_units = op->n_out;
+    const ptrdiff_t n_padded = fl_rnn_padded(op->rnn), n_units = op->n_out;
     fl_rnn_step_args a;
     a.x = x;
     a.n_timesteps = 1;
@@ -502,73 +544,84 @@ static void fl_feedback_rnn_part(const fl_step_op *op, const fl_rnn_cell_fns *ce
     a.xproj = NULL;
     a.chunk = 1;
     a.step_in_chunk = 0;
-    ptrdiff_t r0 = 0, r1 = n_batch, b0 = 0, b1 = n_blocks;
-    if (by_units) {
-        b0 = n_blocks * tid / n_team;
-        b1 = n_blocks * (tid + 1) / n_team;
-    } else {
-        r0 = n_batch * tid / n_team;
-        r1 = n_batch * (tid + 1) / n_team;
-    }
     if (cell->whole_rows) {
         fl_rnn_step_whole_rows(cell, op->rnn, &a, r0, r1, scratch);
     } else if (r1 > r0 && b1 > b0) {
         cell->step(op->rnn, &a, r0, r1, b0, b1);
     }
-    /* This thread's units of h, compact for the next op. */
     const ptrdiff_t u0 = b0 * block_units;
     const ptrdiff_t u1 = b1 * block_units < n_units ? b1 * block_units : n_units;
     for (ptrdiff_t r = r0; r < r1 && u1 > u0; r++)
-        memcpy(buf->out + r * n_units + u0, buf->h_next + r * n_padded + u0,
+        memcpy(out + r * n_units + u0, buf->h_next + r * n_padded + u0,
                (size_t)(u1 - u0) * sizeof(float));
 }
 
-/* Steps 1..n_steps-1 on thread tid of n_team; ops other than recurrent ones run on thread 0. */
+/* Steps 1..n_steps-1 on thread tid of n_team, for rows [r0, r1).
+ *
+ * Split by rows, a thread runs its rows through every step on its own: rows never meet.
+ * Split by units, every thread computes its unit blocks of each recurrent op, then they meet at
+ * a barrier, after which every thread has the whole output; each thread then runs the ops other
+ * than recurrent ones itself, on every row, into its own buffers (a few hundred multiply-adds
+ * cost less than a second barrier). One barrier per recurrent op and step suffices because each
+ * shared buffer is written only after a barrier that follows its last read:
+ * - h: a step reads h_cur whole and writes its units of h_next; the two swap each step.
+ * - a recurrent op's compact output is read by later ops of the step and, when it is the last
+ *   op, by the first op of the next step: steps alternate between two buffers, so the one a
+ *   step writes was last read a step earlier, before the barrier of that step's first op.
+ * - c: each thread reads and writes only its own units. */
 static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffers *bufs,
-                             const fl_rnn_cell_fns *cells, ptrdiff_t n_batch, ptrdiff_t width,
-                             float *y,
+                             float *const *own_out, const fl_rnn_cell_fns *cells,
+                             const float *y_first, ptrdiff_t n_batch, ptrdiff_t width, float *y,
                              ptrdiff_t n_steps, float *scratch, int tid, int n_team,
                              int by_units, fl_spin_barrier *bar) {
     int sense = 0, rc = FL_OK;
-    float *x = bufs[n_ops].out;  /* (n_batch, width): y_{k-1} as the next input */
+    ptrdiff_t r0 = 0, r1 = n_batch;
+    if (!by_units) {
+        r0 = n_batch * tid / n_team;
+        r1 = n_batch * (tid + 1) / n_team;
+    }
+    const float *fed = y_first;  /* y_{k-1}, (n_batch, width), the input of step k */
     for (ptrdiff_t k = 1; k < n_steps; k++) {
-        const float *src = x;
+        const float *src = fed;
         for (int i = 0; i < n_ops; i++) {
             const fl_step_op *op = &ops[i];
             if (op->kind == FL_STEP_RNN) {
-                fl_feedback_rnn_part(op, &cells[i], src, &bufs[i], n_batch, tid, n_team,
-                                     by_units, scratch);
+                const ptrdiff_t n_blocks = fl_rnn_padded(op->rnn) / fl_rnn_block_units(op->rnn->cell);
+                ptrdiff_t b0 = 0, b1 = n_blocks;
+                if (by_units) {
+                    b0 = n_blocks * tid / n_team;
+                    b1 = n_blocks * (tid + 1) / n_team;
+                }
+                float *out = bufs[i].out[k & 1];
+                fl_feedback_rnn_part(op, &cells[i], src, &bufs[i], out, r0, r1, b0, b1, scratch);
                 float *swap = bufs[i].h_cur;
                 bufs[i].h_cur = bufs[i].h_next;
                 bufs[i].h_next = swap;
-                if (n_team > 1) fl_barrier_wait(bar, n_team, &sense);
-            } else if (tid == 0) {
+                if (by_units && n_team > 1) fl_barrier_wait(bar, n_team, &sense);
+                src = out;
+            } else {
+                const ptrdiff_t n_in = op->n_in, n_out = op->n_out, n_rows = r1 - r0;
+                float *out = own_out[i];
                 int r;
                 if (op->kind == FL_STEP_DENSE) {
-                    r = fl_dense_forward(src, n_batch, op->n_in, op->kernel, op->bias, op->n_out,
-                                         op->activation, bufs[i].out, scratch);
+                    r = fl_dense_forward(src + r0 * n_in, n_rows, n_in, op->kernel, op->bias, n_out,
+                                         op->activation, out + r0 * n_out, scratch);
                 } else {
-                    memcpy(bufs[i].out, src, (size_t)(n_batch * op->n_out) * sizeof(float));
-                    r = fl_activation_apply(op->activation, bufs[i].out, n_batch, op->n_out,
+                    memcpy(out + r0 * n_out, src + r0 * n_in,
+                           (size_t)(n_rows * n_out) * sizeof(float));
+                    r = fl_activation_apply(op->activation, out + r0 * n_out, n_rows, n_out,
                                             scratch);
                 }
                 if (r != FL_OK) rc = r;
-                /* The next recurrent op reads this on every thread. */
-                if (n_team > 1 && i + 1 < n_ops && ops[i + 1].kind == FL_STEP_RNN)
-                    fl_barrier_wait(bar, n_team, &sense);
-            } else if (i + 1 < n_ops && ops[i + 1].kind == FL_STEP_RNN) {
-                fl_barrier_wait(bar, n_team, &sense);
+                src = out;
             }
-            src = bufs[i].out;
         }
-        if (tid == 0) {
-            for (ptrdiff_t r = 0; r < n_batch; r++) {
+        if (!by_units || tid == 0) {
+            for (ptrdiff_t r = r0; r < r1; r++)
                 memcpy(y + (r * n_steps + k) * width, src + r * width,
                        (size_t)width * sizeof(float));
-            }
-            memcpy(x, src, (size_t)(n_batch * width) * sizeof(float));
         }
-        if (n_team > 1) fl_barrier_wait(bar, n_team, &sense);
+        fed = src;
     }
     return rc;
 }
@@ -610,9 +663,11 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
     }
     if (n_batch == 0 || n_steps < 2) return FL_OK;
 
-    /* A team pays two barriers per step (~250 ns each here) and moves h between cores: measured
-     * slower than one thread for LSTM(64) at batch 1 (18k multiply-adds a step), 1.3-1.9x
-     * faster from LSTM(128). Cells that need whole rows are split by rows. */
+    /* A team split by units meets once per recurrent op and step, and h moves between cores.
+     * For LSTM(64) at batch 1 (18k multiply-adds a step) two threads took 0.75x the time of
+     * one when the team was busy, but 0.9-1.3x when each call started after an idle pause (the
+     * woken worker runs slowly at first), so it runs on one thread; from LSTM(128) the team
+     * wins. Split by rows, threads never meet. */
     int nt = n_threads;
 #ifdef _OPENMP
     if (nt > fl_num_procs()) nt = fl_num_procs();
@@ -630,47 +685,50 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
                 nt = 1;
     }
 
-    fl_feedback_buffers bufs[FL_FEEDBACK_MAX_OPS + 1];
+    fl_feedback_buffers bufs[FL_FEEDBACK_MAX_OPS];
     const ptrdiff_t n_scratch = fl_feedback_scratch(ops, n_ops);
-    float *scratch = workspace, *w = workspace + (ptrdiff_t)n_threads * n_scratch;
+    const ptrdiff_t per_thread = fl_feedback_per_thread(ops, n_ops, n_batch);
+    float *w = workspace + (ptrdiff_t)n_threads * per_thread;
     for (int i = 0; i < n_ops; i++) {
-        bufs[i].out = w;
-        w += n_batch * ops[i].n_out;
-        if (ops[i].kind == FL_STEP_RNN) {
-            const ptrdiff_t n_padded = fl_rnn_padded(ops[i].rnn), n_units = ops[i].n_out;
-            bufs[i].h_cur = w;
-            bufs[i].h_next = w + n_batch * n_padded;
-            bufs[i].c = w + 2 * n_batch * n_padded;
-            w += 3 * n_batch * n_padded;
-            fl_state_to_padded(ops[i].h, ops[i].c, n_batch, n_units, n_padded, bufs[i].h_cur,
-                               bufs[i].h_next, bufs[i].c);
-        }
+        if (ops[i].kind != FL_STEP_RNN) continue;
+        const ptrdiff_t n_padded = fl_rnn_padded(ops[i].rnn), n_units = ops[i].n_out;
+        bufs[i].out[0] = w;
+        bufs[i].out[1] = w + n_batch * n_units;
+        bufs[i].h_cur = w + 2 * n_batch * n_units;
+        bufs[i].h_next = bufs[i].h_cur + n_batch * n_padded;
+        bufs[i].c = bufs[i].h_next + n_batch * n_padded;
+        w = bufs[i].c + n_batch * n_padded;
+        fl_state_to_padded(ops[i].h, ops[i].c, n_batch, n_units, n_padded, bufs[i].h_cur,
+                           bufs[i].h_next, bufs[i].c);
     }
-    /* The next step's input, y_{k-1} (its own buffer: a chain of recurrent ops only would otherwise
-     * write its output over the input other threads still read). */
-    bufs[n_ops].out = w;
+    /* y_1, the input of step 1, compact */
+    float *y_first = w;
     for (ptrdiff_t r = 0; r < n_batch; r++)
-        memcpy(bufs[n_ops].out + r * width, y + r * n_steps * width, (size_t)width * sizeof(float));
+        memcpy(y_first + r * width, y + r * n_steps * width, (size_t)width * sizeof(float));
 
     int rc = FL_OK;
     if (nt <= 1) {
-        rc = fl_feedback_steps(ops, n_ops, bufs, cells, n_batch, width, y, n_steps, scratch, 0, 1,
-                               0, NULL);
+        float *own_out[FL_FEEDBACK_MAX_OPS];
+        fl_feedback_own_outputs(ops, n_ops, n_batch, workspace + n_scratch, own_out);
+        rc = fl_feedback_steps(ops, n_ops, bufs, own_out, cells, y_first, n_batch, width, y,
+                               n_steps, workspace, 0, 1, 0, NULL);
     } else {
 #ifdef _OPENMP
         fl_spin_barrier bar = {0, 0};
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
-            fl_feedback_buffers mine[FL_FEEDBACK_MAX_OPS + 1];
-            memcpy(mine, bufs, sizeof(fl_feedback_buffers) * (size_t)(n_ops + 1));
-            const int r = fl_feedback_steps(ops, n_ops, mine, cells, n_batch, width, y, n_steps,
-                                            scratch + (ptrdiff_t)tid * n_scratch, tid, n_team,
-                                            by_units, &bar);
-            if (tid == 0) {
-                rc = r;
-                memcpy(bufs, mine, sizeof(fl_feedback_buffers) * (size_t)(n_ops + 1));
-            }
+            float *mine_ws = workspace + (ptrdiff_t)tid * per_thread;
+            float *own_out[FL_FEEDBACK_MAX_OPS];
+            fl_feedback_own_outputs(ops, n_ops, n_batch, mine_ws + n_scratch, own_out);
+            fl_feedback_buffers mine[FL_FEEDBACK_MAX_OPS];
+            memcpy(mine, bufs, sizeof(fl_feedback_buffers) * (size_t)n_ops);
+            const int r = fl_feedback_steps(ops, n_ops, mine, own_out, cells, y_first, n_batch,
+                                            width, y, n_steps, mine_ws, tid, n_team, by_units,
+                                            &bar);
+#pragma omp critical(fl_feedback_rc)
+            if (r != FL_OK) rc = r;
+            if (tid == 0) memcpy(bufs, mine, sizeof(fl_feedback_buffers) * (size_t)n_ops);
         }
 #endif
     }
