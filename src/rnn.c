@@ -566,8 +566,8 @@ static void fl_feedback_rnn_part(const fl_step_op *op, const fl_rnn_cell_fns *ce
  * shared buffer is written only after a barrier that follows its last read:
  * - h: a step reads h_cur whole and writes its units of h_next; the two swap each step.
  * - a recurrent op's compact output is read by later ops of the step and, when it is the last
- *   op, by the first op of the next step: steps alternate between two buffers, so the one a
- *   step writes was last read a step earlier, before the barrier of that step's first op.
+ *   op, by the first ops of the next step: steps alternate between two buffers, so every read
+ *   of the one step k writes came before the same op's barrier in step k - 1.
  * - c: each thread reads and writes only its own units. */
 static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffers *bufs,
                              float *const *own_out, const fl_rnn_cell_fns *cells,
