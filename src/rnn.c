@@ -1,6 +1,9 @@
 /* Recurrent forward pass for every cell type: state buffers, the choice between row-parallel and
  * unit-parallel scheduling, the time loop and feedback generation. The per-timestep arithmetic
  * of each cell is in <cell>_step_portable.h and <cell>_step_avx2.h. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE  /* sched_getcpu, sched_setaffinity: fl_team_spread */
+#endif
 #include <string.h>
 
 #include "activations.h"
@@ -16,6 +19,15 @@
 #else
 #define FL_HAVE_SCHED_YIELD 0
 #endif
+
+#if defined(__linux__) && defined(_OPENMP) && (defined(__GNUC__) || defined(__clang__))
+#define FL_HAVE_TEAM_SPREAD 1
+typedef cpu_set_t fl_cpu_mask;
+#else
+#define FL_HAVE_TEAM_SPREAD 0
+typedef int fl_cpu_mask;
+#endif
+#define FL_TEAM_SPREAD_MAX 64
 
 typedef struct {
     const float *x;       /* (n_batch, n_timesteps, n_features) */
@@ -169,6 +181,11 @@ static void fl_state_from_padded(const float *h_pad, const float *c_pad, ptrdiff
 
 /* Below this many multiply-adds per call, waking a second thread costs more than it saves. */
 #define FL_MIN_PARALLEL_MACS (1 << 18)
+/* Generation: recurrent multiply-adds per step and thread below which one thread runs alone
+ * (see fl_feedback_generate). */
+#ifndef FL_FEEDBACK_MIN_MACS_PER_THREAD
+#define FL_FEEDBACK_MIN_MACS_PER_THREAD 8192.0
+#endif
 
 static ptrdiff_t fl_rnn_padded(const fl_rnn_params *p) {
     const ptrdiff_t bu = fl_rnn_block_units(p->cell);
@@ -234,6 +251,93 @@ static void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sens
 #ifdef _OPENMP
 #pragma omp barrier
 #endif
+#endif
+}
+
+/* Where the threads of a team that meets every step run. Linux wakes an idle OpenMP worker on
+ * its caller's CPU when it takes the worker's own CPU for busy, as a virtual machine's halted
+ * vCPU looks (vcpu_is_preempted), and then leaves the two together for many milliseconds: here
+ * after 100 ms of idle, most 2-thread LSTM(64) generate calls ran both threads on one CPU at
+ * 5.4 us a step, against 1.45 us spread and 1.84 us on one thread. So each thread that finds a
+ * teammate on its CPU moves itself, for this call only, to an allowed CPU no teammate uses; if
+ * there is none (the user bound the threads so), the team is "stuck" and thread 0 works alone. */
+typedef struct {
+    int cpu[FL_TEAM_SPREAD_MAX];
+    int stuck;
+    int alone_done;  /* set by thread 0 when it has worked alone */
+} fl_team_places;
+
+#if FL_HAVE_TEAM_SPREAD
+static int fl_cpu_taken(const fl_team_places *pl, int n_team, int cpu) {
+    for (int t = 0; t < n_team; t++)
+        if (pl->cpu[t] == cpu) return 1;
+    return 0;
+}
+
+static int fl_shares_cpu(const fl_team_places *pl, int tid) {
+    for (int t = 0; t < tid; t++)
+        if (pl->cpu[tid] >= 0 && pl->cpu[t] == pl->cpu[tid]) return 1;
+    return 0;
+}
+#endif
+
+/* Called by every thread of the team at the start of the parallel region (bar fresh); returns 1
+ * if this thread moved, with its previous affinity in saved, to pass to fl_team_unspread at the
+ * end. Two barriers: all CPUs are known before anyone moves, and every move and the stuck flag
+ * are settled before anyone starts. */
+static int fl_team_spread(fl_team_places *pl, int tid, int n_team, fl_spin_barrier *bar,
+                          int *sense, fl_cpu_mask *saved) {
+#if FL_HAVE_TEAM_SPREAD
+    if (n_team > FL_TEAM_SPREAD_MAX) return 0;
+    pl->cpu[tid] = sched_getcpu();
+    fl_barrier_wait(bar, n_team, sense);
+    int moved = 0;
+    if (fl_shares_cpu(pl, tid)) {
+        /* The k-th thread to move takes the k-th free CPU, so no two pick the same one. */
+        int rank = 0;
+        for (int t = 0; t < tid; t++) rank += fl_shares_cpu(pl, t);
+        if (sched_getaffinity(0, sizeof(*saved), saved) == 0) {
+            for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; cpu++) {
+                if (!CPU_ISSET(cpu, saved) || fl_cpu_taken(pl, n_team, cpu) || seen++ < rank)
+                    continue;
+                cpu_set_t one;
+                CPU_ZERO(&one);
+                CPU_SET(cpu, &one);
+                moved = sched_setaffinity(0, sizeof(one), &one) == 0;
+                break;
+            }
+        }
+        if (!moved) __atomic_store_n(&pl->stuck, 1, __ATOMIC_RELAXED);
+    }
+    fl_barrier_wait(bar, n_team, sense);
+    return moved;
+#else
+    (void)pl, (void)tid, (void)n_team, (void)bar, (void)sense, (void)saved;
+    return 0;
+#endif
+}
+
+/* In a stuck team, thread 0 calls this with alone = 1 when done, the others with alone = 0 to
+ * wait for it: they share its CPU, and spinning in the OpenMP end-of-region barrier (libgomp
+ * spins for milliseconds before it sleeps) would take half of that CPU from thread 0 (3-4x
+ * slower in our tests), so they yield it instead. */
+static void fl_team_stuck_meet(fl_team_places *pl, int alone) {
+#if FL_HAVE_TEAM_SPREAD
+    if (alone) {
+        __atomic_store_n(&pl->alone_done, 1, __ATOMIC_RELEASE);
+    } else {
+        while (!__atomic_load_n(&pl->alone_done, __ATOMIC_ACQUIRE)) sched_yield();
+    }
+#else
+    (void)pl, (void)alone;
+#endif
+}
+
+static void fl_team_unspread(int moved, const fl_cpu_mask *saved) {
+#if FL_HAVE_TEAM_SPREAD
+    if (moved) sched_setaffinity(0, sizeof(*saved), saved);
+#else
+    (void)moved, (void)saved;
 #endif
 }
 
@@ -446,12 +550,25 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
     } else {
 #ifdef _OPENMP
         fl_spin_barrier bar = {0, 0};
+        fl_team_places places;
+        places.stuck = places.alone_done = 0;
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
             if (unit_parallel) {
-                fl_rnn_units(&run, n_batch, n_blocks * tid / n_team,
-                              n_blocks * (tid + 1) / n_team, &bar, n_team);
+                int sense = 0;
+                fl_cpu_mask saved;
+                const int moved = n_team > 1 ? fl_team_spread(&places, tid, n_team, &bar,
+                                                              &sense, &saved)
+                                             : 0;
+                if (!places.stuck) {
+                    fl_rnn_units(&run, n_batch, n_blocks * tid / n_team,
+                                  n_blocks * (tid + 1) / n_team, &bar, n_team);
+                } else {  /* thread 0 alone, as with nt = 1 */
+                    if (tid == 0) fl_rnn_units(&run, n_batch, 0, n_blocks, &bar, 1);
+                    fl_team_stuck_meet(&places, tid == 0);
+                }
+                fl_team_unspread(moved, &saved);
             } else {
                 fl_rnn_rows(&run, n_batch * tid / n_team, n_batch * (tid + 1) / n_team,
                             scratch + (ptrdiff_t)tid * FL_RNN_SCRATCH_ROWS * n_padded);
@@ -526,7 +643,7 @@ size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, ptrdiff_t 
 }
 
 /* Rows [r0, r1) and unit blocks [b0, b1) of one timestep of a recurrent op, and those units of
- * h, compact, into out. */
+ * h, compact, into out unless it is NULL. */
 static void fl_feedback_rnn_part(const fl_step_op *op, const fl_rnn_cell_fns *cell,
                                  const float *x, fl_feedback_buffers *buf, float *out,
                                  ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1,
@@ -551,7 +668,7 @@ static void fl_feedback_rnn_part(const fl_step_op *op, const fl_rnn_cell_fns *ce
     }
     const ptrdiff_t u0 = b0 * block_units;
     const ptrdiff_t u1 = b1 * block_units < n_units ? b1 * block_units : n_units;
-    for (ptrdiff_t r = r0; r < r1 && u1 > u0; r++)
+    for (ptrdiff_t r = r0; r < r1 && u1 > u0 && out != NULL; r++)
         memcpy(out + r * n_units + u0, buf->h_next + r * n_padded + u0,
                (size_t)(u1 - u0) * sizeof(float));
 }
@@ -580,6 +697,10 @@ static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffe
         r0 = n_batch * tid / n_team;
         r1 = n_batch * (tid + 1) / n_team;
     }
+    /* One row: h is its own compact output, read by the later ops (and the next step) until
+     * the barrier after which it is written again, two steps on, like out[k & 1]. Split by
+     * units, the other threads' parts of h then cross between cores once per step, not twice. */
+    const int one_row = n_batch == 1;
     const float *fed = y_first;  /* y_{k-1}, (n_batch, width), the input of step k */
     for (ptrdiff_t k = 1; k < n_steps; k++) {
         const float *src = fed;
@@ -592,13 +713,13 @@ static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffe
                     b0 = n_blocks * tid / n_team;
                     b1 = n_blocks * (tid + 1) / n_team;
                 }
-                float *out = bufs[i].out[k & 1];
+                float *out = one_row ? NULL : bufs[i].out[k & 1];
                 fl_feedback_rnn_part(op, &cells[i], src, &bufs[i], out, r0, r1, b0, b1, scratch);
                 float *swap = bufs[i].h_cur;
                 bufs[i].h_cur = bufs[i].h_next;
                 bufs[i].h_next = swap;
                 if (by_units && n_team > 1) fl_barrier_wait(bar, n_team, &sense);
-                src = out;
+                src = one_row ? bufs[i].h_cur : out;
             } else {
                 const ptrdiff_t n_in = op->n_in, n_out = op->n_out, n_rows = r1 - r0;
                 float *out = own_out[i];
@@ -663,18 +784,18 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
     }
     if (n_batch == 0 || n_steps < 2) return FL_OK;
 
-    /* A team split by units meets once per recurrent op and step, and h moves between cores.
-     * For LSTM(64) at batch 1 (18k multiply-adds a step) two threads took 0.75x the time of
-     * one when the team was busy, but 0.9-1.3x when each call started after an idle pause (the
-     * woken worker runs slowly at first), so it runs on one thread; from LSTM(128) the team
-     * wins. Split by rows, threads never meet. */
+    /* A team split by units meets once per recurrent op and step, and h moves between cores:
+     * at batch 1 with 8 features, two threads took 1.25x the time of one for LSTM(32) (5k
+     * multiply-adds a step), about the same for LSTM(48), and 0.7-0.8x for LSTM(64) (18k),
+     * after idle pauses of 0-60 ms as well (once fl_team_spread keeps the threads apart).
+     * Split by rows, threads never meet. */
     int nt = n_threads;
 #ifdef _OPENMP
     if (nt > fl_num_procs()) nt = fl_num_procs();
 #else
     nt = 1;
 #endif
-    if (macs < 32768.0 * nt) nt = 1;
+    if (macs < FL_FEEDBACK_MIN_MACS_PER_THREAD * nt) nt = 1;
     const int by_units = all_split && n_batch < 4 * (ptrdiff_t)nt;
     if (!by_units && nt > n_batch) nt = (int)n_batch;
     if (by_units) {
@@ -715,20 +836,36 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
     } else {
 #ifdef _OPENMP
         fl_spin_barrier bar = {0, 0};
+        fl_team_places places;
+        places.stuck = places.alone_done = 0;
 #pragma omp parallel num_threads(nt)
         {
-            const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
-            float *mine_ws = workspace + (ptrdiff_t)tid * per_thread;
-            float *own_out[FL_FEEDBACK_MAX_OPS];
-            fl_feedback_own_outputs(ops, n_ops, n_batch, mine_ws + n_scratch, own_out);
-            fl_feedback_buffers mine[FL_FEEDBACK_MAX_OPS];
-            memcpy(mine, bufs, sizeof(fl_feedback_buffers) * (size_t)n_ops);
-            const int r = fl_feedback_steps(ops, n_ops, mine, own_out, cells, y_first, n_batch,
-                                            width, y, n_steps, mine_ws, tid, n_team, by_units,
-                                            &bar);
+            const int tid = omp_get_thread_num();
+            int n_team = omp_get_num_threads(), sense = 0, work = 1;
+            fl_cpu_mask saved;
+            const int moved = by_units && n_team > 1
+                                  ? fl_team_spread(&places, tid, n_team, &bar, &sense, &saved)
+                                  : 0;
+            const int stuck = by_units && places.stuck;
+            if (stuck) {  /* thread 0 alone, as with nt = 1 */
+                work = tid == 0;
+                n_team = 1;
+            }
+            if (work) {
+                float *mine_ws = workspace + (ptrdiff_t)tid * per_thread;
+                float *own_out[FL_FEEDBACK_MAX_OPS];
+                fl_feedback_own_outputs(ops, n_ops, n_batch, mine_ws + n_scratch, own_out);
+                fl_feedback_buffers mine[FL_FEEDBACK_MAX_OPS];
+                memcpy(mine, bufs, sizeof(fl_feedback_buffers) * (size_t)n_ops);
+                const int r = fl_feedback_steps(ops, n_ops, mine, own_out, cells, y_first,
+                                                n_batch, width, y, n_steps, mine_ws, tid, n_team,
+                                                by_units, &bar);
 #pragma omp critical(fl_feedback_rc)
-            if (r != FL_OK) rc = r;
-            if (tid == 0) memcpy(bufs, mine, sizeof(fl_feedback_buffers) * (size_t)n_ops);
+                if (r != FL_OK) rc = r;
+                if (tid == 0) memcpy(bufs, mine, sizeof(fl_feedback_buffers) * (size_t)n_ops);
+            }
+            if (stuck) fl_team_stuck_meet(&places, tid == 0);
+            fl_team_unspread(moved, &saved);
         }
 #endif
     }

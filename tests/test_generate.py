@@ -1,4 +1,9 @@
 """model.generate: the Keras feedback protocol in one call."""
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -139,3 +144,34 @@ def test_feedback_loop_in_c_is_exact_on_any_number_of_threads(batch, layers, td,
     np.testing.assert_allclose(two, _predict_loop(models[2], x, 30, slide=False), atol=1e-6)
     for name, (h, c) in models[1].get_states().items():
         assert np.array_equal(c, models[0].get_states()[name][1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not fastlstm.build_info()["openmp"],
+                    reason="OpenMP thread binding as on Linux")
+def test_threads_bound_to_one_cpu_work_alone_with_the_same_bits():
+    """Both OpenMP threads bound to one CPU: the teams that split units (generate and a batch-1
+    sequence) find no CPU to spread to and let thread 0 work alone; same bits as one thread."""
+    cpu = min(os.sched_getaffinity(0))
+    script = textwrap.dedent("""
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        import numpy as np
+        import fastlstm
+        from small_models import chain_model
+        rng = np.random.default_rng(5)
+        x = rng.uniform(-1, 1, (1, 100, 8)).astype(np.float32)
+        results = []
+        for n in (1, 2):
+            fastlstm.set_num_threads(n)
+            gen = chain_model((1, None, 8), 128, 8, stateful=True, td=True,
+                              return_sequences=True, seed=3)
+            seq = chain_model((1, None, 8), 128, 1, seed=4)
+            results.append((gen.generate(x[:, :3], 50), seq.predict(x)))
+        assert np.array_equal(results[0][0], results[1][0]), "generate"
+        assert np.array_equal(results[0][1], results[1][1]), "sequence"
+        print("same bits")
+    """)
+    env = dict(os.environ, OMP_PLACES="{%d}" % cpu, OMP_PROC_BIND="true")
+    run = subprocess.run([sys.executable, "-c", script, os.path.dirname(__file__)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "same bits" in run.stdout, run.stdout + run.stderr

@@ -191,3 +191,22 @@ def test_nan_stays_nan_through_element_wise_activations(kernel_path, path, name)
     got = x.copy()
     _kernels.activation_apply(C_IDS[name], got)
     assert np.isnan(got[0, ::4]).all() and not np.isnan(got[0, 1::4]).any()
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("n_in", [1, 3, 4, 5, 64])
+@pytest.mark.parametrize("n_out", [1, 7, 8, 9, 17])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_dense_matches_float64_product(kernel_path, path, n_in, n_out, with_bias):
+    """Full groups of 8 outputs and the masked tail of the AVX2 Dense, and the portable loop."""
+    kernel_path(path)
+    rng = np.random.default_rng(n_in * 100 + n_out)
+    x = rng.uniform(-1, 1, (5, n_in)).astype(np.float32)
+    kernel = rng.uniform(-1, 1, (n_in, n_out)).astype(np.float32)
+    bias = rng.uniform(-1, 1, n_out).astype(np.float32) if with_bias else None
+    got = _kernels.dense_forward(x, kernel, bias, C_IDS["linear"])
+    want = x.astype(np.float64) @ kernel.astype(np.float64)
+    if with_bias:
+        want += bias
+    assert got.shape == (5, n_out)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-6 * n_in)
