@@ -2,7 +2,7 @@
  * unit-parallel scheduling, the time loop and feedback generation. The per-timestep arithmetic
  * of each cell is in <cell>_step_portable.h and <cell>_step_avx2.h. */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE  /* sched_getcpu, sched_setaffinity: fl_team_spread */
+#define _GNU_SOURCE  /* sched_getcpu, sched_setaffinity: fl_team_claim_cpu */
 #endif
 #include <string.h>
 
@@ -27,7 +27,6 @@ typedef cpu_set_t fl_cpu_mask;
 #define FL_HAVE_TEAM_SPREAD 0
 typedef int fl_cpu_mask;
 #endif
-#define FL_TEAM_SPREAD_MAX 64
 
 typedef struct {
     const float *x;       /* (n_batch, n_timesteps, n_features) */
@@ -184,7 +183,7 @@ static void fl_state_from_padded(const float *h_pad, const float *c_pad, ptrdiff
 /* Generation: recurrent multiply-adds per step and thread below which one thread runs alone
  * (see fl_feedback_generate). */
 #ifndef FL_FEEDBACK_MIN_MACS_PER_THREAD
-#define FL_FEEDBACK_MIN_MACS_PER_THREAD 8192.0
+#define FL_FEEDBACK_MIN_MACS_PER_THREAD 32768.0
 #endif
 
 static ptrdiff_t fl_rnn_padded(const fl_rnn_params *p) {
@@ -258,87 +257,84 @@ static void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sens
  * its caller's CPU when it takes the worker's own CPU for busy, as a virtual machine's halted
  * vCPU looks (vcpu_is_preempted), and then leaves the two together for many milliseconds: here
  * after 100 ms of idle, most 2-thread LSTM(64) generate calls ran both threads on one CPU at
- * 5.4 us a step, against 1.45 us spread and 1.84 us on one thread. So each thread that finds a
- * teammate on its CPU moves itself, for this call only, to an allowed CPU no teammate uses; if
- * there is none (the user bound the threads so), the team is "stuck" and thread 0 works alone. */
+ * 5.4 us a step, against 1.45 us spread and 1.84 us on one thread. So the caller claims its CPU
+ * before the team starts, and each worker claims the CPU it finds itself on or, if that is
+ * taken, moves itself for this call to an allowed CPU nobody has claimed; if there is none (the
+ * user bound the threads so), the team is "refused" and thread 0 works alone. Claims are bits
+ * of one word (CPUs 0-63; a thread on a higher CPU stays where it is). */
 typedef struct {
-    int cpu[FL_TEAM_SPREAD_MAX];
-    int stuck;
-    int alone_done;  /* set by thread 0 when it has worked alone */
-} fl_team_places;
+    unsigned long long claimed;  /* CPUs taken by the team */
+    int refused;                 /* a worker found no CPU of its own */
+    int ready;                   /* workers standing on CPUs of their own (generation) */
+    ptrdiff_t alone_done;        /* thread 0 has finished alone (refused team) */
+    ptrdiff_t start;             /* generation: first step split among the team, 0 = undecided */
+} fl_team_join;
 
+static void fl_team_join_init(fl_team_join *j) {
+    j->claimed = 0;
+    j->refused = j->ready = j->alone_done = 0;
+    j->start = 0;
 #if FL_HAVE_TEAM_SPREAD
-static int fl_cpu_taken(const fl_team_places *pl, int n_team, int cpu) {
-    for (int t = 0; t < n_team; t++)
-        if (pl->cpu[t] == cpu) return 1;
-    return 0;
-}
-
-static int fl_shares_cpu(const fl_team_places *pl, int tid) {
-    for (int t = 0; t < tid; t++)
-        if (pl->cpu[tid] >= 0 && pl->cpu[t] == pl->cpu[tid]) return 1;
-    return 0;
-}
+    const int cpu = sched_getcpu();
+    if (cpu >= 0 && cpu < 64) j->claimed = 1ULL << cpu;
 #endif
+}
 
-/* Called by every thread of the team at the start of the parallel region (bar fresh); returns 1
- * if this thread moved, with its previous affinity in saved, to pass to fl_team_unspread at the
- * end. Two barriers: all CPUs are known before anyone moves, and every move and the stuck flag
- * are settled before anyone starts. */
-static int fl_team_spread(fl_team_places *pl, int tid, int n_team, fl_spin_barrier *bar,
-                          int *sense, fl_cpu_mask *saved) {
+/* Called by each worker when it starts; returns 1 if it moved, with its previous affinity in
+ * saved, to pass to fl_team_unclaim at the end. */
+static int fl_team_claim_cpu(fl_team_join *j, fl_cpu_mask *saved) {
 #if FL_HAVE_TEAM_SPREAD
-    if (n_team > FL_TEAM_SPREAD_MAX) return 0;
-    pl->cpu[tid] = sched_getcpu();
-    fl_barrier_wait(bar, n_team, sense);
-    int moved = 0;
-    if (fl_shares_cpu(pl, tid)) {
-        /* The k-th thread to move takes the k-th free CPU, so no two pick the same one. */
-        int rank = 0;
-        for (int t = 0; t < tid; t++) rank += fl_shares_cpu(pl, t);
-        if (sched_getaffinity(0, sizeof(*saved), saved) == 0) {
-            for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; cpu++) {
-                if (!CPU_ISSET(cpu, saved) || fl_cpu_taken(pl, n_team, cpu) || seen++ < rank)
-                    continue;
-                cpu_set_t one;
-                CPU_ZERO(&one);
-                CPU_SET(cpu, &one);
-                moved = sched_setaffinity(0, sizeof(one), &one) == 0;
-                break;
-            }
+    const int here = sched_getcpu();
+    if (here < 0 || here >= 64) return 0;
+    if (!(__atomic_fetch_or(&j->claimed, 1ULL << here, __ATOMIC_ACQ_REL) & (1ULL << here)))
+        return 0;
+    if (sched_getaffinity(0, sizeof(*saved), saved) == 0) {
+        for (int cpu = 0; cpu < 64 && cpu < CPU_SETSIZE; cpu++) {
+            const unsigned long long bit = 1ULL << cpu;
+            if (!CPU_ISSET(cpu, saved) || (__atomic_fetch_or(&j->claimed, bit, __ATOMIC_ACQ_REL) & bit))
+                continue;
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            if (sched_setaffinity(0, sizeof(one), &one) == 0) return 1;
+            break;
         }
-        if (!moved) __atomic_store_n(&pl->stuck, 1, __ATOMIC_RELAXED);
     }
-    fl_barrier_wait(bar, n_team, sense);
-    return moved;
+    __atomic_store_n(&j->refused, 1, __ATOMIC_RELEASE);
+    return 0;
 #else
-    (void)pl, (void)tid, (void)n_team, (void)bar, (void)sense, (void)saved;
+    (void)j, (void)saved;
     return 0;
 #endif
 }
 
-/* In a stuck team, thread 0 calls this with alone = 1 when done, the others with alone = 0 to
- * wait for it: they share its CPU, and spinning in the OpenMP end-of-region barrier (libgomp
- * spins for milliseconds before it sleeps) would take half of that CPU from thread 0 (3-4x
- * slower in our tests), so they yield it instead. */
-static void fl_team_stuck_meet(fl_team_places *pl, int alone) {
-#if FL_HAVE_TEAM_SPREAD
-    if (alone) {
-        __atomic_store_n(&pl->alone_done, 1, __ATOMIC_RELEASE);
-    } else {
-        while (!__atomic_load_n(&pl->alone_done, __ATOMIC_ACQUIRE)) sched_yield();
-    }
-#else
-    (void)pl, (void)alone;
-#endif
-}
-
-static void fl_team_unspread(int moved, const fl_cpu_mask *saved) {
+static void fl_team_unclaim(int moved, const fl_cpu_mask *saved) {
 #if FL_HAVE_TEAM_SPREAD
     if (moved) sched_setaffinity(0, sizeof(*saved), saved);
 #else
     (void)moved, (void)saved;
 #endif
+}
+
+/* Waits, pausing and then yielding the CPU as fl_barrier_wait does, until *flag != 0. A worker
+ * that may share thread 0's CPU waits here rather than in the OpenMP end-of-region barrier,
+ * where libgomp spins for milliseconds before it sleeps and would take half of that CPU from
+ * thread 0 (3-4x slower in our tests). */
+static ptrdiff_t fl_wait_nonzero(const ptrdiff_t *flag) {
+    ptrdiff_t v;
+#if defined(__GNUC__) || defined(__clang__)
+    for (long spins = 0; (v = __atomic_load_n(flag, __ATOMIC_ACQUIRE)) == 0; spins++) {
+#else
+    for (long spins = 0; (v = *(volatile const ptrdiff_t *)flag) == 0; spins++) {
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+#if FL_HAVE_SCHED_YIELD
+        if (spins >= FL_BARRIER_SPINS) sched_yield();
+#endif
+    }
+    return v;
 }
 
 typedef struct {
@@ -549,26 +545,27 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
         fl_rnn_rows(&run, 0, n_batch, scratch);
     } else {
 #ifdef _OPENMP
-        fl_spin_barrier bar = {0, 0};
-        fl_team_places places;
-        places.stuck = places.alone_done = 0;
+        fl_spin_barrier bar = {0, 0}, claims_bar = {0, 0};
+        fl_team_join join;
+        fl_team_join_init(&join);
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
             if (unit_parallel) {
                 int sense = 0;
                 fl_cpu_mask saved;
-                const int moved = n_team > 1 ? fl_team_spread(&places, tid, n_team, &bar,
-                                                              &sense, &saved)
-                                             : 0;
-                if (!places.stuck) {
+                const int moved = tid > 0 ? fl_team_claim_cpu(&join, &saved) : 0;
+                fl_barrier_wait(&claims_bar, n_team, &sense);  /* every claim settled */
+                if (!join.refused) {
                     fl_rnn_units(&run, n_batch, n_blocks * tid / n_team,
                                   n_blocks * (tid + 1) / n_team, &bar, n_team);
-                } else {  /* thread 0 alone, as with nt = 1 */
-                    if (tid == 0) fl_rnn_units(&run, n_batch, 0, n_blocks, &bar, 1);
-                    fl_team_stuck_meet(&places, tid == 0);
+                } else if (tid == 0) {  /* alone, as with nt = 1 */
+                    fl_rnn_units(&run, n_batch, 0, n_blocks, &bar, 1);
+                    __atomic_store_n(&join.alone_done, 1, __ATOMIC_RELEASE);
+                } else {
+                    fl_wait_nonzero(&join.alone_done);
                 }
-                fl_team_unspread(moved, &saved);
+                fl_team_unclaim(moved, &saved);
             } else {
                 fl_rnn_rows(&run, n_batch * tid / n_team, n_batch * (tid + 1) / n_team,
                             scratch + (ptrdiff_t)tid * FL_RNN_SCRATCH_ROWS * n_padded);
@@ -688,10 +685,14 @@ static void fl_feedback_rnn_part(const fl_step_op *op, const fl_rnn_cell_fns *ce
  * - c: each thread reads and writes only its own units. */
 static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffers *bufs,
                              float *const *own_out, const fl_rnn_cell_fns *cells,
-                             const float *y_first, ptrdiff_t n_batch, ptrdiff_t width, float *y,
-                             ptrdiff_t n_steps, float *scratch, int tid, int n_team,
-                             int by_units, fl_spin_barrier *bar) {
+                             const float *fed, ptrdiff_t n_batch, ptrdiff_t width, float *y,
+                             ptrdiff_t k0, ptrdiff_t n_steps, float *scratch, int tid,
+                             int n_team, int by_units, fl_spin_barrier *bar,
+                             fl_team_join *join) {
     int sense = 0, rc = FL_OK;
+    /* Split by units with a join, thread 0 runs every unit alone until all workers stand on
+     * CPUs of their own, then names the first step they share (fl_feedback_generate). */
+    int split = !by_units || join == NULL || tid > 0;
     ptrdiff_t r0 = 0, r1 = n_batch;
     if (!by_units) {
         r0 = n_batch * tid / n_team;
@@ -701,8 +702,14 @@ static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffe
      * the barrier after which it is written again, two steps on, like out[k & 1]. Split by
      * units, the other threads' parts of h then cross between cores once per step, not twice. */
     const int one_row = n_batch == 1;
-    const float *fed = y_first;  /* y_{k-1}, (n_batch, width), the input of step k */
-    for (ptrdiff_t k = 1; k < n_steps; k++) {
+    /* fed: y_{k-1}, (n_batch, width), the input of step k */
+    for (ptrdiff_t k = k0; k < n_steps; k++) {
+        if (!split && !__atomic_load_n(&join->refused, __ATOMIC_ACQUIRE)
+            && __atomic_load_n(&join->ready, __ATOMIC_ACQUIRE) == n_team - 1) {
+            __atomic_store_n(&join->start, k, __ATOMIC_RELEASE);
+            split = 1;
+        }
+        const int team = split ? n_team : 1;
         const float *src = fed;
         for (int i = 0; i < n_ops; i++) {
             const fl_step_op *op = &ops[i];
@@ -710,15 +717,15 @@ static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffe
                 const ptrdiff_t n_blocks = fl_rnn_padded(op->rnn) / fl_rnn_block_units(op->rnn->cell);
                 ptrdiff_t b0 = 0, b1 = n_blocks;
                 if (by_units) {
-                    b0 = n_blocks * tid / n_team;
-                    b1 = n_blocks * (tid + 1) / n_team;
+                    b0 = n_blocks * tid / team;
+                    b1 = n_blocks * (tid + 1) / team;
                 }
                 float *out = one_row ? NULL : bufs[i].out[k & 1];
                 fl_feedback_rnn_part(op, &cells[i], src, &bufs[i], out, r0, r1, b0, b1, scratch);
                 float *swap = bufs[i].h_cur;
                 bufs[i].h_cur = bufs[i].h_next;
                 bufs[i].h_next = swap;
-                if (by_units && n_team > 1) fl_barrier_wait(bar, n_team, &sense);
+                if (by_units && team > 1) fl_barrier_wait(bar, team, &sense);
                 src = one_row ? bufs[i].h_cur : out;
             } else {
                 const ptrdiff_t n_in = op->n_in, n_out = op->n_out, n_rows = r1 - r0;
@@ -744,6 +751,7 @@ static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffe
         }
         fed = src;
     }
+    if (!split) __atomic_store_n(&join->start, n_steps, __ATOMIC_RELEASE);  /* never joined */
     return rc;
 }
 
@@ -784,10 +792,11 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
     }
     if (n_batch == 0 || n_steps < 2) return FL_OK;
 
-    /* A team split by units meets once per recurrent op and step, and h moves between cores:
-     * at batch 1 with 8 features, two threads took 1.25x the time of one for LSTM(32) (5k
-     * multiply-adds a step), about the same for LSTM(48), and 0.7-0.8x for LSTM(64) (18k),
-     * after idle pauses of 0-60 ms as well (once fl_team_spread keeps the threads apart).
+    /* A team split by units meets once per recurrent op and step, and h moves between cores.
+     * At batch 1 with 8 features, two threads took 1.25x the time of one for LSTM(32) (5k
+     * multiply-adds a step); for LSTM(64) (18k) 0.65x while the team was busy but up to 2x
+     * when calls came 60 ms apart (the woken core runs slowly for milliseconds, and the team
+     * keeps its pace), so that stays on one thread; LSTM(128) took 0.55-0.8x at every pause.
      * Split by rows, threads never meet. */
     int nt = n_threads;
 #ifdef _OPENMP
@@ -831,41 +840,62 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
     if (nt <= 1) {
         float *own_out[FL_FEEDBACK_MAX_OPS];
         fl_feedback_own_outputs(ops, n_ops, n_batch, workspace + n_scratch, own_out);
-        rc = fl_feedback_steps(ops, n_ops, bufs, own_out, cells, y_first, n_batch, width, y,
-                               n_steps, workspace, 0, 1, 0, NULL);
+        rc = fl_feedback_steps(ops, n_ops, bufs, own_out, cells, y_first, n_batch, width, y, 1,
+                               n_steps, workspace, 0, 1, 0, NULL, NULL);
     } else {
 #ifdef _OPENMP
         fl_spin_barrier bar = {0, 0};
-        fl_team_places places;
-        places.stuck = places.alone_done = 0;
+        fl_team_join join;
+        fl_team_join_init(&join);
 #pragma omp parallel num_threads(nt)
         {
-            const int tid = omp_get_thread_num();
-            int n_team = omp_get_num_threads(), sense = 0, work = 1;
+            const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
+            float *mine_ws = workspace + (ptrdiff_t)tid * per_thread;
+            float *own_out[FL_FEEDBACK_MAX_OPS];
+            fl_feedback_own_outputs(ops, n_ops, n_batch, mine_ws + n_scratch, own_out);
+            fl_feedback_buffers mine[FL_FEEDBACK_MAX_OPS];
+            memcpy(mine, bufs, sizeof(fl_feedback_buffers) * (size_t)n_ops);
             fl_cpu_mask saved;
-            const int moved = by_units && n_team > 1
-                                  ? fl_team_spread(&places, tid, n_team, &bar, &sense, &saved)
-                                  : 0;
-            const int stuck = by_units && places.stuck;
-            if (stuck) {  /* thread 0 alone, as with nt = 1 */
-                work = tid == 0;
-                n_team = 1;
+            int moved = 0, r = FL_OK;
+            if (tid == 0 || !by_units) {
+                r = fl_feedback_steps(ops, n_ops, mine, own_out, cells, y_first, n_batch, width,
+                                      y, 1, n_steps, mine_ws, tid, n_team, by_units, &bar,
+                                      &join);
+            } else {
+                /* A worker woken after an idle spell may take from ~0.1 to over 1 ms to run
+                 * here; thread 0 does not wait for it but carries on alone (the join). */
+                moved = fl_team_claim_cpu(&join, &saved);
+                if (!__atomic_load_n(&join.refused, __ATOMIC_ACQUIRE))
+                    __atomic_add_fetch(&join.ready, 1, __ATOMIC_ACQ_REL);
+                const ptrdiff_t start = fl_wait_nonzero(&join.start);
+                if (start < n_steps) {
+                    /* The state after step start - 1, which thread 0 ran alone: h swapped once
+                     * a step, and that step's output as this step's input. */
+                    const int last = n_ops - 1;
+                    for (int i = 0; i < n_ops; i++) {
+                        if (ops[i].kind != FL_STEP_RNN || !((start - 1) & 1)) continue;
+                        float *swap = mine[i].h_cur;
+                        mine[i].h_cur = mine[i].h_next;
+                        mine[i].h_next = swap;
+                    }
+                    const float *fed = own_out[last];
+                    if (ops[last].kind == FL_STEP_RNN) {
+                        fed = n_batch == 1 ? mine[last].h_cur : mine[last].out[(start - 1) & 1];
+                    } else {
+                        for (ptrdiff_t row = 0; row < n_batch; row++)
+                            memcpy(own_out[last] + row * width,
+                                   y + (row * n_steps + start - 1) * width,
+                                   (size_t)width * sizeof(float));
+                    }
+                    r = fl_feedback_steps(ops, n_ops, mine, own_out, cells, fed, n_batch, width,
+                                          y, start, n_steps, mine_ws, tid, n_team, by_units,
+                                          &bar, &join);
+                }
             }
-            if (work) {
-                float *mine_ws = workspace + (ptrdiff_t)tid * per_thread;
-                float *own_out[FL_FEEDBACK_MAX_OPS];
-                fl_feedback_own_outputs(ops, n_ops, n_batch, mine_ws + n_scratch, own_out);
-                fl_feedback_buffers mine[FL_FEEDBACK_MAX_OPS];
-                memcpy(mine, bufs, sizeof(fl_feedback_buffers) * (size_t)n_ops);
-                const int r = fl_feedback_steps(ops, n_ops, mine, own_out, cells, y_first,
-                                                n_batch, width, y, n_steps, mine_ws, tid, n_team,
-                                                by_units, &bar);
 #pragma omp critical(fl_feedback_rc)
-                if (r != FL_OK) rc = r;
-                if (tid == 0) memcpy(bufs, mine, sizeof(fl_feedback_buffers) * (size_t)n_ops);
-            }
-            if (stuck) fl_team_stuck_meet(&places, tid == 0);
-            fl_team_unspread(moved, &saved);
+            if (r != FL_OK) rc = r;
+            if (tid == 0) memcpy(bufs, mine, sizeof(fl_feedback_buffers) * (size_t)n_ops);
+            fl_team_unclaim(moved, &saved);
         }
 #endif
     }

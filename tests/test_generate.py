@@ -150,7 +150,7 @@ def test_feedback_loop_in_c_is_exact_on_any_number_of_threads(batch, layers, td,
                     reason="OpenMP thread binding as on Linux")
 def test_threads_bound_to_one_cpu_work_alone_with_the_same_bits():
     """Both OpenMP threads bound to one CPU: the teams that split units (generate and a batch-1
-    sequence) find no CPU to spread to and let thread 0 work alone; same bits as one thread."""
+    sequence) find no CPU of their own and let thread 0 work alone; same bits as one thread."""
     cpu = min(os.sched_getaffinity(0))
     script = textwrap.dedent("""
         import sys
