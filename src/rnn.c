@@ -324,11 +324,11 @@ static ptrdiff_t fl_wait_nonzero(const ptrdiff_t *flag) {
     ptrdiff_t v;
 #if defined(__GNUC__) || defined(__clang__)
     for (long spins = 0; (v = __atomic_load_n(flag, __ATOMIC_ACQUIRE)) == 0; spins++) {
-#else
-    for (long spins = 0; (v = *(volatile const ptrdiff_t *)flag) == 0; spins++) {
-#endif
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
+#endif
+#else
+    for (long spins = 0; (v = *(volatile const ptrdiff_t *)flag) == 0; spins++) {
 #endif
 #if FL_HAVE_SCHED_YIELD
         if (spins >= FL_BARRIER_SPINS) sched_yield();
