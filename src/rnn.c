@@ -222,6 +222,24 @@ typedef struct {
  * on Zen), well above a normal wait (~0.1-0.3 us) and far below a scheduler tick. */
 #define FL_BARRIER_SPINS 64
 
+/* One turn of a waiting loop, the spins-th. */
+static void fl_spin_pause(long spins) {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_ia32_pause();
+#endif
+#if FL_HAVE_SCHED_YIELD
+    /* Still waiting after microseconds: the peer may share this processor. After an idle spell
+     * the OpenMP workers, woken by the caller, often start on the caller's CPU, and Linux
+     * leaves two busy threads of one CPU together for milliseconds; spinning on would hold the
+     * peer off until the next scheduler tick, every timestep (with both threads pinned to one
+     * CPU: 400 ms for a 100-step batch-1 sequence that takes 0.5 ms on one thread, 20 ms with
+     * this yield). */
+    if (spins >= FL_BARRIER_SPINS) sched_yield();
+#else
+    (void)spins;
+#endif
+}
+
 static void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sense) {
 #if defined(__GNUC__) || defined(__clang__)
     const int sense = !*local_sense;
@@ -230,20 +248,8 @@ static void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sens
         __atomic_store_n(&bar->count, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&bar->sense, sense, __ATOMIC_RELEASE);
     } else {
-        for (long spins = 0; __atomic_load_n(&bar->sense, __ATOMIC_ACQUIRE) != sense; spins++) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-#if FL_HAVE_SCHED_YIELD
-            /* Still waiting after microseconds: the peer may share this processor. After an
-             * idle spell the OpenMP workers, woken by the caller, often start on the caller's
-             * CPU, and Linux leaves two busy threads of one CPU together for milliseconds;
-             * spinning on would hold the peer off until the next scheduler tick, every
-             * timestep (with both threads pinned to one CPU: 400 ms for a 100-step batch-1
-             * sequence that takes 0.5 ms on one thread, 20 ms with this yield). */
-            if (spins >= FL_BARRIER_SPINS) sched_yield();
-#endif
-        }
+        for (long spins = 0; __atomic_load_n(&bar->sense, __ATOMIC_ACQUIRE) != sense; spins++)
+            fl_spin_pause(spins);
     }
 #else
     (void)bar, (void)n_threads, (void)local_sense;
@@ -323,17 +329,11 @@ static void fl_team_unclaim(int moved, const fl_cpu_mask *saved) {
 static ptrdiff_t fl_wait_nonzero(const ptrdiff_t *flag) {
     ptrdiff_t v;
 #if defined(__GNUC__) || defined(__clang__)
-    for (long spins = 0; (v = __atomic_load_n(flag, __ATOMIC_ACQUIRE)) == 0; spins++) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+    for (long spins = 0; (v = __atomic_load_n(flag, __ATOMIC_ACQUIRE)) == 0; spins++)
 #else
-    for (long spins = 0; (v = *(volatile const ptrdiff_t *)flag) == 0; spins++) {
+    for (long spins = 0; (v = *(volatile const ptrdiff_t *)flag) == 0; spins++)
 #endif
-#if FL_HAVE_SCHED_YIELD
-        if (spins >= FL_BARRIER_SPINS) sched_yield();
-#endif
-    }
+        fl_spin_pause(spins);
     return v;
 }
 
