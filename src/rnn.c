@@ -879,7 +879,9 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
                         mine[i].h_next = swap;
                     }
                     const float *fed = own_out[last];
-                    if (ops[last].kind == FL_STEP_RNN) {
+                    if (start == 1) {  /* no step run yet: the input of step 1 */
+                        fed = y_first;
+                    } else if (ops[last].kind == FL_STEP_RNN) {
                         fed = n_batch == 1 ? mine[last].h_cur : mine[last].out[(start - 1) & 1];
                     } else {
                         for (ptrdiff_t row = 0; row < n_batch; row++)

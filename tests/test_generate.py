@@ -138,9 +138,16 @@ def test_feedback_loop_in_c_is_exact_on_any_number_of_threads(batch, layers, td,
         one = models[0].generate(x, 30)
         fastlstm.set_num_threads(2)
         two = models[1].generate(x, 30)
+        # A worker joins at the step it arrives, from step 1 when still awake from the call
+        # before: calls back to back reach that case too.
+        again = [chain_model((batch, None, n_features), 128, width, **kwargs).generate(x, 30)
+                 for _ in range(8)]
     finally:
         fastlstm.set_num_threads(before)
     assert np.array_equal(one, two)
+    for i, other in enumerate(again):
+        assert np.array_equal(one, other), f"call {i} after the first on 2 threads"
+
     np.testing.assert_allclose(two, _predict_loop(models[2], x, 30, slide=False), atol=1e-6)
     for name, (h, c) in models[1].get_states().items():
         assert np.array_equal(c, models[0].get_states()[name][1])
