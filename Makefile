@@ -6,7 +6,7 @@ FIXTURE_VENV ?= .venv-fixtures
 
 BENCH_VENV ?= .venv-bench
 
-.PHONY: demo test sanitize fixtures bench clean
+.PHONY: demo test sanitize tsan fixtures bench clean
 
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard src/*.c src/*.h) fastlstm/_kernels.pyx
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(VENV)/.installed
 # The test suite against an AddressSanitizer + UndefinedBehaviorSanitizer build (own venv).
 sanitize:
 	PYTHON=$(PYTHON) .ci/sanitize
+
+# The C thread teams under ThreadSanitizer (clang + LLVM libomp/archer, installed when missing).
+tsan:
+	.ci/tsan
 
 # Regenerates tests/fixtures with real Keras 3 (tensorflow-cpu) and Keras 2 (tf-keras).
 fixtures:

@@ -16,7 +16,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-C_SOURCES = ["src/activations.c", "src/cpu.c", "src/dense.c", "src/rnn.c"]
+C_SOURCES = ["src/activations.c", "src/cpu.c", "src/dense.c", "src/rnn.c", "src/team.c"]
 BASE_CFLAGS = ["-O3", "-ffp-contract=fast", "-Wall"]
 
 

@@ -7,26 +7,63 @@ pointer with fewer elements than it will touch. The C calls run without the GIL.
 import numpy as np
 cimport numpy as cnp
 from libc.string cimport memcpy, memmove, memset
+from libc.limits cimport INT_MAX
+from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 
 cnp.import_array()
 
 from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_free_lock,
                                PyThread_acquire_lock, PyThread_release_lock, WAIT_LOCK, NOWAIT_LOCK)
 
+cdef extern from "fastlstm.h" nogil:
+    int fl_effective_threads(int n_requested)
+    int fl_fork_serial()
+    void fl_set_late_join_for_tests(Py_ssize_t steps)
+
 # Threads for the kernels, set by fastlstm.set_num_threads; a C global so that the per-call path
-# reads it without a Python lookup.
+# reads it without a Python lookup. Always what the kernels can really use (at most the
+# processors), so that workspaces are sized for the threads that run.
 cdef int g_num_threads = 1
 
 
-def set_threads(int n):
+def set_threads(n):
+    """n: a Python int >= 1 (validated by the caller); stores min(n, usable threads)."""
     global g_num_threads
-    if n < 1:
-        raise ValueError(f"number of threads must be >= 1, got {n}")
-    g_num_threads = n
+    g_num_threads = fl_effective_threads(<int>min(n, INT_MAX))
 
 
 def get_threads():
-    return g_num_threads
+    return fl_effective_threads(g_num_threads)
+
+
+def max_threads():
+    """The most threads a call can use in this process (1 without OpenMP or in a fork child
+    whose OpenMP pool did not survive the fork)."""
+    return fl_effective_threads(INT_MAX)
+
+
+def fork_serial():
+    return bool(fl_fork_serial())
+
+
+def set_late_join_for_tests(Py_ssize_t steps):
+    """Tests only: with steps > 0 every worker thread joins late by construction (src/team.h);
+    0 turns it off."""
+    fl_set_late_join_for_tests(steps)
+
+
+def as_float32(x):
+    """x as what the kernels read: C-contiguous, aligned float32 in this machine's byte order
+    (a copy only when x is not that already)."""
+    return np.require(x, np.float32, ("C_CONTIGUOUS", "ALIGNED"))
+
+
+cdef inline bint is_native_float32(cnp.ndarray a):
+    """What the raw-pointer paths assume of an array: float32 in this machine's byte order,
+    aligned. A big-endian '>f4' array has the same type number, so the byte order is checked
+    too."""
+    return (cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 and cnp.PyArray_ISNOTSWAPPED(a)
+            and cnp.PyArray_ISALIGNED(a))
 
 
 cdef class StateLock:
@@ -193,11 +230,12 @@ cdef class RecurrentKernel:
         for act in (activation, recurrent_activation):
             if act < 0 or act >= FL_ACT_COUNT:
                 raise ValueError(f"unknown activation id {act}")
-        weights_v = weights
-        bias_v = bias
-        # The memoryviews keep the packed arrays alive for the raw pointers below.
-        self._weights = weights_v
-        self._bias = bias_v
+        # Owned copies: assign() rewrites them in place, and the raw pointers below (also held
+        # by compiled stacks) stay valid for the kernel's life.
+        self._weights = np.array(weights, dtype=np.float32, order="C")
+        self._bias = np.array(bias, dtype=np.float32, order="C")
+        weights_v = self._weights
+        bias_v = self._bias
         self.cell = cell
         self.n_features = n_features
         self.n_units = n_units
@@ -209,6 +247,18 @@ cdef class RecurrentKernel:
         self.params.weights = &weights_v[0]
         self.params.bias = &bias_v[0]
         self._pool = []
+
+    def assign(self, weights, bias):
+        """New packed weights and bias, copied into this kernel's own buffers. Keras's
+        set_weights assigns a layer's variables in place (keras/src/layers/layer.py
+        set_weights -> variable.assign), and so does this: every compiled stack holding the
+        kernel runs on the new values."""
+        if np.shape(weights) != self._weights.shape or np.shape(bias) != self._bias.shape:
+            raise ValueError(f"packed weights {np.shape(weights)} and bias {np.shape(bias)} do "
+                             f"not match the kernel's {self._weights.shape} and "
+                             f"{self._bias.shape}")
+        np.copyto(self._weights, weights, casting="same_kind")
+        np.copyto(self._bias, bias, casting="same_kind")
 
     cdef object _take_workspace(self, Py_ssize_t n_batch, int n_threads):
         cdef size_t need = fl_rnn_workspace_floats(&self.params, n_batch, n_threads)
@@ -337,7 +387,6 @@ cdef enum:
     PLAN_RNN = 0
     PLAN_DENSE = 1
     PLAN_ACTIVATION = 2
-    PLAN_MAX_OPS = 64
 
 
 cdef struct plan_op:
@@ -360,8 +409,8 @@ cdef class StackPlan:
     from Python: the per-call path validates the input, takes a cached workspace and makes one
     nogil pass over the layers, so a batch-1 single-step predict costs little beyond the kernels
     themselves."""
-    cdef plan_op ops[PLAN_MAX_OPS]
-    cdef int n_ops
+    cdef plan_op *ops         # (capacity): any number of layers
+    cdef int n_ops, capacity
     cdef list _keep
     cdef dict _pools          # (batch, timesteps, threads) -> free workspaces
     cdef list _last_pool      # the pool of the last call's key, found without a dict lookup
@@ -371,7 +420,8 @@ cdef class StackPlan:
     cdef readonly int rank
 
     def __cinit__(self, Py_ssize_t n_features, fixed_timesteps, fixed_batch):
-        self.n_ops = 0
+        self.ops = NULL
+        self.n_ops = self.capacity = 0
         self._keep = []
         self._pools = {}
         self._last_pool = None
@@ -383,9 +433,17 @@ cdef class StackPlan:
         self.fixed_timesteps = -1 if fixed_timesteps is None else fixed_timesteps
         self.fixed_batch = -1 if fixed_batch is None else fixed_batch
 
+    def __dealloc__(self):
+        PyMem_Free(self.ops)
+
     cdef plan_op *_new_op(self, int kind) except NULL:
-        if self.n_ops >= PLAN_MAX_OPS:
-            raise ValueError(f"a compiled stack holds at most {PLAN_MAX_OPS} layers")
+        cdef plan_op *grown
+        if self.n_ops == self.capacity:
+            grown = <plan_op *>PyMem_Realloc(self.ops, (2 * self.capacity + 8) * sizeof(plan_op))
+            if grown == NULL:
+                raise MemoryError("cannot grow the compiled stack")
+            self.ops = grown
+            self.capacity = 2 * self.capacity + 8
         cdef plan_op *op = &self.ops[self.n_ops]
         op.kind = kind
         op.rnn = NULL
@@ -480,10 +538,10 @@ cdef class StackPlan:
                 or (self.fixed_batch >= 0 and cnp.PyArray_DIM(x, 0) != self.fixed_batch)
                 or cnp.PyArray_DIM(x, 1) < 1):
             return None
-        if cnp.PyArray_TYPE(x) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(x):
+        if not is_native_float32(x) or not cnp.PyArray_IS_C_CONTIGUOUS(x):
             if x.dtype.kind not in "biuf":  # what the general path accepts, same bits
                 return None
-            x = np.ascontiguousarray(x, dtype=np.float32)
+            x = as_float32(x)
         if lock is None:
             return self._run(x, g_num_threads)
         lock.acquire()
@@ -506,11 +564,32 @@ cdef class StackPlan:
         cdef cnp.npy_intp dims[3]
         cdef cnp.ndarray out
         cdef cnp.ndarray ws_arr
-        cdef float *carry_ptrs[2 * PLAN_MAX_OPS]
         self._check_input(x, n_threads, carry is not None)
         n_batch = cnp.PyArray_DIM(x, 0)
         n_timesteps = cnp.PyArray_DIM(x, 1)
-        self._carry_pointers(carry, n_batch, carry_ptrs)
+        if carry is None:
+            return self._run_with(x, n_batch, n_timesteps, n_threads, NULL)
+        cdef float **carry_ptrs = self._new_pointers()
+        try:
+            self._carry_pointers(carry, n_batch, carry_ptrs)
+            return self._run_with(x, n_batch, n_timesteps, n_threads, carry_ptrs)
+        finally:
+            PyMem_Free(carry_ptrs)
+
+    cdef float **_new_pointers(self) except NULL:
+        """Room for an [h, c] pointer pair per op (state handles), freed by the caller."""
+        cdef float **ptrs = <float **>PyMem_Malloc((2 * self.n_ops + 2) * sizeof(float *))
+        if ptrs == NULL:
+            raise MemoryError("cannot allocate the state pointers")
+        return ptrs
+
+    cdef object _run_with(self, cnp.ndarray x, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
+                          int n_threads, float **carry_ptrs):
+        cdef int rc
+        cdef float *out_ptr
+        cdef cnp.npy_intp dims[3]
+        cdef cnp.ndarray out
+        cdef cnp.ndarray ws_arr
         dims[0] = n_batch
         if self.rank == 3:
             dims[1] = n_timesteps
@@ -528,8 +607,7 @@ cdef class StackPlan:
             self._workspace_floats(n_batch, n_timesteps, n_threads), dtype=np.float32)
         with nogil:
             rc = self._exec(n_batch, n_timesteps, <const float *>cnp.PyArray_DATA(x), out_ptr,
-                            <float *>cnp.PyArray_DATA(ws_arr),
-                            carry_ptrs if carry is not None else NULL, n_threads)
+                            <float *>cnp.PyArray_DATA(ws_arr), carry_ptrs, n_threads)
         pool.append(ws_arr)
         if rc != 0:
             raise ValueError("a kernel rejected its arguments")
@@ -566,9 +644,10 @@ cdef class StackPlan:
         return True
 
     cdef int _check_input(self, cnp.ndarray x, int n_threads, bint with_handle) except -1:
-        if (cnp.PyArray_NDIM(x) != 3 or cnp.PyArray_TYPE(x) != cnp.NPY_FLOAT32
+        if (cnp.PyArray_NDIM(x) != 3 or not is_native_float32(x)
                 or not cnp.PyArray_IS_C_CONTIGUOUS(x)):
-            raise ValueError("StackPlan.run needs a C-contiguous float32 array of rank 3")
+            raise ValueError(f"StackPlan.run needs a C-contiguous, aligned, native-byte-order "
+                             f"float32 array of rank 3, got {x.dtype.str} of rank {x.ndim}")
         if cnp.PyArray_DIM(x, 2) != self.n_features:
             raise ValueError(f"expected {self.n_features} features per timestep, got "
                              f"{cnp.PyArray_DIM(x, 2)}")
@@ -600,7 +679,7 @@ cdef class StackPlan:
                 if j >= len(carry):
                     raise ValueError("the state holds fewer recurrent states than the model has")
                 arr = carry[j]
-                if (cnp.PyArray_NDIM(arr) != 2 or cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT32
+                if (cnp.PyArray_NDIM(arr) != 2 or not is_native_float32(arr)
                         or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
                         or cnp.PyArray_DIM(arr, 0) != n_batch
                         or cnp.PyArray_DIM(arr, 1) != self.ops[i].n_out):
@@ -678,16 +757,8 @@ cdef class StackPlan:
         stack's output for x; y_{k+1} the output for y_k as the next input -- one step on the
         carried state, or (slide) the window x shifted by one with y_k appended, from zero
         state."""
-        cdef Py_ssize_t n_batch, n_timesteps, width = self.width, k, r, stride
-        cdef Py_ssize_t ws_floats
-        cdef int rc = 0
-        cdef float *carry_ptrs[2 * PLAN_MAX_OPS]
+        cdef Py_ssize_t n_batch, n_timesteps, width = self.width
         cdef float **cp = NULL
-        cdef float *stack_out
-        cdef float *window
-        cdef float *ws
-        cdef float *y
-        cdef cnp.npy_intp dims[3]
         self._check_input(x, n_threads, carry is not None)
         if width != self.n_features:
             raise ValueError(f"generate feeds each output back as the next input, so the model "
@@ -697,9 +768,31 @@ cdef class StackPlan:
             raise ValueError(f"steps must be >= 0, got {n_steps}")
         n_batch = cnp.PyArray_DIM(x, 0)
         n_timesteps = cnp.PyArray_DIM(x, 1)
-        if carry is not None:
-            self._carry_pointers(carry, n_batch, carry_ptrs)
-            cp = carry_ptrs
+        cdef fl_step_op *steps_ops = <fl_step_op *>PyMem_Malloc(
+            (self.n_ops + 1) * sizeof(fl_step_op))
+        if steps_ops == NULL:
+            raise MemoryError("cannot allocate the generation ops")
+        try:
+            if carry is not None:
+                cp = self._new_pointers()
+                self._carry_pointers(carry, n_batch, cp)
+            return self._generate(x, n_batch, n_timesteps, n_steps, n_threads, cp, steps_ops,
+                                  slide, lock)
+        finally:
+            PyMem_Free(cp)
+            PyMem_Free(steps_ops)
+
+    cdef object _generate(self, cnp.ndarray x, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
+                          Py_ssize_t n_steps, int n_threads, float **cp, fl_step_op *steps_ops,
+                          bint slide, StateLock lock):
+        cdef Py_ssize_t width = self.width, k, r, stride
+        cdef Py_ssize_t ws_floats
+        cdef int rc = 0
+        cdef float *stack_out
+        cdef float *window
+        cdef float *ws
+        cdef float *y
+        cdef cnp.npy_intp dims[3]
         dims[0] = n_batch
         dims[1] = n_steps
         dims[2] = width
@@ -715,7 +808,6 @@ cdef class StackPlan:
         window = stack_out + n_batch * n_timesteps * width
         memcpy(window, cnp.PyArray_DATA(x), n_batch * n_timesteps * width * sizeof(float))
         # Feedback on carried state: after y_1, the C loop with a persistent thread team.
-        cdef fl_step_op steps_ops[PLAN_MAX_OPS]
         cdef bint in_c = not slide and n_steps > 1 and self._step_ops(cp, steps_ops)
         cdef cnp.ndarray fb_arr = np.empty(
             fl_feedback_workspace_floats(steps_ops, self.n_ops, n_batch, n_threads) if in_c

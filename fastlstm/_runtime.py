@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import platform
+import warnings
+
+import numpy as np
 
 from . import _kernels
 
@@ -17,16 +20,28 @@ def set_num_threads(n: int) -> None:
     Parameters
     ----------
     n : int
-        >= 1 (default: OMP_NUM_THREADS, else all cores). Results are bitwise identical for any
-        count; threadpoolctl's ``threadpool_limits(user_api="openmp")`` sets it too.
+        >= 1 (default: OMP_NUM_THREADS, else all cores); more than the processors available
+        counts as all of them (see :func:`get_num_threads`). Results are bitwise identical for
+        any count; threadpoolctl's ``threadpool_limits(user_api="openmp")`` sets it too.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"number of threads must be an integer >= 1, got {n!r}")
-    _kernels.set_threads(n)
+    if n > 1 and _kernels.fork_serial():
+        warnings.warn(
+            "fastlstm: this process was forked after a multi-threaded fastlstm call, and the "
+            "OpenMP runtime's threads (GNU libgomp) do not survive fork: it stays on 1 thread. "
+            "Start workers with the 'spawn' or 'forkserver' method, or fork before the first "
+            "multi-threaded call, to use several threads per worker.", RuntimeWarning,
+            stacklevel=2)
+    # More threads than processors would only time-share them; the kernels use at most
+    # get_num_threads() and size their workspaces for that.
+    _kernels.set_threads(int(n))
 
 
 def get_num_threads() -> int:
-    """Threads the kernels use (see :func:`set_num_threads`)."""
+    """Threads the kernels use: what :func:`set_num_threads` asked for, at most the processors
+    available, and 1 in a process forked after a multi-threaded call (GNU libgomp's threads do
+    not survive fork)."""
     return _kernels.get_threads()
 
 
@@ -49,7 +64,8 @@ def build_info() -> dict:
     -------
     dict
         ``version``, ``openmp`` (bool), ``kernel_path`` ("portable" or "avx2+fma"),
-        ``avx2_compiled``, ``cpu_has_avx2_fma``, ``num_threads``, ``machine``.
+        ``avx2_compiled``, ``cpu_has_avx2_fma``, ``num_threads``, ``fork_serial`` (this
+        process was forked after a multi-threaded call and runs on one thread), ``machine``.
     """
     return {
         "version": __import__("fastlstm").__version__,
@@ -58,6 +74,7 @@ def build_info() -> dict:
         "avx2_compiled": _kernels.avx2_compiled(),
         "cpu_has_avx2_fma": _kernels.cpu_has_avx2_fma(),
         "num_threads": get_num_threads(),
+        "fork_serial": _kernels.fork_serial(),
         "machine": platform.machine(),
     }
 

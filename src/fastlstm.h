@@ -57,6 +57,7 @@ enum fl_activation {
 
 #define FL_OK 0
 #define FL_ERR_ARGUMENT (-1)
+#define FL_ERR_MEMORY (-2)
 
 /* Applies `activation` in place to n_rows rows of n_cols contiguous floats.
  * `scratch` needs n_cols floats for FL_ACT_SPARSEMAX and may be NULL otherwise. */
@@ -148,7 +149,6 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
  * bitwise the same as those calls.
  * ---------------------------------------------------------------------------------------------- */
 enum fl_step_kind { FL_STEP_RNN = 0, FL_STEP_DENSE = 1, FL_STEP_ACTIVATION = 2 };
-#define FL_FEEDBACK_MAX_OPS 64
 
 typedef struct {
     int kind;                     /* enum fl_step_kind */
@@ -164,7 +164,8 @@ size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, ptrdiff_t 
                                     int n_threads);
 
 /* y: (n_batch, n_steps, width) with y[:, 0] given; fills y[:, 1:]. The first op takes width
- * features and the last gives width. */
+ * features and the last gives width. Any number of ops (FL_ERR_MEMORY if their per-call tables
+ * cannot be allocated). */
 int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, ptrdiff_t width,
                          float *y, ptrdiff_t n_steps,
                          float *workspace /* fl_feedback_workspace_floats() */, int n_threads);
@@ -193,6 +194,14 @@ int fl_cpu_has_avx2_fma(void);   /* what the CPU offers */
 int fl_avx2_compiled(void);      /* whether this build contains the AVX2+FMA path */
 int fl_get_isa(void);            /* path in use */
 int fl_set_isa(int isa);         /* FL_ERR_ARGUMENT if the CPU or the build lacks it */
+
+/* Threads a call asking for n_requested runs on (and sizes its workspace for): at most the
+ * processors, 1 without OpenMP, and 1 in a fork child whose OpenMP pool died with the fork
+ * (src/team.h). */
+int fl_effective_threads(int n_requested);
+int fl_fork_serial(void);        /* 1 in such a fork child */
+/* Tests only (src/team.h): workers join late by construction; 0 turns it off. */
+void fl_set_late_join_for_tests(ptrdiff_t steps);
 
 #ifdef __cplusplus
 }

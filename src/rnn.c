@@ -1,31 +1,15 @@
 /* Recurrent forward pass for every cell type: state buffers, the choice between row-parallel and
  * unit-parallel scheduling, the time loop and feedback generation. The per-timestep arithmetic
  * of each cell is in <cell>_step_portable.h and <cell>_step_avx2.h. */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE  /* sched_getcpu, sched_setaffinity: fl_team_claim_cpu */
-#endif
+#include <stdlib.h>
 #include <string.h>
 
 #include "activations.h"
 #include "cpu_dispatch.h"
+#include "team.h"
 
 #ifdef _OPENMP
 #include <omp.h>
-#endif
-
-#if defined(__unix__) || defined(__APPLE__)
-#include <sched.h>
-#define FL_HAVE_SCHED_YIELD 1
-#else
-#define FL_HAVE_SCHED_YIELD 0
-#endif
-
-#if defined(__linux__) && defined(_OPENMP) && (defined(__GNUC__) || defined(__clang__))
-#define FL_HAVE_TEAM_SPREAD 1
-typedef cpu_set_t fl_cpu_mask;
-#else
-#define FL_HAVE_TEAM_SPREAD 0
-typedef int fl_cpu_mask;
 #endif
 
 typedef struct {
@@ -200,6 +184,7 @@ size_t fl_rnn_packed_floats(int cell, ptrdiff_t n_features, ptrdiff_t n_units) {
 
 size_t fl_rnn_workspace_floats(const fl_rnn_params *p, ptrdiff_t n_batch, int n_threads) {
     if (p == NULL || p->n_units < 1 || n_batch < 0 || n_threads < 1) return 0;
+    n_threads = fl_effective_threads(n_threads);  /* what fl_rnn_forward_masked runs on */
     /* h (two buffers), c: (n_batch, n_padded) each; per thread 5 rows of n_padded for the
      * row-wise activation path; the input projection chunk when the batch is small enough for
      * the unit-parallel schedule (see fl_rnn_forward). */
@@ -208,133 +193,6 @@ size_t fl_rnn_workspace_floats(const fl_rnn_params *p, ptrdiff_t n_batch, int n_
     /* + c_saved and prev_out of masked runs */
     return (size_t)((5 * n_batch + FL_RNN_SCRATCH_ROWS * (ptrdiff_t)n_threads + xproj)
                     * fl_rnn_padded(p));
-}
-
-/* A sense-reversing spin barrier: the unit-parallel schedule meets once per timestep, and
- * libgomp's barrier costs several times more than these ~100 ns. Only used with no more
- * threads than processors, so spinning never starves a waiting thread's peer. */
-typedef struct {
-    int count;
-    int sense;
-} fl_spin_barrier;
-
-/* Spins before a waiting thread starts yielding its processor: ~2 us here (a pause takes ~28 ns
- * on Zen), well above a normal wait (~0.1-0.3 us) and far below a scheduler tick. */
-#define FL_BARRIER_SPINS 64
-
-/* One turn of a waiting loop, the spins-th. */
-static void fl_spin_pause(long spins) {
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-    __builtin_ia32_pause();
-#endif
-#if FL_HAVE_SCHED_YIELD
-    /* Still waiting after microseconds: the peer may share this processor. After an idle spell
-     * the OpenMP workers, woken by the caller, often start on the caller's CPU, and Linux
-     * leaves two busy threads of one CPU together for milliseconds; spinning on would hold the
-     * peer off until the next scheduler tick, every timestep (with both threads pinned to one
-     * CPU: 400 ms for a 100-step batch-1 sequence that takes 0.5 ms on one thread, 20 ms with
-     * this yield). */
-    if (spins >= FL_BARRIER_SPINS) sched_yield();
-#else
-    (void)spins;
-#endif
-}
-
-static void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sense) {
-#if defined(__GNUC__) || defined(__clang__)
-    const int sense = !*local_sense;
-    *local_sense = sense;
-    if (__atomic_add_fetch(&bar->count, 1, __ATOMIC_ACQ_REL) == n_threads) {
-        __atomic_store_n(&bar->count, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&bar->sense, sense, __ATOMIC_RELEASE);
-    } else {
-        for (long spins = 0; __atomic_load_n(&bar->sense, __ATOMIC_ACQUIRE) != sense; spins++)
-            fl_spin_pause(spins);
-    }
-#else
-    (void)bar, (void)n_threads, (void)local_sense;
-#ifdef _OPENMP
-#pragma omp barrier
-#endif
-#endif
-}
-
-/* Where the threads of a team that meets every step run. Linux wakes an idle OpenMP worker on
- * its caller's CPU when it takes the worker's own CPU for busy, as a virtual machine's halted
- * vCPU looks (vcpu_is_preempted), and then leaves the two together for many milliseconds: here
- * after 100 ms of idle, most 2-thread LSTM(64) generate calls ran both threads on one CPU at
- * 5.4 us a step, against 1.45 us spread and 1.84 us on one thread. So the caller claims its CPU
- * before the team starts, and each worker claims the CPU it finds itself on or, if that is
- * taken, moves itself for this call to an allowed CPU nobody has claimed; if there is none (the
- * user bound the threads so), the team is "refused" and thread 0 works alone. Claims are bits
- * of one word (CPUs 0-63; a thread on a higher CPU stays where it is). */
-typedef struct {
-    unsigned long long claimed;  /* CPUs taken by the team */
-    int refused;                 /* a worker found no CPU of its own */
-    int ready;                   /* workers standing on CPUs of their own (generation) */
-    ptrdiff_t alone_done;        /* thread 0 has finished alone (refused team) */
-    ptrdiff_t start;             /* generation: first step split among the team, 0 = undecided */
-} fl_team_join;
-
-static void fl_team_join_init(fl_team_join *j) {
-    j->claimed = 0;
-    j->refused = j->ready = j->alone_done = 0;
-    j->start = 0;
-#if FL_HAVE_TEAM_SPREAD
-    const int cpu = sched_getcpu();
-    if (cpu >= 0 && cpu < 64) j->claimed = 1ULL << cpu;
-#endif
-}
-
-/* Called by each worker when it starts; returns 1 if it moved, with its previous affinity in
- * saved, to pass to fl_team_unclaim at the end. */
-static int fl_team_claim_cpu(fl_team_join *j, fl_cpu_mask *saved) {
-#if FL_HAVE_TEAM_SPREAD
-    const int here = sched_getcpu();
-    if (here < 0 || here >= 64) return 0;
-    if (!(__atomic_fetch_or(&j->claimed, 1ULL << here, __ATOMIC_ACQ_REL) & (1ULL << here)))
-        return 0;
-    if (sched_getaffinity(0, sizeof(*saved), saved) == 0) {
-        for (int cpu = 0; cpu < 64 && cpu < CPU_SETSIZE; cpu++) {
-            const unsigned long long bit = 1ULL << cpu;
-            if (!CPU_ISSET(cpu, saved) || (__atomic_fetch_or(&j->claimed, bit, __ATOMIC_ACQ_REL) & bit))
-                continue;
-            cpu_set_t one;
-            CPU_ZERO(&one);
-            CPU_SET(cpu, &one);
-            if (sched_setaffinity(0, sizeof(one), &one) == 0) return 1;
-            break;
-        }
-    }
-    __atomic_store_n(&j->refused, 1, __ATOMIC_RELEASE);
-    return 0;
-#else
-    (void)j, (void)saved;
-    return 0;
-#endif
-}
-
-static void fl_team_unclaim(int moved, const fl_cpu_mask *saved) {
-#if FL_HAVE_TEAM_SPREAD
-    if (moved) sched_setaffinity(0, sizeof(*saved), saved);
-#else
-    (void)moved, (void)saved;
-#endif
-}
-
-/* Waits, pausing and then yielding the CPU as fl_barrier_wait does, until *flag != 0. A worker
- * that may share thread 0's CPU waits here rather than in the OpenMP end-of-region barrier,
- * where libgomp spins for milliseconds before it sleeps and would take half of that CPU from
- * thread 0 (3-4x slower in our tests). */
-static ptrdiff_t fl_wait_nonzero(const ptrdiff_t *flag) {
-    ptrdiff_t v;
-#if defined(__GNUC__) || defined(__clang__)
-    for (long spins = 0; (v = __atomic_load_n(flag, __ATOMIC_ACQUIRE)) == 0; spins++)
-#else
-    for (long spins = 0; (v = *(volatile const ptrdiff_t *)flag) == 0; spins++)
-#endif
-        fl_spin_pause(spins);
-    return v;
 }
 
 typedef struct {
@@ -420,6 +278,7 @@ static void fl_rnn_rows(const fl_rnn_run *run, ptrdiff_t r0, ptrdiff_t r1,
     }
 }
 
+#ifdef _OPENMP
 /* Every row, unit blocks [b0, b1) of this thread, a barrier per timestep. Each chunk of steps
  * starts with the input projection of this thread's blocks as one blocked product; only this
  * thread reads those blocks, so that needs no barrier of its own. */
@@ -451,22 +310,6 @@ static void fl_rnn_units(const fl_rnn_run *run, ptrdiff_t n_batch, ptrdiff_t b0,
             h_next = swap;
         }
     }
-}
-
-#ifdef _OPENMP
-/* omp_get_num_procs, asked once: it reads the affinity mask from the kernel each call. */
-static int fl_num_procs(void) {
-#if defined(__GNUC__) || defined(__clang__)
-    static int n_procs = 0;  /* every thread would store the same value; atomics keep it defined */
-    int n = __atomic_load_n(&n_procs, __ATOMIC_RELAXED);
-    if (n == 0) {
-        n = omp_get_num_procs() > 0 ? omp_get_num_procs() : 1;
-        __atomic_store_n(&n_procs, n, __ATOMIC_RELAXED);
-    }
-    return n;
-#else
-    return omp_get_num_procs() > 0 ? omp_get_num_procs() : 1;
-#endif
 }
 #endif
 
@@ -517,7 +360,9 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
     run.zero_output_for_mask = zero_output_for_mask;
     run.c_saved = run.base.c + n_batch * n_padded;
     run.prev_out = run.c_saved + n_batch * n_padded;
-    /* (n_threads, FL_RNN_SCRATCH_ROWS, n_padded) */
+    /* (fl_effective_threads(n_threads), FL_RNN_SCRATCH_ROWS, n_padded), as sized by
+     * fl_rnn_workspace_floats */
+    n_threads = fl_effective_threads(n_threads);
     float *scratch = run.prev_out + n_batch * n_padded;
     if (mask != NULL) memset(run.prev_out, 0, (size_t)(n_batch * n_padded) * sizeof(float));
 
@@ -527,11 +372,6 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
     const double macs = (double)n_batch * (double)n_timesteps * (double)(p->n_features + n_units)
                         * fl_rnn_gates(p->cell) * (double)n_units;
     if (macs < FL_MIN_PARALLEL_MACS) nt = 1;
-#ifdef _OPENMP
-    if (nt > fl_num_procs()) nt = fl_num_procs();
-#else
-    nt = 1;
-#endif
     /* Few rows: split the units so each thread does its share of the recurrent product (at
      * batch 1 bound by issuing a weight load per FMA; from L2 it costs ~10% more than from
      * L1, measured for LSTM(64) and LSTM(128)). */
@@ -549,27 +389,36 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
         fl_spin_barrier bar = {0, 0}, claims_bar = {0, 0};
         fl_team_join join;
         fl_team_join_init(&join);
+        fl_team_note_start();
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
+            if (tid > 0) fl_team_worker_hook(&join);
             if (unit_parallel) {
+                /* Every thread starts from h_a at step 0 and swaps its own two pointers once a
+                 * step, all in step with the barrier (invariants I1, I2); thread 0 waits for the
+                 * workers at the claims barrier, so a late worker only delays it (I3). */
                 int sense = 0;
-                fl_cpu_mask saved;
-                const int moved = tid > 0 ? fl_team_claim_cpu(&join, &saved) : 0;
+                fl_team_seat seat = {0, {0}};
+                if (tid > 0) fl_team_claim_cpu(&join, &seat);
+                else fl_team_release_workers(&join);
                 fl_barrier_wait(&claims_bar, n_team, &sense);  /* every claim settled */
-                if (!join.refused) {
+                if (!fl_team_refused(&join)) {
                     fl_rnn_units(&run, n_batch, n_blocks * tid / n_team,
                                   n_blocks * (tid + 1) / n_team, &bar, n_team);
                 } else if (tid == 0) {  /* alone, as with nt = 1 */
                     fl_rnn_units(&run, n_batch, 0, n_blocks, &bar, 1);
-                    __atomic_store_n(&join.alone_done, 1, __ATOMIC_RELEASE);
+                    fl_team_set_done(&join);
                 } else {
-                    fl_wait_nonzero(&join.alone_done);
+                    fl_team_wait_done(&join);
                 }
-                fl_team_unclaim(moved, &saved);
+                if (tid > 0) fl_team_leave(&seat);
             } else {
+                /* Rows never meet: each thread owns its rows of every buffer and starts from h_a
+                 * (I1), however late it starts. */
                 fl_rnn_rows(&run, n_batch * tid / n_team, n_batch * (tid + 1) / n_team,
                             scratch + (ptrdiff_t)tid * FL_RNN_SCRATCH_ROWS * n_padded);
+                if (tid == 0) fl_team_release_workers(&join);
             }
         }
 #endif
@@ -589,14 +438,33 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
 
 /* ------------------------------------------------------------------------------------------------
  * Feedback generation (fastlstm.h). Per recurrent op the workspace holds h twice and c, padded
- * as in fl_rnn_forward, and the op's compact output twice (steps alternate between the two, see
- * fl_feedback_steps); per thread, a scratch area for whole-row steps and Dense, and the output of
- * every other op.
+ * as in fl_rnn_forward, and the op's compact output twice; per thread, a scratch area for
+ * whole-row steps and Dense, and the output of every other op. Which of two buffers step k uses
+ * follows from k alone (invariant I1 of team.h): step k reads h[(k - 1) & 1], writes h[k & 1]
+ * and out[k & 1].
  * ---------------------------------------------------------------------------------------------- */
 typedef struct {
-    float *h_cur, *h_next, *c;  /* recurrent ops: (n_batch, n_padded) */
-    float *out[2];              /* recurrent ops: (n_batch, n_out) compact, by step parity */
+    float *h[2];     /* recurrent ops: (n_batch, n_padded), by step parity */
+    float *c;        /* recurrent ops: (n_batch, n_padded) */
+    float *out[2];   /* recurrent ops: (n_batch, n_out) compact, by step parity */
 } fl_feedback_buffers;
+
+/* What every thread of one generate call reads; only y, the buffers and the team change. */
+typedef struct {
+    const fl_step_op *ops;
+    int n_ops;
+    const fl_feedback_buffers *bufs;   /* (n_ops) */
+    const fl_rnn_cell_fns *cells;      /* (n_ops), recurrent ops */
+    const ptrdiff_t *own_offset;       /* (n_ops): other ops' outputs in a thread's area */
+    ptrdiff_t n_batch, width, n_steps;
+    float *y;                          /* (n_batch, n_steps, width) */
+    float *workspace;                  /* per-thread areas first, per_thread floats each */
+    ptrdiff_t per_thread, n_scratch;
+    const float *y_first;              /* (n_batch, width): y_1, the input of step 1 */
+    int by_units;
+    fl_spin_barrier *bar;
+    fl_team_join *join;
+} fl_feedback_run;
 
 static ptrdiff_t fl_feedback_scratch(const fl_step_op *ops, int n_ops) {
     ptrdiff_t n = 1;
@@ -617,21 +485,11 @@ static ptrdiff_t fl_feedback_per_thread(const fl_step_op *ops, int n_ops, ptrdif
     return n;
 }
 
-/* A thread's outputs of the ops other than recurrent ones, one after another from o. */
-static void fl_feedback_own_outputs(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, float *o,
-                                    float **own_out) {
-    for (int i = 0; i < n_ops; i++) {
-        own_out[i] = NULL;
-        if (ops[i].kind == FL_STEP_RNN) continue;
-        own_out[i] = o;
-        o += n_batch * ops[i].n_out;
-    }
-}
-
 size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch,
                                     int n_threads) {
     if (ops == NULL || n_ops < 1 || n_batch < 0 || n_threads < 1) return 0;
-    size_t total = (size_t)(n_threads * fl_feedback_per_thread(ops, n_ops, n_batch)
+    const ptrdiff_t n_areas = fl_effective_threads(n_threads);  /* as fl_feedback_generate */
+    size_t total = (size_t)(n_areas * fl_feedback_per_thread(ops, n_ops, n_batch)
                             + n_batch * ops[0].n_in);
     for (int i = 0; i < n_ops; i++) {
         if (ops[i].kind == FL_STEP_RNN)
@@ -640,12 +498,14 @@ size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, ptrdiff_t 
     return total;
 }
 
-/* Rows [r0, r1) and unit blocks [b0, b1) of one timestep of a recurrent op, and those units of
- * h, compact, into out unless it is NULL. */
-static void fl_feedback_rnn_part(const fl_step_op *op, const fl_rnn_cell_fns *cell,
-                                 const float *x, fl_feedback_buffers *buf, float *out,
-                                 ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1,
-                                 float *scratch) {
+/* Rows [r0, r1) and unit blocks [b0, b1) of step k of recurrent op i, and those units of h,
+ * compact, into out unless it is NULL. */
+static void fl_feedback_rnn_part(const fl_feedback_run *run, int i, const float *x, ptrdiff_t k,
+                                 float *out, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0,
+                                 ptrdiff_t b1, float *scratch) {
+    const fl_step_op *op = &run->ops[i];
+    const fl_rnn_cell_fns *cell = &run->cells[i];
+    const fl_feedback_buffers *buf = &run->bufs[i];
     const ptrdiff_t block_units = fl_rnn_block_units(op->rnn->cell);
     const ptrdiff_t n_padded = fl_rnn_padded(op->rnn), n_units = op->n_out;
     fl_rnn_step_args a;
@@ -653,8 +513,8 @@ static void fl_feedback_rnn_part(const fl_step_op *op, const fl_rnn_cell_fns *ce
     a.n_timesteps = 1;
     a.t = 0;
     a.n_padded = n_padded;
-    a.h_cur = buf->h_cur;
-    a.h_next = buf->h_next;
+    a.h_cur = buf->h[(k - 1) & 1];
+    a.h_next = buf->h[k & 1];
     a.c = buf->c;
     a.xproj = NULL;
     a.chunk = 1;
@@ -667,93 +527,162 @@ static void fl_feedback_rnn_part(const fl_step_op *op, const fl_rnn_cell_fns *ce
     const ptrdiff_t u0 = b0 * block_units;
     const ptrdiff_t u1 = b1 * block_units < n_units ? b1 * block_units : n_units;
     for (ptrdiff_t r = r0; r < r1 && u1 > u0 && out != NULL; r++)
-        memcpy(out + r * n_units + u0, buf->h_next + r * n_padded + u0,
+        memcpy(out + r * n_units + u0, a.h_next + r * n_padded + u0,
                (size_t)(u1 - u0) * sizeof(float));
 }
 
-/* Steps 1..n_steps-1 on thread tid of n_team, for rows [r0, r1).
+/* Op i, not recurrent, on rows [r0, r1) of src into this thread's own output. */
+static int fl_feedback_other_op(const fl_step_op *op, const float *src, float *out, ptrdiff_t r0,
+                                ptrdiff_t r1, float *scratch) {
+    const ptrdiff_t n_in = op->n_in, n_out = op->n_out, n_rows = r1 - r0;
+    if (op->kind == FL_STEP_DENSE)
+        return fl_dense_forward(src + r0 * n_in, n_rows, n_in, op->kernel, op->bias, n_out,
+                                op->activation, out + r0 * n_out, scratch);
+    memcpy(out + r0 * n_out, src + r0 * n_in, (size_t)(n_rows * n_out) * sizeof(float));
+    return fl_activation_apply(op->activation, out + r0 * n_out, n_rows, n_out, scratch);
+}
+
+/* Steps k0..n_steps-1 on thread tid of n_team; fed is y_{k0-1}, the input of step k0.
  *
  * Split by rows, a thread runs its rows through every step on its own: rows never meet.
  * Split by units, every thread computes its unit blocks of each recurrent op, then they meet at
  * a barrier, after which every thread has the whole output; each thread then runs the ops other
  * than recurrent ones itself, on every row, into its own buffers (a few hundred multiply-adds
  * cost less than a second barrier). One barrier per recurrent op and step suffices because each
- * shared buffer is written only after a barrier that follows its last read:
- * - h: a step reads h_cur whole and writes its units of h_next; the two swap each step.
+ * shared buffer is written only after a barrier that follows its last read (invariant I2):
+ * - h: step k reads h[(k - 1) & 1] whole and writes its units of h[k & 1].
  * - a recurrent op's compact output is read by later ops of the step and, when it is the last
- *   op, by the first ops of the next step: steps alternate between two buffers, so every read
- *   of the one step k writes came before the same op's barrier in step k - 1.
+ *   op, by the first ops of the next step: out[k & 1] is next written at step k + 2, after the
+ *   same op's barrier of step k + 1, which follows every read of it.
+ * - with one row, h is its own compact output and h[k & 1] obeys the same rule.
  * - c: each thread reads and writes only its own units. */
-static int fl_feedback_steps(const fl_step_op *ops, int n_ops, fl_feedback_buffers *bufs,
-                             float *const *own_out, const fl_rnn_cell_fns *cells,
-                             const float *fed, ptrdiff_t n_batch, ptrdiff_t width, float *y,
-                             ptrdiff_t k0, ptrdiff_t n_steps, float *scratch, int tid,
-                             int n_team, int by_units, fl_spin_barrier *bar,
-                             fl_team_join *join) {
+static int fl_feedback_steps(const fl_feedback_run *run, int tid, int n_team, const float *fed,
+                             ptrdiff_t k0) {
+    const ptrdiff_t n_batch = run->n_batch, width = run->width, n_steps = run->n_steps;
+    float *area = run->workspace + (ptrdiff_t)tid * run->per_thread;
+    float *scratch = area, *own = area + run->n_scratch;
     int sense = 0, rc = FL_OK;
-    /* Split by units with a join, thread 0 runs every unit alone until all workers stand on
-     * CPUs of their own, then names the first step they share (fl_feedback_generate). */
-    int split = !by_units || join == NULL || tid > 0;
+    /* Split by units, thread 0 runs every unit alone until all workers stand on CPUs of their
+     * own, then names the first step they share (fl_feedback_generate). */
+    int split = !run->by_units || n_team == 1 || tid > 0;
     ptrdiff_t r0 = 0, r1 = n_batch;
-    if (!by_units) {
+    if (!run->by_units) {
         r0 = n_batch * tid / n_team;
         r1 = n_batch * (tid + 1) / n_team;
     }
-    /* One row: h is its own compact output, read by the later ops (and the next step) until
-     * the barrier after which it is written again, two steps on, like out[k & 1]. Split by
-     * units, the other threads' parts of h then cross between cores once per step, not twice. */
     const int one_row = n_batch == 1;
-    /* fed: y_{k-1}, (n_batch, width), the input of step k */
     for (ptrdiff_t k = k0; k < n_steps; k++) {
-        if (!split && !__atomic_load_n(&join->refused, __ATOMIC_ACQUIRE)
-            && __atomic_load_n(&join->ready, __ATOMIC_ACQUIRE) == n_team - 1) {
-            __atomic_store_n(&join->start, k, __ATOMIC_RELEASE);
-            split = 1;
+        if (!split) {
+            fl_team_hold_join(run->join, k, n_team - 1);
+            if (fl_team_all_ready(run->join, n_team - 1)) {
+                fl_team_set_start(run->join, k);
+                split = 1;
+            }
         }
         const int team = split ? n_team : 1;
         const float *src = fed;
-        for (int i = 0; i < n_ops; i++) {
-            const fl_step_op *op = &ops[i];
+        for (int i = 0; i < run->n_ops; i++) {
+            const fl_step_op *op = &run->ops[i];
             if (op->kind == FL_STEP_RNN) {
                 const ptrdiff_t n_blocks = fl_rnn_padded(op->rnn) / fl_rnn_block_units(op->rnn->cell);
                 ptrdiff_t b0 = 0, b1 = n_blocks;
-                if (by_units) {
+                if (run->by_units) {
                     b0 = n_blocks * tid / team;
                     b1 = n_blocks * (tid + 1) / team;
                 }
-                float *out = one_row ? NULL : bufs[i].out[k & 1];
-                fl_feedback_rnn_part(op, &cells[i], src, &bufs[i], out, r0, r1, b0, b1, scratch);
-                float *swap = bufs[i].h_cur;
-                bufs[i].h_cur = bufs[i].h_next;
-                bufs[i].h_next = swap;
-                if (by_units && team > 1) fl_barrier_wait(bar, team, &sense);
-                src = one_row ? bufs[i].h_cur : out;
+                float *out = one_row ? NULL : run->bufs[i].out[k & 1];
+                fl_feedback_rnn_part(run, i, src, k, out, r0, r1, b0, b1, scratch);
+                if (run->by_units && team > 1) fl_barrier_wait(run->bar, team, &sense);
+                src = one_row ? run->bufs[i].h[k & 1] : out;
             } else {
-                const ptrdiff_t n_in = op->n_in, n_out = op->n_out, n_rows = r1 - r0;
-                float *out = own_out[i];
-                int r;
-                if (op->kind == FL_STEP_DENSE) {
-                    r = fl_dense_forward(src + r0 * n_in, n_rows, n_in, op->kernel, op->bias, n_out,
-                                         op->activation, out + r0 * n_out, scratch);
-                } else {
-                    memcpy(out + r0 * n_out, src + r0 * n_in,
-                           (size_t)(n_rows * n_out) * sizeof(float));
-                    r = fl_activation_apply(op->activation, out + r0 * n_out, n_rows, n_out,
-                                            scratch);
-                }
+                float *out = own + run->own_offset[i];
+                const int r = fl_feedback_other_op(op, src, out, r0, r1, scratch);
                 if (r != FL_OK) rc = r;
                 src = out;
             }
         }
-        if (!by_units || tid == 0) {
+        if (!run->by_units || tid == 0) {
             for (ptrdiff_t r = r0; r < r1; r++)
-                memcpy(y + (r * n_steps + k) * width, src + r * width,
+                memcpy(run->y + (r * n_steps + k) * width, src + r * width,
                        (size_t)width * sizeof(float));
         }
         fed = src;
     }
-    if (!split) __atomic_store_n(&join->start, n_steps, __ATOMIC_RELEASE);  /* never joined */
+    if (!split) fl_team_set_start(run->join, n_steps);  /* never joined */
     return rc;
+}
+
+#ifdef _OPENMP
+/* A worker of a team split by units, joining late: the input of step `start`, which thread 0
+ * ran alone up to (its writes published by the start flag). Everything else it needs follows
+ * from the step number (I1). */
+static const float *fl_feedback_join_input(const fl_feedback_run *run, int tid,
+                                           ptrdiff_t start) {
+    const int last = run->n_ops - 1;
+    if (start == 1) return run->y_first;  /* no step run yet */
+    if (run->ops[last].kind == FL_STEP_RNN)
+        return run->n_batch == 1 ? run->bufs[last].h[(start - 1) & 1]
+                                 : run->bufs[last].out[(start - 1) & 1];
+    float *own_last = run->workspace + (ptrdiff_t)tid * run->per_thread + run->n_scratch
+                      + run->own_offset[last];
+    for (ptrdiff_t r = 0; r < run->n_batch; r++)
+        memcpy(own_last + r * run->width, run->y + (r * run->n_steps + start - 1) * run->width,
+               (size_t)run->width * sizeof(float));
+    return own_last;
+}
+
+/* One thread of the team. */
+static int fl_feedback_thread(const fl_feedback_run *run, int tid, int n_team) {
+    if (tid == 0 || !run->by_units) {
+        if (tid > 0) fl_team_worker_hook(run->join);
+        const int rc = fl_feedback_steps(run, tid, n_team, run->y_first, 1);
+        if (tid == 0) fl_team_release_workers(run->join);
+        return rc;
+    }
+    /* A worker woken after an idle spell may take from ~0.1 to over 1 ms to run here; thread 0
+     * does not wait for it but carries on alone (the join). */
+    int rc = FL_OK;
+    fl_team_seat seat = {0, {0}};
+    fl_team_worker_hook(run->join);
+    fl_team_claim_cpu(run->join, &seat);
+    if (!fl_team_refused(run->join)) fl_team_mark_ready(run->join);
+    const ptrdiff_t start = fl_wait_nonzero(&run->join->start);
+    if (start < run->n_steps)
+        rc = fl_feedback_steps(run, tid, n_team, fl_feedback_join_input(run, tid, start), start);
+    fl_team_leave(&seat);
+    return rc;
+}
+#endif
+
+/* Checks the ops; fills cells for the recurrent ones and returns their multiply-adds per row
+ * and step, or -1 when an op is malformed. *all_split: every recurrent cell can split units. */
+static double fl_feedback_check_ops(const fl_step_op *ops, int n_ops, fl_rnn_cell_fns *cells,
+                                    int *all_split) {
+    double macs = 0.0;
+    *all_split = 1;
+    for (int i = 0; i < n_ops; i++) {
+        const fl_step_op *op = &ops[i];
+        if (op->n_in < 1 || op->n_out < 1 || (i > 0 && op->n_in != ops[i - 1].n_out))
+            return -1.0;
+        if (op->kind == FL_STEP_RNN) {
+            const fl_rnn_params *p = op->rnn;
+            if (p == NULL || p->n_features != op->n_in || p->n_units != op->n_out
+                || p->cell < 0 || p->cell >= FL_CELL_COUNT || op->h == NULL
+                || (op->c == NULL && p->cell == FL_CELL_LSTM)
+                || !fl_activation_is_valid(p->activation)
+                || !fl_activation_is_valid(p->recurrent_activation))
+                return -1.0;
+            macs += fl_rnn_gates(p->cell) * (double)(p->n_features + p->n_units) * p->n_units;
+            cells[i] = fl_rnn_cell_functions(p);
+            if (cells[i].whole_rows) *all_split = 0;
+        } else if (op->kind == FL_STEP_DENSE) {
+            if (op->kernel == NULL || !fl_activation_is_valid(op->activation)) return -1.0;
+        } else if (op->kind != FL_STEP_ACTIVATION || op->n_in != op->n_out
+                   || !fl_activation_is_valid(op->activation)) {
+            return -1.0;
+        }
+    }
+    return macs;
 }
 
 int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, ptrdiff_t width,
@@ -763,35 +692,23 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
         || ops[n_ops - 1].n_out != width) {
         return FL_ERR_ARGUMENT;
     }
-    if (n_ops > FL_FEEDBACK_MAX_OPS) return FL_ERR_ARGUMENT;
-    double macs = 0.0;
-    int all_split = 1;
-    fl_rnn_cell_fns cells[FL_FEEDBACK_MAX_OPS];
-    for (int i = 0; i < n_ops; i++) {
-        const fl_step_op *op = &ops[i];
-        if (op->n_in < 1 || op->n_out < 1 || (i > 0 && op->n_in != ops[i - 1].n_out))
-            return FL_ERR_ARGUMENT;
-        if (op->kind == FL_STEP_RNN) {
-            const fl_rnn_params *p = op->rnn;
-            if (p == NULL || p->n_features != op->n_in || p->n_units != op->n_out
-                || p->cell < 0 || p->cell >= FL_CELL_COUNT || op->h == NULL
-                || (op->c == NULL && p->cell == FL_CELL_LSTM)
-                || !fl_activation_is_valid(p->activation)
-                || !fl_activation_is_valid(p->recurrent_activation))
-                return FL_ERR_ARGUMENT;
-            macs += (double)n_batch * fl_rnn_gates(p->cell) * (double)(p->n_features + p->n_units)
-                    * p->n_units;
-            cells[i] = fl_rnn_cell_functions(p);
-            if (cells[i].whole_rows) all_split = 0;
-        } else if (op->kind == FL_STEP_DENSE) {
-            if (op->kernel == NULL || !fl_activation_is_valid(op->activation))
-                return FL_ERR_ARGUMENT;
-        } else if (op->kind != FL_STEP_ACTIVATION || op->n_in != op->n_out
-                   || !fl_activation_is_valid(op->activation)) {
-            return FL_ERR_ARGUMENT;
-        }
+    /* Per-op tables of this call: one allocation for any number of ops. */
+    void *tables = malloc((size_t)n_ops * (sizeof(fl_rnn_cell_fns) + sizeof(fl_feedback_buffers)
+                                           + sizeof(ptrdiff_t)));
+    if (tables == NULL) return FL_ERR_MEMORY;
+    fl_rnn_cell_fns *cells = (fl_rnn_cell_fns *)tables;
+    fl_feedback_buffers *bufs = (fl_feedback_buffers *)(cells + n_ops);
+    ptrdiff_t *own_offset = (ptrdiff_t *)(bufs + n_ops);
+    int all_split;
+    const double macs_per_row = fl_feedback_check_ops(ops, n_ops, cells, &all_split);
+    if (macs_per_row < 0.0) {
+        free(tables);
+        return FL_ERR_ARGUMENT;
     }
-    if (n_batch == 0 || n_steps < 2) return FL_OK;
+    if (n_batch == 0 || n_steps < 2) {
+        free(tables);
+        return FL_OK;
+    }
 
     /* A team split by units meets once per recurrent op and step, and h moves between cores.
      * At batch 1 with 8 features, two threads took 1.25x the time of one for LSTM(32) (5k
@@ -799,13 +716,9 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
      * when calls came 60 ms apart (the woken core runs slowly for milliseconds, and the team
      * keeps its pace), so that stays on one thread; LSTM(128) took 0.55-0.8x at every pause.
      * Split by rows, threads never meet. */
-    int nt = n_threads;
-#ifdef _OPENMP
-    if (nt > fl_num_procs()) nt = fl_num_procs();
-#else
-    nt = 1;
-#endif
-    if (macs < FL_FEEDBACK_MIN_MACS_PER_THREAD * nt) nt = 1;
+    const int n_areas = fl_effective_threads(n_threads);  /* per-thread areas, as sized */
+    int nt = n_areas;
+    if (macs_per_row * (double)n_batch < FL_FEEDBACK_MIN_MACS_PER_THREAD * nt) nt = 1;
     const int by_units = all_split && n_batch < 4 * (ptrdiff_t)nt;
     if (!by_units && nt > n_batch) nt = (int)n_batch;
     if (by_units) {
@@ -816,96 +729,68 @@ int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, pt
                 nt = 1;
     }
 
-    fl_feedback_buffers bufs[FL_FEEDBACK_MAX_OPS];
-    const ptrdiff_t n_scratch = fl_feedback_scratch(ops, n_ops);
-    const ptrdiff_t per_thread = fl_feedback_per_thread(ops, n_ops, n_batch);
-    float *w = workspace + (ptrdiff_t)n_threads * per_thread;
+    fl_feedback_run run;
+    run.ops = ops;
+    run.n_ops = n_ops;
+    run.bufs = bufs;
+    run.cells = cells;
+    run.own_offset = own_offset;
+    run.n_batch = n_batch;
+    run.width = width;
+    run.n_steps = n_steps;
+    run.y = y;
+    run.workspace = workspace;
+    run.per_thread = fl_feedback_per_thread(ops, n_ops, n_batch);
+    run.n_scratch = fl_feedback_scratch(ops, n_ops);
+    run.by_units = by_units;
+    ptrdiff_t own = 0;
+    float *w = workspace + (ptrdiff_t)n_areas * run.per_thread;
     for (int i = 0; i < n_ops; i++) {
-        if (ops[i].kind != FL_STEP_RNN) continue;
+        own_offset[i] = own;
+        if (ops[i].kind != FL_STEP_RNN) {
+            own += n_batch * ops[i].n_out;
+            continue;
+        }
         const ptrdiff_t n_padded = fl_rnn_padded(ops[i].rnn), n_units = ops[i].n_out;
         bufs[i].out[0] = w;
         bufs[i].out[1] = w + n_batch * n_units;
-        bufs[i].h_cur = w + 2 * n_batch * n_units;
-        bufs[i].h_next = bufs[i].h_cur + n_batch * n_padded;
-        bufs[i].c = bufs[i].h_next + n_batch * n_padded;
+        bufs[i].h[0] = w + 2 * n_batch * n_units;
+        bufs[i].h[1] = bufs[i].h[0] + n_batch * n_padded;
+        bufs[i].c = bufs[i].h[1] + n_batch * n_padded;
         w = bufs[i].c + n_batch * n_padded;
-        fl_state_to_padded(ops[i].h, ops[i].c, n_batch, n_units, n_padded, bufs[i].h_cur,
-                           bufs[i].h_next, bufs[i].c);
+        fl_state_to_padded(ops[i].h, ops[i].c, n_batch, n_units, n_padded, bufs[i].h[0],
+                           bufs[i].h[1], bufs[i].c);
     }
-    /* y_1, the input of step 1, compact */
     float *y_first = w;
     for (ptrdiff_t r = 0; r < n_batch; r++)
         memcpy(y_first + r * width, y + r * n_steps * width, (size_t)width * sizeof(float));
+    run.y_first = y_first;
 
     int rc = FL_OK;
+    fl_spin_barrier bar = {0, 0};
+    fl_team_join join;
+    run.bar = &bar;
+    run.join = &join;
     if (nt <= 1) {
-        float *own_out[FL_FEEDBACK_MAX_OPS];
-        fl_feedback_own_outputs(ops, n_ops, n_batch, workspace + n_scratch, own_out);
-        rc = fl_feedback_steps(ops, n_ops, bufs, own_out, cells, y_first, n_batch, width, y, 1,
-                               n_steps, workspace, 0, 1, 0, NULL, NULL);
+        rc = fl_feedback_steps(&run, 0, 1, y_first, 1);
     } else {
 #ifdef _OPENMP
-        fl_spin_barrier bar = {0, 0};
-        fl_team_join join;
         fl_team_join_init(&join);
+        fl_team_note_start();
 #pragma omp parallel num_threads(nt)
         {
-            const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
-            float *mine_ws = workspace + (ptrdiff_t)tid * per_thread;
-            float *own_out[FL_FEEDBACK_MAX_OPS];
-            fl_feedback_own_outputs(ops, n_ops, n_batch, mine_ws + n_scratch, own_out);
-            fl_feedback_buffers mine[FL_FEEDBACK_MAX_OPS];
-            memcpy(mine, bufs, sizeof(fl_feedback_buffers) * (size_t)n_ops);
-            fl_cpu_mask saved;
-            int moved = 0, r = FL_OK;
-            if (tid == 0 || !by_units) {
-                r = fl_feedback_steps(ops, n_ops, mine, own_out, cells, y_first, n_batch, width,
-                                      y, 1, n_steps, mine_ws, tid, n_team, by_units, &bar,
-                                      &join);
-            } else {
-                /* A worker woken after an idle spell may take from ~0.1 to over 1 ms to run
-                 * here; thread 0 does not wait for it but carries on alone (the join). */
-                moved = fl_team_claim_cpu(&join, &saved);
-                if (!__atomic_load_n(&join.refused, __ATOMIC_ACQUIRE))
-                    __atomic_add_fetch(&join.ready, 1, __ATOMIC_ACQ_REL);
-                const ptrdiff_t start = fl_wait_nonzero(&join.start);
-                if (start < n_steps) {
-                    /* The state after step start - 1, which thread 0 ran alone: h swapped once
-                     * a step, and that step's output as this step's input. */
-                    const int last = n_ops - 1;
-                    for (int i = 0; i < n_ops; i++) {
-                        if (ops[i].kind != FL_STEP_RNN || !((start - 1) & 1)) continue;
-                        float *swap = mine[i].h_cur;
-                        mine[i].h_cur = mine[i].h_next;
-                        mine[i].h_next = swap;
-                    }
-                    const float *fed = own_out[last];
-                    if (start == 1) {  /* no step run yet: the input of step 1 */
-                        fed = y_first;
-                    } else if (ops[last].kind == FL_STEP_RNN) {
-                        fed = n_batch == 1 ? mine[last].h_cur : mine[last].out[(start - 1) & 1];
-                    } else {
-                        for (ptrdiff_t row = 0; row < n_batch; row++)
-                            memcpy(own_out[last] + row * width,
-                                   y + (row * n_steps + start - 1) * width,
-                                   (size_t)width * sizeof(float));
-                    }
-                    r = fl_feedback_steps(ops, n_ops, mine, own_out, cells, fed, n_batch, width,
-                                          y, start, n_steps, mine_ws, tid, n_team, by_units,
-                                          &bar, &join);
-                }
-            }
+            const int r = fl_feedback_thread(&run, omp_get_thread_num(), omp_get_num_threads());
 #pragma omp critical(fl_feedback_rc)
             if (r != FL_OK) rc = r;
-            if (tid == 0) memcpy(bufs, mine, sizeof(fl_feedback_buffers) * (size_t)n_ops);
-            fl_team_unclaim(moved, &saved);
         }
 #endif
     }
+    /* The last step, n_steps - 1, wrote h[(n_steps - 1) & 1]. */
     for (int i = 0; i < n_ops; i++) {
         if (ops[i].kind != FL_STEP_RNN) continue;
-        fl_state_from_padded(bufs[i].h_cur, bufs[i].c, n_batch, ops[i].n_out,
+        fl_state_from_padded(bufs[i].h[(n_steps - 1) & 1], bufs[i].c, n_batch, ops[i].n_out,
                              fl_rnn_padded(ops[i].rnn), ops[i].h, ops[i].c);
     }
+    free(tables);
     return rc;
 }

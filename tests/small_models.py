@@ -14,14 +14,15 @@ def _layer(class_name, **config):
 
 
 def chain_model(batch_shape, units, n_out, stateful=False, return_sequences=False,
-                seed=0, td=False, lstm_layers=1):
-    """Input(batch_shape) -> LSTM(units) x lstm_layers -> Dense(n_out) (TimeDistributed when
-    td; no Dense when n_out is None), weights uniform(-0.5, 0.5) including biases."""
+                seed=0, td=False, lstm_layers=1, cell="LSTM", **cell_config):
+    """Input(batch_shape) -> cell(units) x lstm_layers -> Dense(n_out) (TimeDistributed when
+    td; no Dense when n_out is None), weights uniform(-0.5, 0.5) including biases. cell: LSTM,
+    GRU or SimpleRNN, with cell_config added to its config (e.g. reset_after=False)."""
     layers = [_layer("InputLayer", batch_shape=list(batch_shape), name="input")]
     for i in range(lstm_layers):
         last = i == lstm_layers - 1
-        layers.append(_layer("LSTM", name=f"lstm_{i}", units=units, stateful=stateful,
-                             return_sequences=return_sequences or not last))
+        layers.append(_layer(cell, name=f"{cell.lower()}_{i}", units=units, stateful=stateful,
+                             return_sequences=return_sequences or not last, **cell_config))
     if n_out is not None:
         dense = _layer("Dense", name="dense", units=n_out, activation="tanh")
         if td:
