@@ -193,8 +193,10 @@ def load_states(stateful_layers, path) -> None:
     """Reads a save_states file: datasets only, every layer present and checked."""
     import h5py
 
+    from .errors import ModelFormatError
     from .io.h5_attrs import str_attr
     from .io.h5_guard import check_global_heaps_in_file
+    from .io.h5_safety import open_child
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such states file: {path!s}")
@@ -211,13 +213,22 @@ def load_states(stateful_layers, path) -> None:
             raise ValueError(f"{path!s} is not a fastlstm states file (format attribute "
                              f"{found!r}, expected {STATES_FORMAT!r})")
         states = {}
+        where = f"states file {os.fspath(path)!r}"
         for l in stateful_layers:
-            g = f.get(l.name)
             names = l.state_names
-            if not isinstance(g, h5py.Group) or not all(
-                    isinstance(g.get(k), h5py.Dataset) and g[k].dtype.kind in "fiu"
-                    for k in names):
+            # Through open_child, as weights are: no link or storage outside the file is read.
+            try:
+                g = open_child(f, l.name, where)
+                arrays = [open_child(g, k, where) if isinstance(g, h5py.Group) else None
+                          for k in names]
+            except ModelFormatError as e:
+                raise ValueError(str(e)) from None
+            if not all(isinstance(a, h5py.Dataset) and a.dtype.kind in "fiu" for a in arrays):
                 raise ValueError(f"{path!s} has no {' and '.join(names)} states for layer "
                                  f"{l.name!r}")
-            states[l.name] = [g[k][()] for k in names]
+            for k, a in zip(names, arrays):  # before reading: a file may declare any shape
+                if a.shape != l.h.shape:
+                    raise ValueError(f"{path!s}: state {k} of layer {l.name!r} has shape "
+                                     f"{a.shape}, expected {l.h.shape} (batch_size, units)")
+            states[l.name] = [a[()] for a in arrays]
         set_states(stateful_layers, states)

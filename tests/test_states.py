@@ -189,3 +189,27 @@ def test_new_state_errors():
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         model.new_state(0)
     assert "batch_size=3" in repr(model.new_state(3))
+
+
+@pytest.mark.parametrize("kind", ["external_storage", "external_link"])
+def test_load_states_never_reads_outside_the_file(tmp_path, kind):
+    """A states file is read as weights are (fastlstm/io/h5_safety.py): a dataset whose bytes
+    live in another file, or a link to another file, is refused naming the HDF5 object."""
+    model = chain_model((1, None, 3), 4, 3, stateful=True)
+    path = tmp_path / "s.h5"
+    model.save_states(path)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(4, dtype=np.float32).tobytes())
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["h"] = np.ones((1, 4), np.float32)
+    with h5py.File(path, "a") as f:
+        del f["lstm_0/h"]
+        if kind == "external_storage":
+            f["lstm_0"].create_dataset("h", shape=(1, 4), dtype=np.float32,
+                                       external=[(str(secret), 0, 16)])
+        else:
+            f["lstm_0/h"] = h5py.ExternalLink(str(other), "/h")
+    with pytest.raises(ValueError, match=r"HDF5 (object|dataset) /lstm_0/h .*external"):
+        model.load_states(path)
+    assert not model.get_states()["lstm_0"][0].any()

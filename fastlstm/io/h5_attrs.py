@@ -4,12 +4,12 @@ zero-length float64 array, and lists over 64512 bytes split into `name0`, `name1
 (tf_keras saving/legacy/hdf5_format.py save_attributes_to_hdf5_group)."""
 from __future__ import annotations
 
-import json
 
 import h5py
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..limits import parse_json
 
 # What Keras writes: strings (fixed or variable length) and, for empty lists, numbers. Anything
 # else is damage, and some damage crashes or overruns libhdf5 1.14 when the value is read
@@ -87,10 +87,7 @@ def json_attr(group, name: str):
     text = str_attr(group, name)
     if text is None:
         return None
-    try:
-        return json.loads(text)
-    except ValueError as e:
-        raise ModelFormatError(f"attribute {name!r} is not valid JSON: {e}") from None
+    return parse_json(text, f"attribute {name!r}")
 
 
 def parse_version(text) -> tuple:

@@ -10,6 +10,7 @@ import re
 import h5py
 
 from ..errors import ModelFormatError
+from .h5_safety import file_label, open_child
 from .keras_h5 import read_dataset
 
 CONTAINER_KEYS = ("layers", "_layer_checkpoint_dependencies")
@@ -40,22 +41,26 @@ def layer_paths(class_names):
 
 def container(group, where: str):
     for key in CONTAINER_KEYS:
-        if key in group:
-            return group[key]
+        found = open_child(group, key, where)
+        if isinstance(found, h5py.Group):
+            return found
+        if found is not None:
+            raise ModelFormatError(f"{where}/{key} is not a group")
     raise ModelFormatError(f"{where}: no 'layers' group in the Keras 3 weights")
 
 
 def read_vars(group, where: str):
     """Arrays of ``group/vars`` in index order ([] when there is none)."""
-    if group is None or "vars" not in group:
+    v = None if group is None else open_child(group, "vars", where)
+    if v is None:
         return []
-    v = group["vars"]
     if not isinstance(v, h5py.Group):
         raise ModelFormatError(f"{where}/vars is not a group")
-    keys = list(v.keys())
+    keys = list(v.keys())  # link names only (H5Literate): nothing is traversed
     if not all(k.isdigit() for k in keys):
         raise ModelFormatError(f"{where}/vars has unexpected members {sorted(keys)}")
-    return [read_dataset(v[k], f"{where}/vars/{k}") for k in sorted(keys, key=int)]
+    return [read_dataset(open_child(v, k, where), f"{where}/vars/{k}")
+            for k in sorted(keys, key=int)]
 
 
 def read_path(group, path, where: str, layer_name: str):
@@ -63,15 +68,15 @@ def read_path(group, path, where: str, layer_name: str):
     weights of layer ``layer_name``."""
     for key in (None,) + tuple(path):
         if key is not None:
-            group = child(group, key)
+            group = child(group, key, where)
             where = f"{where}/{key}"
         if group is None:
             raise ModelFormatError(f"{where}: missing (weights of layer {layer_name!r})")
     return read_vars(group, where)
 
 
-def child(group, key: str):
+def child(group, key: str, where: str = None):
     if group is None:
         return None
-    obj = group.get(key)
+    obj = open_child(group, key, where or file_label(group))
     return obj if isinstance(obj, h5py.Group) else None

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import ModelFormatError
 from .h5_attrs import json_attr, parse_version, str_attr, string_list
 from .h5_guard import check_global_heaps_in_file
+from .h5_safety import open_child
 
 # Refuse absurd datasets before reading them (a hostile file can declare any shape).
 MAX_WEIGHT_ELEMENTS = 1 << 31
@@ -25,18 +26,19 @@ def read_dataset(ds, where: str) -> h5py.Dataset:
     its shape matches the config."""
     if not isinstance(ds, h5py.Dataset):
         raise ModelFormatError(f"{where} is not a dataset")
-    if ds.dtype.kind not in "fiu" or ds.shape is None or ds.size > MAX_WEIGHT_ELEMENTS:
+    if ds.dtype.kind not in "biuf" or ds.shape is None or ds.size > MAX_WEIGHT_ELEMENTS:
         raise ModelFormatError(f"{where} has dtype {ds.dtype} and shape {ds.shape}; expected a "
                                "numeric weight array")
     return ds
 
 
 def read_weight(w, where: str) -> np.ndarray:
-    """A weight (an h5py dataset whose shape the caller has checked, or an array) read as a float
-    array; numbers of any other kind are refused, as Layer.set_weights refuses them."""
+    """A weight (an h5py dataset whose shape the caller has checked, or an array) read as an
+    array of numbers (integers are cast to float32 later, as Layer.set_weights casts them);
+    anything else is refused."""
     array = np.asarray(w[()] if isinstance(w, h5py.Dataset) else w)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ModelFormatError(f"{where} has dtype {array.dtype}, expected floats")
+    if array.dtype.kind not in "biuf":
+        raise ModelFormatError(f"{where} has dtype {array.dtype}, expected numbers")
     return array
 
 
@@ -53,13 +55,15 @@ class KerasH5Reader:
             raise ModelFormatError(f"{self.name!r} is not a readable HDF5 file: {e}") from None
         root = self.file
         self.model_config = json_attr(root, "model_config")
-        if "model_weights" in root:
+        model_weights = open_child(root, "model_weights", repr(self.name))
+        if model_weights is not None:
             self.layout = "legacy"
-            self.weights_group = root["model_weights"]
+            self.weights_group = model_weights
         elif string_list(root, "layer_names") is not None:
             self.layout = "legacy"
             self.weights_group = root
-        elif "layers" in root or "_layer_checkpoint_dependencies" in root or "vars" in root:
+        elif any(open_child(root, key, repr(self.name)) is not None
+                 for key in ("layers", "_layer_checkpoint_dependencies", "vars")):
             self.layout = "keras3"
             self.weights_group = root
         else:
@@ -102,17 +106,18 @@ class KerasH5Reader:
             raise ModelFormatError(f"{self.name!r}: weights group has no 'layer_names' attribute")
         out = []
         for layer_name in names:
-            if layer_name not in group:
+            g = open_child(group, layer_name, repr(self.name))
+            if g is None:
                 raise ModelFormatError(f"{self.name!r}: layer_names lists {layer_name!r} but the "
                                        "file has no such group")
-            g = group[layer_name]
             weight_names = string_list(g, "weight_names") or []
             arrays = []
             for wname in weight_names:
-                if wname not in g:
+                w = open_child(g, wname, repr(self.name))
+                if w is None:
                     raise ModelFormatError(f"{self.name!r}: layer {layer_name!r} lists weight "
                                            f"{wname!r} but the file has no such dataset")
-                arrays.append(read_dataset(g[wname], f"weight {wname!r} of layer {layer_name!r}"))
+                arrays.append(read_dataset(w, f"weight {wname!r} of layer {layer_name!r}"))
             if arrays:
                 out.append((layer_name, arrays))
         return out
