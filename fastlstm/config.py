@@ -15,11 +15,20 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from .errors import ModelFormatError, UnsupportedConfigError
+from .limits import checked_float, checked_int, shown
 
 Ref = Tuple[str, int, int]  # (layer name, node index, tensor index)
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 RNN_CLASSES = ("LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "Bidirectional")
+WRAPPERS = ("TimeDistributed", "Bidirectional")
+# Largest dimension of a declared input shape or Reshape target, far above real sequence lengths
+# and feature sizes; what products of dimensions allocate is bounded by budget.py.
+MAX_DIM = 1 << 24
+# Models nested in models (and wrappers around layers): Keras models nest a few levels; the
+# readers of a config (Keras 1 conversion, the layer checks, parse_model, Model) recurse once or
+# a few times per level, which 64 levels keep far below Python's recursion limit.
+MAX_NESTING = 64
 # Keras 3 ops that Functional configs record as nodes of their own (keras/src/ops/numpy.py):
 # the masks of Masking and Embedding(mask_zero) are saved as not_equal/any nodes whose output
 # is passed to the next layers as their `mask` argument.
@@ -56,15 +65,40 @@ class GraphSpec:
     outputs: List[Ref]
 
 
-def _layer_name(layer: dict, position: Optional[int] = None) -> str:
+def _declared_name(layer: dict):
+    """The name a layer dict gives, Keras 3 (``name`` beside ``config``) or older (inside it)."""
     config = layer.get("config")
-    name = layer.get("name") or (config.get("name") if isinstance(config, dict) else None)
+    return layer.get("name") or (config.get("name") if isinstance(config, dict) else None)
+
+
+def _layer_name(layer: dict, position: Optional[int] = None) -> str:
+    name = _declared_name(layer)
     if name is None and position is not None and layer.get("class_name") in MODEL_CLASSES:
         # Keras 1.2-2.2.0 saved a nested Sequential as a bare list, without its name.
         return f"{layer['class_name'].lower()}_{position}"
     if not isinstance(name, str) or not name:
         raise ModelFormatError(f"a layer of class {layer.get('class_name')!r} has no name")
     return name
+
+
+def declared_batch_shape(config: dict, name: str):
+    """The (batch, ...) shape a layer config declares, or None when it declares none."""
+    for key in ("batch_shape", "batch_input_shape"):
+        if config.get(key) is not None:
+            return checked_shape(config[key], name, key)
+    if config.get("shape") is not None:  # Keras 3 Input(shape=...) configs written by hand
+        return checked_shape([config.get("batch_size")], name, "batch_size") + checked_shape(
+            config["shape"], name, "shape", allow_empty=True)
+    return None
+
+
+def checked_shape(shape, name: str, key: str, allow_empty: bool = False) -> tuple:
+    """A shape entry of layer ``name``'s config: a list of dimensions in [1, MAX_DIM] or None."""
+    if not isinstance(shape, (list, tuple)) or not (shape or allow_empty):
+        raise ModelFormatError(f"layer {name!r}: input shape {key}={shown(shape)} is not a list")
+    return tuple(None if dim is None else checked_int(dim, f"layer {name!r}: {key}[{i}]",
+                                                      maximum=MAX_DIM)
+                 for i, dim in enumerate(shape))
 
 
 def _check_layer_dict(layer, where: str) -> dict:
@@ -74,6 +108,42 @@ def _check_layer_dict(layer, where: str) -> dict:
     if not isinstance(layer.get("config"), (dict, list)):
         raise ModelFormatError(f"{where}: layer {layer.get('class_name')!r} has no config dict")
     return layer
+
+
+def check_nesting(model_config) -> None:
+    """Refuse models nested deeper than MAX_NESTING before anything recurses into them; walks
+    the config iteratively (a dict from an HDF5 attribute may nest arbitrarily deep)."""
+    stack = [(model_config, 0)]
+    while stack:
+        layer, depth = stack.pop()
+        children = _nested_layers(layer)
+        if children and depth >= MAX_NESTING:
+            raise ModelFormatError(
+                f"{_describe(layer)} holds layers nested {depth + 1} levels deep, above "
+                f"fastlstm's limit of {MAX_NESTING} (MAX_NESTING) for models inside models and "
+                "wrapped layers")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _nested_layers(layer) -> list:
+    """The layer dicts directly inside a model's or a wrapper's config."""
+    if not isinstance(layer, dict):
+        return []
+    config = layer.get("config")
+    if layer.get("class_name") in MODEL_CLASSES:
+        inner = config if isinstance(config, list) else (
+            config.get("layers") if isinstance(config, dict) else None)
+        return inner if isinstance(inner, list) else []
+    if layer.get("class_name") in WRAPPERS and isinstance(config, dict):
+        return [config[k] for k in ("layer", "backward_layer") if isinstance(config.get(k), dict)]
+    return []
+
+
+def _describe(layer: dict) -> str:
+    name = _declared_name(layer)
+    if isinstance(name, str):
+        return f"layer {name!r} ({layer.get('class_name')})"
+    return f"an unnamed {layer.get('class_name')}"  # Keras 1.2-2.2.0 nested Sequentials
 
 
 def parse_model(model_config: dict) -> GraphSpec:
@@ -108,7 +178,9 @@ def _parse_sequential(config) -> GraphSpec:
         first = layers.pop(0)
         input_spec = LayerSpec(_layer_name(first), "InputLayer", first["config"], [])
     else:
-        shape = _first_layer_input_shape(layers[0]) or build_shape
+        shape = _first_layer_input_shape(layers[0])
+        if shape is None and build_shape is not None:
+            shape = checked_shape(build_shape, name, "build_input_shape")
         if shape is None:
             raise ModelFormatError(
                 f"Sequential {name!r} declares no input shape (no InputLayer, no "
@@ -132,9 +204,9 @@ def _first_layer_input_shape(layer: dict):
     if layer["class_name"] in MODEL_CLASSES:
         inner = parse_model(layer)
         first = next(l for l in inner.layers if l.name == inner.inputs[0][0])
-        return first.config.get("batch_shape") or first.config.get("batch_input_shape")
+        return declared_batch_shape(first.config, first.name)
     config = layer["config"] if isinstance(layer["config"], dict) else {}
-    return config.get("batch_input_shape") or config.get("batch_shape")
+    return declared_batch_shape(config, _layer_name(layer))
 
 
 def _check_unique_names(specs: List[LayerSpec], model_name: str) -> None:
@@ -215,7 +287,8 @@ def _parse_op_node(args, kwargs, where: str) -> NodeSpec:
         if _is_ref(a):
             op_args.append(_as_ref(a, where))
         elif isinstance(a, (int, float)) and not isinstance(a, bool):
-            op_args.append(float(a))
+            # Not necessarily finite: Masking(mask_value=nan) saves not_equal(x, NaN).
+            op_args.append(checked_float(a, f"{where}: op argument", finite=False))
         else:
             raise UnsupportedConfigError(f"{where}: unsupported op argument {a!r}")
     if kwargs:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import struct
 import zipfile
 import zlib
 from typing import Optional
 
-from .config import parse_model
+from .budget import allocate_states, check_budget
+from .config import check_nesting, parse_model
 from .errors import ModelFormatError, UnsupportedConfigError
 from .io.detect import sniff
 from .io import keras1_config
@@ -18,6 +18,7 @@ from .io.keras_h5 import KerasH5Reader
 from .io.keras_zip import KerasZipReader
 from .layers import check_supported
 from .layers.base import LoadContext
+from .limits import parse_json
 from .model import Model
 
 
@@ -62,6 +63,7 @@ def guess_version(model_config) -> tuple:
 
 
 def build_model(model_config, version: tuple) -> Model:
+    check_nesting(model_config)  # before anything recurses into nested models
     graph_config = model_config
     if version[0] < 3:
         # Keras 2 read Keras 1 configs through its legacy constructor keywords (keys decide, not
@@ -70,6 +72,8 @@ def build_model(model_config, version: tuple) -> Model:
     check_supported(graph_config)
     model = Model(parse_model(graph_config), LoadContext(version))
     model.build()
+    check_budget(model)  # sizes from the config, bounded before they are allocated
+    allocate_states(model)
     model.keras_config = model_config  # kept for pickling (rebuilt from it, never evaluated)
     return model
 
@@ -108,9 +112,10 @@ def load_model(path, keras_version: Optional[str] = None) -> Model:
 def _load_model(path: str, kind: str, keras_version) -> Model:
     if kind == "zip":
         with KerasZipReader(path) as reader:
+            # Built before model.weights.h5 is inflated: the model bounds its size.
             model = build_model(reader.model_config,
                                 _version(keras_version, reader.keras_version, reader.model_config))
-            model.load_keras3_weights(reader.weights.file, f"{path}:model.weights.h5")
+            model.load_keras3_weights(reader.open_weights(model).file, f"{path}:model.weights.h5")
             model.file_format = "Keras 3 .keras zip"
         return model
     with KerasH5Reader(path) as reader:
@@ -147,7 +152,8 @@ def load_weights(model: Model, path) -> None:
     with damaged_file_errors(path):
         if kind == "zip":
             with KerasZipReader(path) as reader:
-                model.load_keras3_weights(reader.weights.file, f"{path}:model.weights.h5")
+                model.load_keras3_weights(reader.open_weights(model).file,
+                                          f"{path}:model.weights.h5")
             return
         with KerasH5Reader(path) as reader:
             _load_h5_weights(model, reader, path)
@@ -169,14 +175,9 @@ def model_from_json(text, keras_version: Optional[str] = None) -> Model:
     Model
         Without weights until ``model.load_weights(path)``.
     """
-    if isinstance(text, (bytes, bytearray)):
-        text = text.decode("utf-8")
-    if not isinstance(text, str):
+    if not isinstance(text, (str, bytes, bytearray)):
         raise TypeError(f"model_from_json expects JSON text, got {type(text).__name__}")
-    try:
-        config = json.loads(text)
-    except ValueError as e:
-        raise ModelFormatError(f"model_from_json: not valid JSON: {e}") from None
+    config = parse_json(text, "model_from_json")
     model = build_model(config, _version(keras_version, None, config))
     model.file_format = "JSON config (weights from load_weights)"
     return model

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..config import MODEL_CLASSES
+from ..config import MODEL_CLASSES, WRAPPERS
 from ..errors import ModelFormatError
 
 CONSUME_LESS = {"cpu": 0, "mem": 1, "gpu": 2}
@@ -97,7 +97,6 @@ INTERFACES: Dict[str, Interface] = {
         ("W_constraint", "embeddings_constraint")], {}),
     "Dropout": (None, [("p", "rate")], {}),
 }
-WRAPPERS = ("TimeDistributed", "Bidirectional")
 
 
 def convert_layer_config(class_name: str, config: dict) -> dict:

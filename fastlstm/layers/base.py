@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedConfigError
+from ..limits import checked_int
 
 Shape = Tuple[Optional[int], ...]
 
@@ -92,12 +93,18 @@ class Layer:
                     f"layer {self.name!r} ({self.keras_class}) weight {i} has shape "
                     f"{tuple(w.shape)} in the file, expected {tuple(shape)} from the config"
                 )
-            if not np.issubdtype(w.dtype, np.floating):
+            # Integer and boolean arrays are cast, as both Keras versions cast what they assign
+            # to the variable's float32 (keras/src/backend/common/variables.py assign ->
+            # convert_to_tensor(value, dtype=self.dtype); tf_keras backend.batch_set_value ->
+            # np.asarray(value, dtype=dtype_numpy(x))).
+            if w.dtype.kind not in "biuf":
                 raise ModelFormatError(
-                    f"layer {self.name!r} weight {i} has dtype {w.dtype}, expected floats"
+                    f"layer {self.name!r} weight {i} has dtype {w.dtype}, expected numbers"
                 )
-            arrays.append(np.ascontiguousarray(w[()] if not isinstance(w, np.ndarray) else w,
-                                               dtype=np.float32))
+            # A copy of the caller's values, as Keras's variable.assign copies: the layer's
+            # arrays are its own, and later set_weights calls write into them.
+            arrays.append(np.array(w[()] if not isinstance(w, np.ndarray) else w,
+                                   dtype=np.float32, order="C"))
         self.weights = arrays  # as Keras holds them; pickling rebuilds from these
         self.assign_weights(arrays)
 
@@ -126,6 +133,10 @@ class Layer:
              n_threads: int = 1) -> List[np.ndarray]:
         raise NotImplementedError
 
+    def check_input_values(self, x: np.ndarray) -> None:
+        """Checks a model input this layer is called on, in the dtype the caller passed it (the
+        model converts it to float32 afterwards); raises ValueError naming a bad value."""
+
     def compute_mask(self, inputs: List[np.ndarray], masks: List[Optional[np.ndarray]],
                      outputs: List[np.ndarray]) -> List[Optional[np.ndarray]]:
         """The mask of each output, from the inputs' masks (None: no mask)."""
@@ -150,13 +161,4 @@ def single_input(layer: Layer, input_shapes: Sequence[Shape]) -> Shape:
 def config_int(layer_config: dict, key: str, layer_name: str, minimum: int = 1,
                maximum: int = 1 << 20) -> int:
     """An integer config entry within sane bounds (checked before any allocation)."""
-    value = layer_config.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ModelFormatError(f"layer {layer_name!r}: {key} must be an integer, got {value!r}")
-    value = int(value)
-    if not minimum <= value <= maximum:
-        raise ModelFormatError(
-            f"layer {layer_name!r}: {key}={value} is outside the supported range "
-            f"[{minimum}, {maximum}]"
-        )
-    return value
+    return checked_int(layer_config.get(key), f"layer {layer_name!r}: {key}", minimum, maximum)

@@ -41,11 +41,17 @@ class Dense(Layer):
         return shapes + [(self.units,)] if self.use_bias else shapes
 
     def assign_weights(self, weights):
+        if self.kernel is not None:
+            # In place, as Keras assigns variables: a compiled stack reads these very arrays.
+            np.copyto(self.kernel, weights[0])
+            if self.use_bias:
+                np.copyto(self.bias, weights[1])
+            return
         self.kernel = weights[0]
         self.bias = weights[1] if self.use_bias else None
 
     def call(self, inputs, initial_state=None, n_threads=1):
-        x = np.ascontiguousarray(inputs[0], dtype=np.float32)
+        x = _kernels.as_float32(inputs[0])
         # The compiled stacks' C loop over all leading axes at once, so that a model gives the
         # same bits whichever path runs it (numpy's matmul sums in another order).
         glu = activation_name(self.activation) == "glu"

@@ -47,6 +47,11 @@ class Embedding(Layer):
                              f"{self.input_dim}); the input has {x[where].item()!r} at position {where}")
         return idx
 
+    def check_input_values(self, x):
+        # Ids of 2**24 and more round to another float32 on the way in (16777217 becomes
+        # 16777216): checked as the caller passed them, so the error names the caller's value.
+        self.indices(x)
+
     def call(self, inputs, initial_state=None, n_threads=1):
         return [self.embeddings[self.indices(inputs[0])]]
 

@@ -1,6 +1,8 @@
 """Keras Flatten: (batch, ...) -> (batch, product of the rest), C order as Keras (channels_last)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import ModelFormatError
@@ -15,7 +17,7 @@ class Flatten(Layer):
         if any(d is None for d in shape[1:]):
             raise ModelFormatError(f"layer {self.name!r} (Flatten) needs fully known non-batch "
                                    f"dimensions, got input shape {shape}")
-        return [(shape[0], int(np.prod(shape[1:], dtype=np.int64)))]
+        return [(shape[0], math.prod(shape[1:]))]  # Python ints: int64 could wrap around
 
     def call(self, inputs, initial_state=None, n_threads=1):
         x = inputs[0]

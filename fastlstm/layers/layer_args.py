@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import List, Sequence
 
 from ..errors import ModelFormatError, UnsupportedConfigError
+from ..limits import checked_float
 from .base import Layer, config_int, single_input
 
 # Window sizes, strides and dilations: far above any real model, low enough that index arithmetic
@@ -26,11 +27,9 @@ def one_int(layer: Layer, key: str, default=None, maximum: int = MAX_WINDOW) -> 
 
 
 def epsilon(layer: Layer, default: float = 1e-3) -> float:
-    value = layer.config.get("epsilon", default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}): epsilon must be a "
-                               f"non-negative number, got {value!r}")
-    return float(value)
+    return checked_float(layer.config.get("epsilon", default),
+                         f"layer {layer.name!r} ({layer.keras_class}): epsilon",
+                         non_negative=True)
 
 
 def padding(layer: Layer, allowed: Sequence[str]) -> str:

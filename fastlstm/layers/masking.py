@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..limits import checked_float
 from .base import Layer, single_input
 
 
@@ -14,11 +15,11 @@ class Masking(Layer):
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
-        value = config.get("mask_value", 0.0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ModelFormatError(f"layer {self.name!r} (Masking): mask_value must be a number, "
-                                   f"got {value!r}")
-        self.mask_value = np.float32(value)
+        # Keras takes any float, NaN included: not_equal(x, NaN) holds everywhere, so it masks
+        # nothing.
+        self.mask_value = np.float32(checked_float(config.get("mask_value", 0.0),
+                                                   f"layer {self.name!r} (Masking): mask_value",
+                                                   finite=False))
 
     def compute_output_shapes(self, input_shapes):
         shape = single_input(self, input_shapes)

@@ -78,8 +78,9 @@ class RecurrentLayer(Layer):
                 raise ModelFormatError(
                     f"layer {self.name!r} is stateful but the model does not fix the batch size "
                     "(Keras requires batch_input_shape/batch_shape for stateful RNNs)")
+            # The state is allocated at load once the whole model's sizes are checked
+            # (budget.check_budget, then budget.allocate_states).
             self.batch_size = int(n_batch)
-            self.reset_states()
         for state_shape in input_shapes[1:]:
             if tuple(state_shape[1:]) != (self.units,):
                 raise ModelFormatError(
@@ -118,7 +119,7 @@ class RecurrentLayer(Layer):
     def call(self, inputs, initial_state=None, n_threads=1, carry=None, mask=None):
         """carry: optional [h, c] arrays (a state handle's) used and advanced in place instead of
         the layer's own state. mask: (batch, timesteps) bools, False where a step is skipped."""
-        x = np.ascontiguousarray(inputs[0], dtype=np.float32)
+        x = _kernels.as_float32(inputs[0])
         n_batch, n_timesteps = x.shape[0], x.shape[1]
         # Where the final state goes: Keras RNN.call assigns it back to the layer's states when
         # stateful, even after an explicit initial_state.
@@ -163,6 +164,11 @@ class RecurrentLayer(Layer):
 
     def _make_kernel(self, cell: str, packed, recurrent_activation: int) -> None:
         weights, bias = packed
+        if self.kernel is not None:
+            # Later set_weights calls write into the same buffers, as Keras assigns variables
+            # in place: a compiled stack of the model keeps reading this kernel.
+            self.kernel.assign(weights, bias)
+            return
         self.kernel = _kernels.RecurrentKernel(_kernels.CELLS[cell], weights, bias,
                                                self.n_features, self.units, self.activation,
                                                recurrent_activation)

@@ -1,9 +1,11 @@
 """Keras Reshape: target_shape excludes the batch axis and may hold one -1."""
 from __future__ import annotations
 
-import numpy as np
+import math
 
+from ..config import MAX_DIM
 from ..errors import ModelFormatError
+from ..limits import checked_int, shown
 from .base import Layer, single_input
 
 
@@ -13,21 +15,30 @@ class Reshape(Layer):
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
         target = config.get("target_shape")
-        if (not isinstance(target, (list, tuple)) or not target
-                or not all(isinstance(d, int) and not isinstance(d, bool) and (d > 0 or d == -1)
-                           for d in target)
-                or list(target).count(-1) > 1):
-            raise ModelFormatError(f"layer {self.name!r} (Reshape): invalid target_shape {target!r}")
-        self.target_shape = tuple(target)
+        if not isinstance(target, (list, tuple)) or not target:
+            raise ModelFormatError(f"layer {self.name!r} (Reshape): invalid target_shape "
+                                   f"{shown(target)}")
+        self.target_shape = tuple(self._target_dim(d, i) for i, d in enumerate(target))
+        if self.target_shape.count(-1) > 1:
+            raise ModelFormatError(f"layer {self.name!r} (Reshape): invalid target_shape "
+                                   f"{shown(target)} (more than one -1)")
+
+    def _target_dim(self, dim, i: int) -> int:
+        """-1 (the size that makes the element counts agree), else a dimension."""
+        if dim == -1 and not isinstance(dim, bool):
+            return -1
+        return checked_int(dim, f"layer {self.name!r} (Reshape): target_shape[{i}]",
+                           maximum=MAX_DIM)
 
     def compute_output_shapes(self, input_shapes):
         shape = single_input(self, input_shapes)
-        known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
+        # Python ints: a product of several large dimensions would wrap around in int64.
+        known = math.prod(d for d in self.target_shape if d != -1)
         if any(d is None for d in shape[1:]):
             if -1 in self.target_shape:
                 return [(shape[0],) + tuple(None if d == -1 else d for d in self.target_shape)]
             return [(shape[0],) + self.target_shape]
-        total = int(np.prod(shape[1:], dtype=np.int64))
+        total = math.prod(shape[1:])
         if -1 in self.target_shape:
             if total % known:
                 raise ModelFormatError(f"layer {self.name!r} (Reshape) cannot reshape {shape} "
@@ -35,7 +46,7 @@ class Reshape(Layer):
             target = tuple(total // known if d == -1 else d for d in self.target_shape)
         else:
             target = self.target_shape
-        if int(np.prod(target, dtype=np.int64)) != total:
+        if math.prod(target) != total:
             raise ModelFormatError(f"layer {self.name!r} (Reshape) cannot reshape {shape} into "
                                    f"{self.target_shape}")
         return [(shape[0],) + target]
