@@ -43,6 +43,8 @@ class Model(Layer):
                                        "InputLayer")
         self.input_layers: List[InputLayer] = [self.layers[r[0]] for r in graph.inputs]
         self._order = self._topological_order()
+        # The layers called directly on each input: they check its values before conversion.
+        self._consumers = {l.name: self._input_consumers(l.name) for l in self.input_layers}
         # Keras 3 Functional configs record every mask a layer was called with (as the `mask`
         # argument, computed by op nodes), and only those: Keras 3 passes a mask implicitly
         # only to a layer called on one tensor (keras/src/layers/layer.py __call__, "Populate
@@ -204,7 +206,7 @@ class Model(Layer):
         paths = keras3_weights.layer_paths([l.keras_class for l in layers])
         for layer, path in zip(layers, paths):
             where = f"{source}/{path}"
-            sub = keras3_weights.child(container, path)
+            sub = keras3_weights.child(container, path, source)
             if isinstance(layer, Model):
                 if layer.weight_shapes():
                     if sub is None:
@@ -294,7 +296,8 @@ class Model(Layer):
         """
         with self._lock:
             if samples is None:
-                for layer in self.layers.values():
+                # The layers the model runs (a stateful layer no output needs holds no state).
+                for layer in self._stateful_layers():
                     layer.reset_states()
             else:
                 states.reset_rows(self._stateful_layers(), samples, self.batch_size)
@@ -415,12 +418,23 @@ class Model(Layer):
             items = [x]
         arrays = []
         for layer, item in zip(self.input_layers, items):
-            arrays.append(_as_input_array(item, layer))
+            arrays.append(_as_input_array(item, layer, self._consumers[layer.name]))
         n = {a.shape[0] for a in arrays}
         if len(n) > 1:
             raise ValueError(f"all inputs must have the same batch size; got "
                              f"{[a.shape[0] for a in arrays]}")
         return arrays
+
+    def _input_consumers(self, input_name: str) -> List[Layer]:
+        """The layers called directly on this input."""
+        ref = (input_name, 0, 0)
+        return [self.layers[key[0]] for key in self._order if ref in self._nodes[key].inputs]
+
+    def check_input_values(self, x: np.ndarray) -> None:
+        """A nested model's input values, as its own first layers check them."""
+        if len(self.input_layers) == 1:
+            for layer in self._consumers[self.input_layers[0].name]:
+                layer.check_input_values(x)
 
     def predict(self, x, batch_size: Optional[int] = None, state=None):
         """Keras ``model.predict``.
@@ -591,7 +605,9 @@ def _shape_text(shape) -> str:
         ("," if len(shape) == 1 else "") + ")"
 
 
-def _as_input_array(item, layer: InputLayer) -> np.ndarray:
+def _as_input_array(item, layer: InputLayer, consumers=()) -> np.ndarray:
+    """The input as C-contiguous float32, after its shape and, in the dtype the caller gave,
+    its values are checked by the layers that take it (consumers)."""
     declared = layer.batch_shape
     try:
         arr = np.asarray(item)
@@ -611,7 +627,9 @@ def _as_input_array(item, layer: InputLayer) -> np.ndarray:
                              f"shape {arr.shape} ({what}: expected {d}, got {g})")
     if arr.ndim == 3 and arr.shape[1] == 0:
         raise ValueError(f"input {layer.name!r} has 0 timesteps; expected at least 1")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    for consumer in consumers:
+        consumer.check_input_values(arr)
+    return _kernels.as_float32(arr)
 
 
 def _rebuild(keras_config, keras_version, file_format, weights, carried_states):

@@ -40,10 +40,11 @@ def data(case_):
 # Every way a case can be saved: files keys loaded by load_model, or a JSON config + weights pair.
 # keras1*: the Keras 2 model rewritten in the Keras 1.2.2 layout; cudnn*: its LSTM/GRU layers as
 # CuDNNLSTM/CuDNNGRU (fixtures/cases_legacy_formats.py).
+# int_*: every weight dataset rewritten as int32 (fixtures/cases_reliability.py).
 FORMATS = ("keras", "h5", "json", "legacy", "keras1", "keras1_json", "cudnn", "cudnn_legacy",
-           "cudnn_weights")
+           "cudnn_weights", "int_keras", "int_h5", "int_json")
 JSON_AND_WEIGHTS = {"json": ("json", "weights"), "keras1_json": ("keras1_json", "keras1_weights"),
-                    "cudnn_weights": ("json", "cudnn_weights")}
+                    "cudnn_weights": ("json", "cudnn_weights"), "int_json": ("json", "int_weights")}
 
 
 def format_params(flavours=("keras2", "keras3")):

@@ -25,7 +25,8 @@ def _expected(d, ops, n_rows):
     return np.stack([d[op["outputs"][0]].reshape(n_rows, -1) for op in ops], axis=1)
 
 
-@pytest.mark.parametrize("name", ["stateful_generation_b1", "stateful_generation_b2"])
+@pytest.mark.parametrize("name", ["stateful_generation_b1", "stateful_generation_b2",
+                                  "long_chain_stateful"])
 @pytest.mark.parametrize("flavour,fmt", [("keras2", "h5"), ("keras2", "keras"), ("keras3", "h5"),
                                          ("keras3", "keras")])
 def test_generate_matches_the_keras_feedback_protocol(flavour, fmt, name):

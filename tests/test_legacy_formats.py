@@ -69,11 +69,12 @@ def test_keras1_weight_listed_but_absent_names_layer_and_weight(tmp_path):
      r"\(3, 4\), expected \(3, 5\)"),
     ("keras1_gru_simplernn", "keras1", "gru_1", "gru_1_U_h:0", np.zeros((6, 5), np.float32),
      r"'gru_1' \(GRU\).*'gru_1_U_h:0' \(U_h\) has shape \(6, 5\), expected \(6, 6\)"),
-    ("keras1_lstm", "keras1", "lstm_1", "lstm_1_b_f", np.zeros(5, np.int32),
-     r"'lstm_1_b_f' of layer 'lstm_1' has dtype int32, expected floats"),
+    ("keras1_lstm", "keras1", "lstm_1", "lstm_1_b_f", np.zeros(5, np.complex64),
+     r"'lstm_1_b_f' of layer 'lstm_1' has dtype complex64 and shape \(5,\); expected a numeric "
+     r"weight array"),
     ("cudnn_lstm", "cudnn", "cu_dnnlstm/cu_dnnlstm", "bias:0", np.zeros(30, np.float32),
      r"'cu_dnnlstm' \(CuDNNLSTM\) weight 2 has shape \(30,\) in the file, expected \(40,\)"),
-], ids=["keras1-inconsistent-gate", "keras1-gru-gate", "keras1-int-gate", "cudnn-bias"])
+], ids=["keras1-inconsistent-gate", "keras1-gru-gate", "keras1-complex-gate", "cudnn-bias"])
 def test_bad_weight_array_names_layer_weight_and_expectation(tmp_path, name, fmt, group, dataset,
                                                               data, message):
     path = _copy(kf.case("keras2", name), fmt, tmp_path)

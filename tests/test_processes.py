@@ -39,11 +39,25 @@ PRELUDE = textwrap.dedent("""
             out.append(m.generate(x[:, :3], 25))
         return out
 
+    def same(got):
+        return all(np.array_equal(a, b) for a, b in zip(expected, got))
+
+    def in_child(check):  # check() in a forked child; its exit status: did it return True
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = 0 if check() else 3
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
     fastlstm.set_num_threads(1)
     expected = run_all(models())
     fastlstm.set_num_threads(2)
     warm = models()
-    assert all(np.array_equal(a, b) for a, b in zip(expected, run_all(warm)))
+    assert same(run_all(warm))
 """)
 
 
@@ -63,23 +77,17 @@ needs_threads = pytest.mark.skipif(
 @needs_threads
 def test_os_fork_child_after_multithreaded_calls_works_and_matches():
     out = _run("""
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                ok = all(np.array_equal(a, b) for a, b in zip(expected, run_all(warm)))
-                # a fresh model in the child too
-                ok = ok and all(np.array_equal(a, b) for a, b in zip(expected, run_all(models())))
-                print("child threads", fastlstm.get_num_threads(),
-                      fastlstm.build_info()["fork_serial"], flush=True)
-                code = 0 if ok else 3
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+        def check():
+            # the warmed-up models, and a fresh one made in the child
+            ok = same(run_all(warm)) and same(run_all(models()))
+            print("child threads", fastlstm.get_num_threads(),
+                  fastlstm.build_info()["fork_serial"], flush=True)
+            return ok
+
+        in_child(check)
         # the parent keeps its threads
         assert fastlstm.get_num_threads() == 2
-        assert all(np.array_equal(a, b) for a, b in zip(expected, run_all(warm)))
+        assert same(run_all(warm))
         print("parent ok")
     """)
     assert "parent ok" in out
@@ -100,8 +108,7 @@ def test_fork_pool_workers_after_multithreaded_calls():
         with mp.get_context("fork").Pool(2) as pool:
             results = pool.map(work, range(4))
         for r in results:
-            assert all(np.array_equal(a, np.asarray(b, np.float32))
-                       for a, b in zip(expected, r))
+            assert same([np.asarray(a, np.float32) for a in r])
         print("pool ok", len(results))
     """)
     assert "pool ok 4" in out
@@ -110,23 +117,16 @@ def test_fork_pool_workers_after_multithreaded_calls():
 @needs_threads
 def test_set_num_threads_in_a_serial_fork_child_warns_and_stays_correct():
     out = _run("""
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    fastlstm.set_num_threads(2)
-                serial = fastlstm.build_info()["fork_serial"]
-                if serial:
-                    assert fastlstm.get_num_threads() == 1
-                    assert any("spawn" in str(w.message) for w in caught), caught
-                ok = all(np.array_equal(a, b) for a, b in zip(expected, run_all(warm)))
-                code = 0 if ok else 3
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+        def check():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fastlstm.set_num_threads(2)
+            if fastlstm.build_info()["fork_serial"]:
+                assert fastlstm.get_num_threads() == 1
+                assert any("spawn" in str(w.message) for w in caught), caught
+            return same(run_all(warm))
+
+        in_child(check)
         print("ok")
     """)
     assert "ok" in out

@@ -90,12 +90,32 @@ def _embedding_model(**embedding):
 def test_embedding_refuses_indices_outside_its_table():
     model = _embedding_model(mask_zero=True)
     with pytest.raises(ValueError, match=r"layer 'emb' \(Embedding\) takes indices in \[0, 10\); "
-                                         r"the input has 10\.0 at position \(1, 2\)"):
+                                         r"the input has 10 at position \(1, 2\)"):
         model.predict(np.array([[1, 2, 3, 0], [1, 2, 10, 0]]))
-    with pytest.raises(ValueError, match=r"has -1\.0 at position \(0, 0\)"):
+    with pytest.raises(ValueError, match=r"has -1 at position \(0, 0\)"):
         model.predict(np.array([[-1, 2, 3, 0]]))
+    with pytest.raises(ValueError, match=r"has 10\.0 at position \(0, 1\)"):
+        model.predict(np.array([[1.0, 10.0, 3.0, 0.0]]))
     with pytest.raises(ValueError, match="holds NaN or infinity"):
         model.predict(np.array([[np.nan, 2, 3, 0]]))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64, np.float64])
+def test_embedding_reports_the_id_the_user_passed(dtype):
+    """16777217 has no float32 of its own (it rounds to 16777216): the error names the value
+    as given, in any dtype that holds it, nested models included."""
+    ids = np.array([[1, 2, 16777217, 0]], dtype=dtype)
+    for model in (_embedding_model(), _nested(_embedding_model())):
+        with pytest.raises(ValueError, match=r"the input has 16777217(\.0)? at position \(0, 2\)"):
+            model.predict(ids)
+
+
+def _nested(inner):
+    """Sequential([Input((4,)), inner]) from inner's config."""
+    return fastlstm.model_from_json(json.dumps({"class_name": "Sequential", "config": {
+        "name": "outer", "layers": [
+            {"class_name": "InputLayer", "config": {"name": "outer_ids", "batch_shape": [None, 4]}},
+            {"class_name": "Sequential", "config": inner.keras_config["config"]}]}}))
 
 
 def test_embedding_vocabulary_is_bounded_before_allocation():
