@@ -28,33 +28,18 @@
 
 /* Flags read and written by several threads: acquire loads and release stores. */
 #if defined(__GNUC__) || defined(__clang__)
-static int fl_load_int(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static ptrdiff_t fl_load_pd(const ptrdiff_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static void fl_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-static void fl_store_pd(ptrdiff_t *p, ptrdiff_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static ptrdiff_t fl_load(const ptrdiff_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void fl_store(ptrdiff_t *p, ptrdiff_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 #else
-/* Other compilers: volatile accesses plus OpenMP's flush, which orders them. */
-static int fl_load_int(const int *p) {
-    int v = *(volatile const int *)p;
+/* Other compilers: volatile accesses, ordered by OpenMP's flush. */
+static ptrdiff_t fl_load(const ptrdiff_t *p) {
+    const ptrdiff_t v = *(volatile const ptrdiff_t *)p;
 #ifdef _OPENMP
 #pragma omp flush
 #endif
     return v;
 }
-static ptrdiff_t fl_load_pd(const ptrdiff_t *p) {
-    ptrdiff_t v = *(volatile const ptrdiff_t *)p;
-#ifdef _OPENMP
-#pragma omp flush
-#endif
-    return v;
-}
-static void fl_store_int(int *p, int v) {
-#ifdef _OPENMP
-#pragma omp flush
-#endif
-    *(volatile int *)p = v;
-}
-static void fl_store_pd(ptrdiff_t *p, ptrdiff_t v) {
+static void fl_store(ptrdiff_t *p, ptrdiff_t v) {
 #ifdef _OPENMP
 #pragma omp flush
 #endif
@@ -182,7 +167,7 @@ void fl_barrier_wait(fl_spin_barrier *bar, int n_threads, int *local_sense) {
 
 ptrdiff_t fl_wait_nonzero(const ptrdiff_t *flag) {
     ptrdiff_t v;
-    for (long spins = 0; (v = fl_load_pd(flag)) == 0; spins++) fl_spin_pause(spins);
+    for (long spins = 0; (v = fl_load(flag)) == 0; spins++) fl_spin_pause(spins);
     return v;
 }
 
@@ -233,7 +218,7 @@ void fl_team_claim_cpu(fl_team_join *j, fl_team_seat *seat) {
             break;
         }
     }
-    __atomic_store_n(&j->refused, 1, __ATOMIC_RELEASE);
+    fl_store(&j->refused, 1);
 #else
     (void)j;
 #endif
@@ -248,16 +233,16 @@ void fl_team_mark_ready(fl_team_join *j) {
 #endif
 }
 
-int fl_team_refused(fl_team_join *j) { return fl_load_int(&j->refused); }
+int fl_team_refused(fl_team_join *j) { return fl_load(&j->refused) != 0; }
 
 int fl_team_all_ready(fl_team_join *j, int n_workers) {
-    return !fl_load_int(&j->refused) && fl_load_int(&j->ready) == n_workers;
+    return !fl_load(&j->refused) && fl_load(&j->ready) == n_workers;
 }
 
 /* Release: the worker that acquires start sees every step thread 0 ran alone before it. */
-void fl_team_set_start(fl_team_join *j, ptrdiff_t start) { fl_store_pd(&j->start, start); }
+void fl_team_set_start(fl_team_join *j, ptrdiff_t start) { fl_store(&j->start, start); }
 
-void fl_team_set_done(fl_team_join *j) { fl_store_pd(&j->alone_done, 1); }
+void fl_team_set_done(fl_team_join *j) { fl_store(&j->alone_done, 1); }
 
 void fl_team_wait_done(fl_team_join *j) { fl_wait_nonzero(&j->alone_done); }
 
@@ -280,24 +265,24 @@ void fl_team_leave(const fl_team_seat *seat) {
 static ptrdiff_t fl_late_join_steps;  /* 0: off */
 
 void fl_set_late_join_for_tests(ptrdiff_t steps) {
-    fl_store_pd(&fl_late_join_steps, steps > 0 ? steps : 0);
+    fl_store(&fl_late_join_steps, steps > 0 ? steps : 0);
 }
 
-ptrdiff_t fl_team_late_join(void) { return fl_load_pd(&fl_late_join_steps); }
+ptrdiff_t fl_team_late_join(void) { return fl_load(&fl_late_join_steps); }
 
 void fl_team_worker_hook(fl_team_join *j) {
     if (fl_team_late_join() == 0) return;
-    for (long spins = 0; !fl_load_int(&j->released); spins++) fl_spin_pause(spins);
+    for (long spins = 0; !fl_load(&j->released); spins++) fl_spin_pause(spins);
 }
 
 void fl_team_release_workers(fl_team_join *j) {
-    if (fl_team_late_join() != 0) fl_store_int(&j->released, 1);
+    if (fl_team_late_join() != 0) fl_store(&j->released, 1);
 }
 
 void fl_team_hold_join(fl_team_join *j, ptrdiff_t k, int n_workers) {
     const ptrdiff_t steps = fl_team_late_join();
     if (steps == 0 || k != steps + 1) return;
-    fl_store_int(&j->released, 1);
-    for (long spins = 0; !fl_load_int(&j->refused) && fl_load_int(&j->ready) < n_workers; spins++)
+    fl_store(&j->released, 1);
+    for (long spins = 0; !fl_load(&j->refused) && fl_load(&j->ready) < n_workers; spins++)
         fl_spin_pause(spins);
 }

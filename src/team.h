@@ -47,11 +47,11 @@ ptrdiff_t fl_wait_nonzero(const ptrdiff_t *flag);
 /* The state of one team call: CPU claims, the late join of generation, the test hook. */
 typedef struct {
     unsigned long long claimed;  /* CPUs taken by the team (bits 0-63) */
-    int refused;                 /* a worker found no CPU of its own */
-    int ready;                   /* workers standing on CPUs of their own (generation) */
+    ptrdiff_t refused;           /* a worker found no CPU of its own */
+    ptrdiff_t ready;             /* workers standing on CPUs of their own (generation) */
     ptrdiff_t alone_done;        /* thread 0 has finished alone (refused team) */
     ptrdiff_t start;             /* generation: first step split among the team, 0 = undecided */
-    int released;                /* test hook: thread 0 lets the workers start */
+    ptrdiff_t released;          /* test hook: thread 0 lets the workers start */
 } fl_team_join;
 
 /* Where a worker stood before it moved for the call (restored by fl_team_leave). */
