@@ -16,7 +16,8 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-C_SOURCES = ["src/activations.c", "src/cpu.c", "src/dense.c", "src/rnn.c", "src/team.c"]
+C_SOURCES = ["src/activations.c", "src/cpu.c", "src/dense.c", "src/feedback.c", "src/rnn.c",
+             "src/rnn_cells.c", "src/stack.c", "src/team.c"]
 BASE_CFLAGS = ["-O3", "-ffp-contract=fast", "-Wall"]
 
 

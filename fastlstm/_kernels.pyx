@@ -6,7 +6,7 @@ pointer with fewer elements than it will touch. The C calls run without the GIL.
 """
 import numpy as np
 cimport numpy as cnp
-from libc.string cimport memcpy, memmove, memset
+from libc.string cimport memset
 from libc.limits cimport INT_MAX
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 
@@ -56,6 +56,23 @@ def as_float32(x):
     """x as what the kernels read: C-contiguous, aligned float32 in this machine's byte order
     (a copy only when x is not that already)."""
     return np.require(x, np.float32, ("C_CONTIGUOUS", "ALIGNED"))
+
+
+# The kernels' weight buffers start on a cache line (64 bytes, also an AVX-512 vector): a
+# 32-byte AVX2 load from a buffer 48 bytes past a line crosses lines on every other load.
+WEIGHT_ALIGNMENT = 64
+
+
+def aligned_copy(a):
+    """A C-contiguous float32 copy of a whose first element starts on a WEIGHT_ALIGNMENT-byte
+    boundary."""
+    a = np.asarray(a)
+    cdef Py_ssize_t n = a.size, pad = WEIGHT_ALIGNMENT // 4
+    buf = np.empty(n + pad, dtype=np.float32)
+    cdef Py_ssize_t offset = ((-<Py_ssize_t>buf.ctypes.data) % WEIGHT_ALIGNMENT) // 4
+    out = buf[offset:offset + n].reshape(a.shape)
+    np.copyto(out, a, casting="unsafe")
+    return out
 
 
 cdef inline bint is_native_float32(cnp.ndarray a):
@@ -232,8 +249,8 @@ cdef class RecurrentKernel:
                 raise ValueError(f"unknown activation id {act}")
         # Owned copies: assign() rewrites them in place, and the raw pointers below (also held
         # by compiled stacks) stay valid for the kernel's life.
-        self._weights = np.array(weights, dtype=np.float32, order="C")
-        self._bias = np.array(bias, dtype=np.float32, order="C")
+        self._weights = aligned_copy(weights)
+        self._bias = aligned_copy(bias)
         weights_v = self._weights
         bias_v = self._bias
         self.cell = cell
@@ -330,24 +347,34 @@ cdef class RecurrentKernel:
 
 
 cdef extern from "fastlstm.h" nogil:
-    ctypedef struct fl_step_op:
+    ctypedef struct fl_op:
         int kind
         const fl_rnn_params *rnn
-        float *h
-        float *c
+        int return_sequences
+        int go_backwards
         const float *kernel
         const float *bias
         Py_ssize_t n_in
         Py_ssize_t n_out
         int activation
-    int FL_STEP_RNN
-    int FL_STEP_DENSE
-    int FL_STEP_ACTIVATION
-    size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, Py_ssize_t n_batch,
-                                        int n_threads)
-    int fl_feedback_generate(const fl_step_op *ops, int n_ops, Py_ssize_t n_batch,
-                             Py_ssize_t width, float *y, Py_ssize_t n_steps, float *workspace,
-                             int n_threads)
+        int rank_out
+    ctypedef struct fl_op_state:
+        float *h
+        float *c
+    int FL_OP_RNN
+    int FL_OP_DENSE
+    int FL_OP_ACTIVATION
+    size_t fl_stack_workspace_floats(const fl_op *ops, int n_ops, Py_ssize_t n_batch,
+                                     Py_ssize_t n_timesteps, int n_threads)
+    int fl_stack_forward(const fl_op *ops, int n_ops, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
+                         const float *x, float *out, const fl_op_state *states, float *workspace,
+                         int n_threads)
+    size_t fl_stack_generate_floats(const fl_op *ops, const fl_op_state *states, int n_ops,
+                                    Py_ssize_t n_batch, Py_ssize_t n_timesteps, int slide,
+                                    int n_threads)
+    int fl_stack_generate(const fl_op *ops, const fl_op_state *states, int n_ops,
+                          Py_ssize_t n_batch, Py_ssize_t n_timesteps, const float *x, float *y,
+                          Py_ssize_t n_steps, int slide, float *workspace, int n_threads)
     size_t fl_dense_scratch_floats(Py_ssize_t n_out)
     int fl_dense_forward(const float *x, Py_ssize_t n_rows, Py_ssize_t n_in, const float *kernel,
                          const float *bias, Py_ssize_t n_out, int activation, float *y,
@@ -383,34 +410,16 @@ def dense_forward(const float[:, ::1] x, const float[:, ::1] kernel, bias, int a
     return out
 
 
-cdef enum:
-    PLAN_RNN = 0
-    PLAN_DENSE = 1
-    PLAN_ACTIVATION = 2
-
-
-cdef struct plan_op:
-    int kind
-    const fl_rnn_params *rnn
-    int return_sequences
-    int go_backwards
-    float *state_h          # stateful recurrent op: (state_batch, n_out) carried state, else NULL
-    float *state_c
-    const float *kernel     # Dense: (n_in, n_out)
-    const float *bias       # Dense: (n_out) or NULL
-    Py_ssize_t n_in
-    Py_ssize_t n_out
-    int activation
-    int rank_out            # 3: (batch, timesteps, n_out); 2: (batch, n_out)
-
-
 cdef class StackPlan:
-    """A chain of recurrent (LSTM, GRU, SimpleRNN), Dense and Activation layers run in one call
-    from Python: the per-call path validates the input, takes a cached workspace and makes one
-    nogil pass over the layers, so a batch-1 single-step predict costs little beyond the kernels
-    themselves."""
-    cdef plan_op *ops         # (capacity): any number of layers
+    """A chain of recurrent (LSTM, GRU, SimpleRNN), Dense and Activation layers run by the C
+    stack executor (src/stack.c) in one call from Python: the per-call path validates the input,
+    takes a cached workspace and makes one nogil call, so a batch-1 single-step predict costs
+    little beyond the kernels themselves. The ops point at the layers' own weight buffers, which
+    set_weights rewrites in place; the carried state goes with each call."""
+    cdef fl_op *ops           # (capacity): any number of layers
+    cdef fl_op_state *own     # (capacity): the stateful layers' own h and c, else NULL
     cdef int n_ops, capacity
+    cdef bint stateful        # some op carries its layer's own state
     cdef list _keep
     cdef dict _pools          # (batch, timesteps, threads) -> free workspaces
     cdef list _last_pool      # the pool of the last call's key, found without a dict lookup
@@ -421,7 +430,9 @@ cdef class StackPlan:
 
     def __cinit__(self, Py_ssize_t n_features, fixed_timesteps, fixed_batch):
         self.ops = NULL
+        self.own = NULL
         self.n_ops = self.capacity = 0
+        self.stateful = False
         self._keep = []
         self._pools = {}
         self._last_pool = None
@@ -435,51 +446,58 @@ cdef class StackPlan:
 
     def __dealloc__(self):
         PyMem_Free(self.ops)
+        PyMem_Free(self.own)
 
-    cdef plan_op *_new_op(self, int kind) except NULL:
-        cdef plan_op *grown
+    cdef fl_op *_new_op(self, int kind, Py_ssize_t n_out, int rank_out) except NULL:
+        cdef int grown_capacity = 2 * self.capacity + 8
+        cdef fl_op *grown
+        cdef fl_op_state *grown_own
         if self.n_ops == self.capacity:
-            grown = <plan_op *>PyMem_Realloc(self.ops, (2 * self.capacity + 8) * sizeof(plan_op))
+            grown = <fl_op *>PyMem_Realloc(self.ops, grown_capacity * sizeof(fl_op))
             if grown == NULL:
                 raise MemoryError("cannot grow the compiled stack")
             self.ops = grown
-            self.capacity = 2 * self.capacity + 8
-        cdef plan_op *op = &self.ops[self.n_ops]
+            grown_own = <fl_op_state *>PyMem_Realloc(self.own, grown_capacity * sizeof(fl_op_state))
+            if grown_own == NULL:
+                raise MemoryError("cannot grow the compiled stack")
+            self.own = grown_own
+            self.capacity = grown_capacity
+        cdef fl_op *op = &self.ops[self.n_ops]
+        memset(op, 0, sizeof(fl_op))
+        self.own[self.n_ops].h = self.own[self.n_ops].c = NULL
         op.kind = kind
-        op.rnn = NULL
-        op.state_h = op.state_c = NULL
-        op.kernel = op.bias = NULL
-        op.return_sequences = op.go_backwards = 0
         op.n_in = self.width
-        op.activation = 0
+        op.n_out = n_out
+        op.rank_out = rank_out
         self.n_ops += 1
+        self.width = n_out
+        self.rank = rank_out
         return op
 
     def add_rnn(self, RecurrentKernel kernel, bint return_sequences, bint go_backwards,
                  h_state=None, c_state=None):
         if self.rank != 3 or kernel.n_features != self.width:
             raise ValueError(f"a recurrent layer expects (batch, timesteps, "
-                             f"{kernel.n_features}) input, the stack carries rank {self.rank} width {self.width}")
+                             f"{kernel.n_features}) input, the stack carries rank {self.rank} "
+                             f"width {self.width}")
         cdef float[:, ::1] hv
         cdef float[:, ::1] cv
-        cdef plan_op *op = self._new_op(PLAN_RNN)
-        op.rnn = &kernel.params
-        op.return_sequences = return_sequences
-        op.go_backwards = go_backwards
-        op.n_out = kernel.n_units
-        self._keep.append(kernel)
         if h_state is not None:
             hv = h_state
             cv = c_state
             if (hv.shape[0] != self.fixed_batch or cv.shape[0] != self.fixed_batch
                     or hv.shape[1] != kernel.n_units or cv.shape[1] != kernel.n_units):
                 raise ValueError("stateful recurrent state arrays do not match the stack")
-            op.state_h = &hv[0, 0]
-            op.state_c = &cv[0, 0]
+        cdef fl_op *op = self._new_op(FL_OP_RNN, kernel.n_units, 3 if return_sequences else 2)
+        op.rnn = &kernel.params
+        op.return_sequences = return_sequences
+        op.go_backwards = go_backwards
+        self._keep.append(kernel)
+        if h_state is not None:
+            self.own[self.n_ops - 1].h = &hv[0, 0]
+            self.own[self.n_ops - 1].c = &cv[0, 0]
             self._keep.extend([hv, cv])
-        op.rank_out = 3 if return_sequences else 2
-        self.rank = op.rank_out
-        self.width = kernel.n_units
+            self.stateful = True
 
     def add_dense(self, kernel, bias, int activation):
         cdef const float[:, ::1] kv = kernel
@@ -489,43 +507,23 @@ cdef class StackPlan:
                              f"{self.width}")
         if activation < 0 or activation >= FL_ACT_COUNT:
             raise ValueError(f"unknown activation id {activation}")
-        cdef plan_op *op = self._new_op(PLAN_DENSE)
-        op.kernel = &kv[0, 0]
-        op.n_out = kv.shape[1]
-        op.activation = activation
-        self._keep.append(kv)
         if bias is not None:
             bv = bias
             if bv.shape[0] != kv.shape[1]:
                 raise ValueError("Dense bias does not match its kernel")
+        cdef fl_op *op = self._new_op(FL_OP_DENSE, kv.shape[1], self.rank)
+        op.kernel = &kv[0, 0]
+        op.activation = activation
+        self._keep.append(kv)
+        if bias is not None:
             op.bias = &bv[0]
             self._keep.append(bv)
-        op.rank_out = self.rank
-        self.width = op.n_out
 
     def add_activation(self, int activation):
         if activation < 0 or activation >= FL_ACT_COUNT:
             raise ValueError(f"unknown activation id {activation}")
-        cdef plan_op *op = self._new_op(PLAN_ACTIVATION)
-        op.n_out = self.width
+        cdef fl_op *op = self._new_op(FL_OP_ACTIVATION, self.width, self.rank)
         op.activation = activation
-        op.rank_out = self.rank
-
-    cdef Py_ssize_t _workspace_floats(self, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
-                                      int n_threads):
-        cdef Py_ssize_t total = 0, steps
-        cdef int i
-        cdef plan_op *op
-        for i in range(self.n_ops):
-            op = &self.ops[i]
-            steps = n_timesteps if op.rank_out == 3 else 1
-            total += n_batch * steps * op.n_out                 # the op's output
-            if op.kind == PLAN_RNN:
-                total += fl_rnn_workspace_floats(op.rnn, n_batch, n_threads)
-                if op.state_h == NULL:
-                    total += 2 * n_batch * op.n_out                # zero initial state
-            total += fl_dense_scratch_floats(op.n_out)
-        return total
 
     def try_run(self, cnp.ndarray x, StateLock lock):
         """run() with the threads of fastlstm.set_num_threads, or None when x is not a numeric
@@ -558,35 +556,18 @@ cdef class StackPlan:
         array. Raw array access keeps this path to a few hundred nanoseconds. carry, when given,
         is [h, c] arrays of every recurrent op in order, used and advanced instead of the ops' own
         state (state handles)."""
-        cdef Py_ssize_t n_batch, n_timesteps
-        cdef int rc
-        cdef float *out_ptr
-        cdef cnp.npy_intp dims[3]
-        cdef cnp.ndarray out
-        cdef cnp.ndarray ws_arr
         self._check_input(x, n_threads, carry is not None)
-        n_batch = cnp.PyArray_DIM(x, 0)
-        n_timesteps = cnp.PyArray_DIM(x, 1)
         if carry is None:
-            return self._run_with(x, n_batch, n_timesteps, n_threads, NULL)
-        cdef float **carry_ptrs = self._new_pointers()
+            return self._run_with(x, n_threads, self.own if self.stateful else NULL)
+        cdef fl_op_state *states = self._carry_states(carry, cnp.PyArray_DIM(x, 0))
         try:
-            self._carry_pointers(carry, n_batch, carry_ptrs)
-            return self._run_with(x, n_batch, n_timesteps, n_threads, carry_ptrs)
+            return self._run_with(x, n_threads, states)
         finally:
-            PyMem_Free(carry_ptrs)
+            PyMem_Free(states)
 
-    cdef float **_new_pointers(self) except NULL:
-        """Room for an [h, c] pointer pair per op (state handles), freed by the caller."""
-        cdef float **ptrs = <float **>PyMem_Malloc((2 * self.n_ops + 2) * sizeof(float *))
-        if ptrs == NULL:
-            raise MemoryError("cannot allocate the state pointers")
-        return ptrs
-
-    cdef object _run_with(self, cnp.ndarray x, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
-                          int n_threads, float **carry_ptrs):
+    cdef object _run_with(self, cnp.ndarray x, int n_threads, const fl_op_state *states):
+        cdef Py_ssize_t n_batch = cnp.PyArray_DIM(x, 0), n_timesteps = cnp.PyArray_DIM(x, 1)
         cdef int rc
-        cdef float *out_ptr
         cdef cnp.npy_intp dims[3]
         cdef cnp.ndarray out
         cdef cnp.ndarray ws_arr
@@ -601,47 +582,19 @@ cdef class StackPlan:
             if self.n_ops == 0:
                 out[...] = x
             return out
-        out_ptr = <float *>cnp.PyArray_DATA(out)
         pool = self._pool(n_batch, n_timesteps, n_threads)
         ws_arr = pool.pop() if pool else np.empty(
-            self._workspace_floats(n_batch, n_timesteps, n_threads), dtype=np.float32)
+            fl_stack_workspace_floats(self.ops, self.n_ops, n_batch, n_timesteps, n_threads),
+            dtype=np.float32)
         with nogil:
-            rc = self._exec(n_batch, n_timesteps, <const float *>cnp.PyArray_DATA(x), out_ptr,
-                            <float *>cnp.PyArray_DATA(ws_arr), carry_ptrs, n_threads)
+            rc = fl_stack_forward(self.ops, self.n_ops, n_batch, n_timesteps,
+                                  <const float *>cnp.PyArray_DATA(x),
+                                  <float *>cnp.PyArray_DATA(out), states,
+                                  <float *>cnp.PyArray_DATA(ws_arr), n_threads)
         pool.append(ws_arr)
         if rc != 0:
             raise ValueError("a kernel rejected its arguments")
         return out
-
-    cdef bint _step_ops(self, float **carry, fl_step_op *out):
-        """The ops as fl_feedback_generate takes them; False when a recurrent op has no carried
-        state (a stateless layer restarts from zero each call: left to the per-call loop)."""
-        cdef int i
-        cdef plan_op *op
-        for i in range(self.n_ops):
-            op = &self.ops[i]
-            out[i].rnn = op.rnn
-            out[i].kernel = op.kernel
-            out[i].bias = op.bias
-            out[i].n_in = op.n_in
-            out[i].n_out = op.n_out
-            out[i].activation = op.activation
-            out[i].h = out[i].c = NULL
-            if op.kind == PLAN_RNN:
-                out[i].kind = FL_STEP_RNN
-                if carry != NULL:
-                    out[i].h = carry[2 * i]
-                    out[i].c = carry[2 * i + 1]
-                else:
-                    out[i].h = op.state_h
-                    out[i].c = op.state_c
-                if out[i].h == NULL:
-                    return False
-            elif op.kind == PLAN_DENSE:
-                out[i].kind = FL_STEP_DENSE
-            else:
-                out[i].kind = FL_STEP_ACTIVATION
-        return True
 
     cdef int _check_input(self, cnp.ndarray x, int n_threads, bint with_handle) except -1:
         if (cnp.PyArray_NDIM(x) != 3 or not is_native_float32(x)
@@ -664,32 +617,43 @@ cdef class StackPlan:
             raise ValueError(f"n_threads must be >= 1, got {n_threads}")
         return 0
 
-    cdef int _carry_pointers(self, list carry, Py_ssize_t n_batch, float **ptrs) except -1:
-        """ptrs[2i], ptrs[2i+1] = h, c of op i from carry ([h0, c0, h1, c1, ...] for the recurrent
-        ops in order), each checked to be a C-contiguous float32 (n_batch, units) array."""
+    cdef fl_op_state *_carry_states(self, list carry, Py_ssize_t n_batch) except NULL:
+        """The states of carry ([h0, c0, h1, c1, ...] for the recurrent ops in order), each
+        checked to be a C-contiguous, native float32 (n_batch, units) array; freed by the
+        caller."""
         cdef int i, j = 0
         cdef cnp.ndarray arr
-        if carry is None:
-            return 0
-        for i in range(self.n_ops):
-            ptrs[2 * i] = ptrs[2 * i + 1] = NULL
-            if self.ops[i].kind != PLAN_RNN:
-                continue
-            for _ in range(2):
-                if j >= len(carry):
-                    raise ValueError("the state holds fewer recurrent states than the model has")
-                arr = carry[j]
-                if (cnp.PyArray_NDIM(arr) != 2 or not is_native_float32(arr)
-                        or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
-                        or cnp.PyArray_DIM(arr, 0) != n_batch
-                        or cnp.PyArray_DIM(arr, 1) != self.ops[i].n_out):
-                    raise ValueError(f"state array {j} has shape {np.shape(arr)}, expected "
-                                     f"{(n_batch, self.ops[i].n_out)} float32")
-                ptrs[2 * i + (j & 1)] = <float *>cnp.PyArray_DATA(arr)
-                j += 1
-        if j != len(carry):
-            raise ValueError("the state holds more recurrent states than the model has")
-        return 0
+        cdef fl_op_state *states = <fl_op_state *>PyMem_Malloc(
+            (self.n_ops + 1) * sizeof(fl_op_state))
+        if states == NULL:
+            raise MemoryError("cannot allocate the state pointers")
+        try:
+            for i in range(self.n_ops):
+                states[i].h = states[i].c = NULL
+                if self.ops[i].kind != FL_OP_RNN:
+                    continue
+                for part in range(2):
+                    if j >= len(carry):
+                        raise ValueError("the state holds fewer recurrent states than the model "
+                                         "has")
+                    arr = carry[j]
+                    if (cnp.PyArray_NDIM(arr) != 2 or not is_native_float32(arr)
+                            or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                            or cnp.PyArray_DIM(arr, 0) != n_batch
+                            or cnp.PyArray_DIM(arr, 1) != self.ops[i].n_out):
+                        raise ValueError(f"state array {j} has shape {np.shape(arr)}, expected "
+                                         f"{(n_batch, self.ops[i].n_out)} float32")
+                    if part == 0:
+                        states[i].h = <float *>cnp.PyArray_DATA(arr)
+                    else:
+                        states[i].c = <float *>cnp.PyArray_DATA(arr)
+                    j += 1
+            if j != len(carry):
+                raise ValueError("the state holds more recurrent states than the model has")
+        except BaseException:
+            PyMem_Free(states)
+            raise
+        return states
 
     cdef list _pool(self, Py_ssize_t n_batch, Py_ssize_t n_timesteps, int n_threads):
         if (n_batch == self._last_batch and n_timesteps == self._last_timesteps
@@ -703,62 +667,15 @@ cdef class StackPlan:
         self._last_pool = pool
         return pool
 
-    cdef int _exec(self, Py_ssize_t n_batch, Py_ssize_t n_timesteps, const float *src,
-                   float *out_ptr, float *ws, float **carry, int n_threads) noexcept nogil:
-        """One pass over the ops; ws holds _workspace_floats(n_batch, n_timesteps) floats."""
-        cdef Py_ssize_t steps, n_rows
-        cdef int i, rc = 0
-        cdef plan_op *op
-        cdef float *dst
-        cdef float *h
-        cdef float *c
-        for i in range(self.n_ops):
-            op = &self.ops[i]
-            steps = n_timesteps if op.rank_out == 3 else 1
-            if i == self.n_ops - 1:
-                dst = out_ptr
-            else:
-                dst = ws
-                ws += n_batch * steps * op.n_out
-            if op.kind == PLAN_RNN:
-                if op.state_h != NULL:
-                    h = op.state_h
-                    c = op.state_c
-                if carry != NULL:
-                    h = carry[2 * i]
-                    c = carry[2 * i + 1]
-                if op.state_h == NULL:
-                    if carry == NULL:
-                        h = ws
-                        c = ws + n_batch * op.n_out
-                        memset(h, 0, 2 * n_batch * op.n_out * sizeof(float))
-                    ws += 2 * n_batch * op.n_out
-                rc = fl_rnn_forward(op.rnn, n_batch, n_timesteps, src, h, c, dst,
-                                     op.return_sequences, op.go_backwards, ws, n_threads)
-                ws += fl_rnn_workspace_floats(op.rnn, n_batch, n_threads)
-            else:
-                n_rows = n_batch * steps
-                if op.kind == PLAN_DENSE:
-                    rc = fl_dense_forward(src, n_rows, op.n_in, op.kernel, op.bias,
-                                          op.n_out, op.activation, dst, ws)
-                else:
-                    memcpy(dst, src, n_rows * op.n_out * sizeof(float))
-                    rc = fl_activation_apply(op.activation, dst, n_rows, op.n_out, ws)
-            ws += fl_dense_scratch_floats(op.n_out)
-            if rc != 0:
-                break
-            src = dst
-        return rc
-
     def generate(self, cnp.ndarray x, Py_ssize_t n_steps, int n_threads, list carry, bint slide,
                  StateLock lock):
-        """Autoregressive generation in one nogil loop. x: IN (n_batch, n_timesteps, width)
-        float32 C-contiguous. Returns (n_batch, n_steps, width): y_1 is the last timestep of the
-        stack's output for x; y_{k+1} the output for y_k as the next input -- one step on the
-        carried state, or (slide) the window x shifted by one with y_k appended, from zero
-        state."""
+        """Autoregressive generation in one nogil call (fl_stack_generate). x: IN (n_batch,
+        n_timesteps, width) float32 C-contiguous. Returns (n_batch, n_steps, width): y_1 is the
+        last timestep of the stack's output for x; y_{k+1} the output for y_k as the next input
+        -- one step on the carried state, or (slide) the window x shifted by one with y_k
+        appended, from zero state."""
         cdef Py_ssize_t n_batch, n_timesteps, width = self.width
-        cdef float **cp = NULL
+        cdef fl_op_state *states = NULL
         self._check_input(x, n_threads, carry is not None)
         if width != self.n_features:
             raise ValueError(f"generate feeds each output back as the next input, so the model "
@@ -768,82 +685,38 @@ cdef class StackPlan:
             raise ValueError(f"steps must be >= 0, got {n_steps}")
         n_batch = cnp.PyArray_DIM(x, 0)
         n_timesteps = cnp.PyArray_DIM(x, 1)
-        cdef fl_step_op *steps_ops = <fl_step_op *>PyMem_Malloc(
-            (self.n_ops + 1) * sizeof(fl_step_op))
-        if steps_ops == NULL:
-            raise MemoryError("cannot allocate the generation ops")
+        if carry is not None:
+            states = self._carry_states(carry, n_batch)
         try:
-            if carry is not None:
-                cp = self._new_pointers()
-                self._carry_pointers(carry, n_batch, cp)
-            return self._generate(x, n_batch, n_timesteps, n_steps, n_threads, cp, steps_ops,
-                                  slide, lock)
+            return self._generate(x, n_batch, n_timesteps, n_steps, n_threads,
+                                  states if carry is not None else
+                                  (self.own if self.stateful else NULL), slide, lock)
         finally:
-            PyMem_Free(cp)
-            PyMem_Free(steps_ops)
+            PyMem_Free(states)
 
     cdef object _generate(self, cnp.ndarray x, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
-                          Py_ssize_t n_steps, int n_threads, float **cp, fl_step_op *steps_ops,
+                          Py_ssize_t n_steps, int n_threads, const fl_op_state *states,
                           bint slide, StateLock lock):
-        cdef Py_ssize_t width = self.width, k, r, stride
-        cdef Py_ssize_t ws_floats
         cdef int rc = 0
-        cdef float *stack_out
-        cdef float *window
-        cdef float *ws
-        cdef float *y
         cdef cnp.npy_intp dims[3]
+        cdef cnp.ndarray out
         dims[0] = n_batch
         dims[1] = n_steps
-        dims[2] = width
+        dims[2] = self.width
         out = cnp.PyArray_ZEROS(3, dims, cnp.NPY_FLOAT32, 0)
-        if n_batch == 0 or n_steps == 0:
+        if n_batch == 0 or n_steps == 0 or self.n_ops == 0:
             return out
-        y = <float *>cnp.PyArray_DATA(out)
-        # One buffer: the stack's workspace, its output for a whole window, and the window.
-        ws_floats = self._workspace_floats(n_batch, n_timesteps, n_threads)
-        ws_arr = np.empty(ws_floats + 2 * n_batch * n_timesteps * width, dtype=np.float32)
-        ws = <float *>cnp.PyArray_DATA(ws_arr)
-        stack_out = ws + ws_floats
-        window = stack_out + n_batch * n_timesteps * width
-        memcpy(window, cnp.PyArray_DATA(x), n_batch * n_timesteps * width * sizeof(float))
-        # Feedback on carried state: after y_1, the C loop with a persistent thread team.
-        cdef bint in_c = not slide and n_steps > 1 and self._step_ops(cp, steps_ops)
-        cdef cnp.ndarray fb_arr = np.empty(
-            fl_feedback_workspace_floats(steps_ops, self.n_ops, n_batch, n_threads) if in_c
-            else 1, dtype=np.float32)
-        cdef float *fb_ws = <float *>cnp.PyArray_DATA(fb_arr)
+        cdef cnp.ndarray ws_arr = np.empty(
+            fl_stack_generate_floats(self.ops, states, self.n_ops, n_batch, n_timesteps, slide,
+                                     n_threads), dtype=np.float32)
         if lock is not None:
             lock.acquire()
         try:
             with nogil:
-                for k in range(n_steps):
-                    if k == 1 and in_c:
-                        rc = fl_feedback_generate(steps_ops, self.n_ops, n_batch, width, y,
-                                                  n_steps, fb_ws, n_threads)
-                        break
-                    if k == 0 or slide:
-                        rc = self._exec(n_batch, n_timesteps, window, stack_out, ws, cp,
-                                        n_threads)
-                        stride = n_timesteps if self.rank == 3 else 1
-                    else:
-                        for r in range(n_batch):  # y_k of every row as a (batch, 1, width) input
-                            memcpy(window + r * width, y + (r * n_steps + k - 1) * width,
-                                   width * sizeof(float))
-                        rc = self._exec(n_batch, 1, window, stack_out, ws, cp, n_threads)
-                        stride = 1
-                    if rc != 0:
-                        break
-                    for r in range(n_batch):
-                        memcpy(y + (r * n_steps + k) * width,
-                               stack_out + (r * stride + stride - 1) * width,
-                               width * sizeof(float))
-                        if slide:
-                            memmove(window + r * n_timesteps * width,
-                                    window + r * n_timesteps * width + width,
-                                    (n_timesteps - 1) * width * sizeof(float))
-                            memcpy(window + (r * n_timesteps + n_timesteps - 1) * width,
-                                   y + (r * n_steps + k) * width, width * sizeof(float))
+                rc = fl_stack_generate(self.ops, states, self.n_ops, n_batch, n_timesteps,
+                                       <const float *>cnp.PyArray_DATA(x),
+                                       <float *>cnp.PyArray_DATA(out), n_steps, slide,
+                                       <float *>cnp.PyArray_DATA(ws_arr), n_threads)
         finally:
             if lock is not None:
                 lock.release()

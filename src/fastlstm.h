@@ -141,38 +141,68 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
                           float *workspace /* fl_rnn_workspace_floats() */, int n_threads);
 
 /* ------------------------------------------------------------------------------------------------
- * Feedback generation: y_{k+1} = ops(y_k), one timestep per k, through a chain of LSTM, Dense and
- * element-wise/row-wise Activation ops (a Keras stateful generation loop of one-step predict
- * calls). With several threads the team persists over all the steps: each LSTM step is split
- * among them (by unit blocks when there are few rows, by rows otherwise) and they meet at a spin
- * barrier, where a loop of fl_rnn_forward calls would wake the threads every step. Results are
- * bitwise the same as those calls.
+ * Compiled stacks (src/stack.c): a chain of recurrent, Dense and element-wise/row-wise
+ * Activation ops run in one call. One op description serves every entry point. The carried
+ * state comes with each call (states[i] for op i, NULL for a call that carries none): nothing
+ * is kept between calls.
  * ---------------------------------------------------------------------------------------------- */
-enum fl_step_kind { FL_STEP_RNN = 0, FL_STEP_DENSE = 1, FL_STEP_ACTIVATION = 2 };
+enum fl_op_kind { FL_OP_RNN = 0, FL_OP_DENSE = 1, FL_OP_ACTIVATION = 2 };
 
 typedef struct {
-    int kind;                     /* enum fl_step_kind */
-    const fl_rnn_params *rnn;    /* FL_STEP_RNN */
-    float *h, *c;                 /* FL_STEP_RNN: (n_batch, n_units) state, in/out */
-    const float *kernel;          /* FL_STEP_DENSE: (n_in, n_out) */
-    const float *bias;            /* FL_STEP_DENSE: (n_out) or NULL */
+    int kind;                     /* enum fl_op_kind */
+    const fl_rnn_params *rnn;     /* FL_OP_RNN */
+    int return_sequences;         /* FL_OP_RNN */
+    int go_backwards;             /* FL_OP_RNN */
+    const float *kernel;          /* FL_OP_DENSE: (n_in, n_out) */
+    const float *bias;            /* FL_OP_DENSE: (n_out) or NULL */
     ptrdiff_t n_in, n_out;        /* every op: features in and out per row */
-    int activation;               /* FL_STEP_DENSE, FL_STEP_ACTIVATION */
-} fl_step_op;
+    int activation;               /* FL_OP_DENSE, FL_OP_ACTIVATION */
+    int rank_out;                 /* 3: (batch, timesteps, n_out); 2: (batch, n_out) */
+} fl_op;
 
-size_t fl_feedback_workspace_floats(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch,
+/* A recurrent op's carried state, (n_batch, n_out) each, in/out; h NULL: the op starts from
+ * zeros and keeps nothing (a stateless layer). c is used by LSTM ops only. */
+typedef struct {
+    float *h, *c;
+} fl_op_state;
+
+size_t fl_stack_workspace_floats(const fl_op *ops, int n_ops, ptrdiff_t n_batch,
+                                 ptrdiff_t n_timesteps, int n_threads);
+
+/* x: (n_batch, n_timesteps, ops[0].n_in) -> out: the last op's output. states: (n_ops) or NULL
+ * (no op carries state). */
+int fl_stack_forward(const fl_op *ops, int n_ops, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
+                     const float *x, float *out, const fl_op_state *states,
+                     float *workspace /* fl_stack_workspace_floats() */, int n_threads);
+
+/* Autoregressive generation (a Keras loop of predict calls, in one call): y (n_batch, n_steps,
+ * width) with width = the first op's input = the last op's output; y_1 is the last timestep of
+ * the stack's output for x (n_batch, n_timesteps, width), y_{k+1} the output for y_k as the
+ * next input: one step on the carried state (states), or, with slide, for the window x
+ * shifted by one with y_k appended, from zero state. When every recurrent op carries state,
+ * steps 2.. run in fl_feedback_generate with a thread team kept over the steps; results are
+ * bitwise those of the step-by-step loop. */
+size_t fl_stack_generate_floats(const fl_op *ops, const fl_op_state *states, int n_ops,
+                                ptrdiff_t n_batch, ptrdiff_t n_timesteps, int slide,
+                                int n_threads);
+int fl_stack_generate(const fl_op *ops, const fl_op_state *states, int n_ops, ptrdiff_t n_batch,
+                      ptrdiff_t n_timesteps, const float *x, float *y, ptrdiff_t n_steps,
+                      int slide, float *workspace /* fl_stack_generate_floats() */,
+                      int n_threads);
+
+/* The feedback loop itself (src/feedback.c): y: (n_batch, n_steps, width) with y[:, 0] given;
+ * fills y[:, 1:], one timestep per step, every recurrent op on its carried state (states[i].h
+ * non-NULL). Any number of ops (FL_ERR_MEMORY if their per-call tables cannot be
+ * allocated). */
+size_t fl_feedback_workspace_floats(const fl_op *ops, int n_ops, ptrdiff_t n_batch,
                                     int n_threads);
-
-/* y: (n_batch, n_steps, width) with y[:, 0] given; fills y[:, 1:]. The first op takes width
- * features and the last gives width. Any number of ops (FL_ERR_MEMORY if their per-call tables
- * cannot be allocated). */
-int fl_feedback_generate(const fl_step_op *ops, int n_ops, ptrdiff_t n_batch, ptrdiff_t width,
-                         float *y, ptrdiff_t n_steps,
+int fl_feedback_generate(const fl_op *ops, const fl_op_state *states, int n_ops,
+                         ptrdiff_t n_batch, ptrdiff_t width, float *y, ptrdiff_t n_steps,
                          float *workspace /* fl_feedback_workspace_floats() */, int n_threads);
 
 /* ------------------------------------------------------------------------------------------------
  * Dense (keras/src/layers/core/dense.py): y = activation(x @ kernel + bias) on the last axis.
- * Used by the compiled layer stacks so a whole Sequential model runs in one call from Python.
+ * Used by the compiled stacks, and by the layer-by-layer path so both give the same bits.
  * ---------------------------------------------------------------------------------------------- */
 /* Floats of scratch fl_dense_forward needs (the sparsemax sort buffer). */
 size_t fl_dense_scratch_floats(ptrdiff_t n_out);

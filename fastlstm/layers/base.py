@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import _kernels
 from ..errors import ModelFormatError, UnsupportedConfigError
 from ..limits import checked_int
 
@@ -102,9 +103,9 @@ class Layer:
                     f"layer {self.name!r} weight {i} has dtype {w.dtype}, expected numbers"
                 )
             # A copy of the caller's values, as Keras's variable.assign copies: the layer's
-            # arrays are its own, and later set_weights calls write into them.
-            arrays.append(np.array(w[()] if not isinstance(w, np.ndarray) else w,
-                                   dtype=np.float32, order="C"))
+            # arrays are its own (aligned for the kernels), and later set_weights calls write
+            # into them.
+            arrays.append(_kernels.aligned_copy(w[()] if not isinstance(w, np.ndarray) else w))
         self.weights = arrays  # as Keras holds them; pickling rebuilds from these
         self.assign_weights(arrays)
 

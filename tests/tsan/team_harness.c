@@ -59,34 +59,40 @@ static void free_model(model *m) {
     free(m->dense_bias);
 }
 
-/* cell(n_units) -> Dense(n_features, tanh) fed back for n_steps; returns y, h and c. */
+/* cell(n_units, return_sequences) -> Dense(n_features, tanh) from a one-step input, fed back for
+ * n_steps (fl_stack_generate); returns y, h and c. */
 static float *generate(const model *m, int n_batch, int n_steps, int n_threads, float **h_out,
                        float **c_out) {
     float *h = calloc((size_t)n_batch * m->n_units, sizeof(float));
     float *c = calloc((size_t)n_batch * m->n_units, sizeof(float));
     float *y = calloc((size_t)n_batch * n_steps * m->n_features, sizeof(float));
     if (h == NULL || c == NULL || y == NULL) exit(2);
-    for (int r = 0; r < n_batch; r++)
-        for (int f = 0; f < m->n_features; f++)
-            y[(size_t)r * n_steps * m->n_features + f] = 0.1f * (float)(r + f);
-    fl_step_op ops[2];
+    fl_op ops[2];
     memset(ops, 0, sizeof(ops));
-    ops[0].kind = FL_STEP_RNN;
+    ops[0].kind = FL_OP_RNN;
     ops[0].rnn = &m->rnn;
-    ops[0].h = h;
-    ops[0].c = c;
     ops[0].n_in = m->n_features;
     ops[0].n_out = m->n_units;
-    ops[1].kind = FL_STEP_DENSE;
+    ops[0].return_sequences = 1;
+    ops[0].rank_out = 3;
+    ops[1].kind = FL_OP_DENSE;
     ops[1].kernel = m->dense_kernel;
     ops[1].bias = m->dense_bias;
     ops[1].n_in = m->n_units;
     ops[1].n_out = m->n_features;
     ops[1].activation = FL_ACT_TANH;
-    float *ws = malloc(fl_feedback_workspace_floats(ops, 2, n_batch, n_threads) * sizeof(float));
+    ops[1].rank_out = 3;
+    fl_op_state states[2] = {{h, c}, {NULL, NULL}};
+    float *x = malloc((size_t)n_batch * m->n_features * sizeof(float));
+    if (x == NULL) exit(2);
+    for (int r = 0; r < n_batch; r++)
+        for (int f = 0; f < m->n_features; f++) x[r * m->n_features + f] = 0.1f * (float)(r + f);
+    float *ws = malloc(fl_stack_generate_floats(ops, states, 2, n_batch, 1, 0, n_threads)
+                       * sizeof(float));
     if (ws == NULL) exit(2);
-    if (fl_feedback_generate(ops, 2, n_batch, m->n_features, y, n_steps, ws, n_threads) != FL_OK)
+    if (fl_stack_generate(ops, states, 2, n_batch, 1, x, y, n_steps, 0, ws, n_threads) != FL_OK)
         exit(3);
+    free(x);
     free(ws);
     *h_out = h;
     *c_out = c;

@@ -1,0 +1,108 @@
+/* The cell kernels, compiled once: the per-timestep arithmetic of each cell (<cell>_step_
+ * portable.h, and <cell>_step_avx2.h where the build has AVX2), the table that picks them for a
+ * layer and the CPU, the packed sizes and the padded state layout (rnn_cells.h). */
+#include <string.h>
+
+#include "activations.h"
+#include "cpu_dispatch.h"
+#include "rnn_cells.h"
+
+int fl_rnn_block_units(int cell) {
+    return cell == FL_CELL_SIMPLE ? 4 * FL_RNN_BLOCK : FL_RNN_BLOCK;
+}
+
+#include "lstm_step_portable.h"
+#include "gru_step_portable.h"
+#if FL_BUILD_AVX2
+#include "lstm_step_avx2.h"
+#include "gru_step_avx2.h"
+#endif
+#include "rnn_project.h"
+
+void fl_rnn_step_whole_rows(const fl_rnn_cell_fns *cell, const fl_rnn_params *p,
+                            const fl_rnn_step_args *a, ptrdiff_t r0, ptrdiff_t r1,
+                            float *scratch) {
+    if (cell->rows != NULL) {
+        cell->rows(p, a, r0, r1, scratch);
+    } else {
+        for (ptrdiff_t r = r0; r < r1; r++) cell->row(p, a, r, scratch);
+    }
+}
+
+fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
+    fl_rnn_step_fn step_avx2 = NULL;
+    fl_rnn_cell_fns f;
+    f.project = fl_rnn_project_portable;
+    f.rows = NULL;
+    f.whole_rows = fl_activation_is_rowwise(p->activation)
+                   || (p->cell != FL_CELL_SIMPLE
+                       && fl_activation_is_rowwise(p->recurrent_activation))
+                   || p->cell == FL_CELL_GRU_RESET_BEFORE;
+    switch (p->cell) {
+    case FL_CELL_GRU:
+        f.step = fl_gru_step_portable;
+        f.row = fl_gru_step_row;
+#if FL_BUILD_AVX2
+        step_avx2 = fl_gru_step_avx2;
+#endif
+        break;
+    case FL_CELL_GRU_RESET_BEFORE:
+        f.step = NULL;
+        f.row = fl_gru_reset_before_step_row;
+        break;
+    case FL_CELL_SIMPLE:
+        f.step = fl_simple_rnn_step_portable;
+        f.row = fl_simple_rnn_step_row;
+#if FL_BUILD_AVX2
+        step_avx2 = fl_simple_rnn_step_avx2;
+#endif
+        break;
+    default:
+        f.step = fl_lstm_step_portable;
+        f.row = fl_lstm_step_row;
+#if FL_BUILD_AVX2
+        step_avx2 = fl_lstm_step_avx2;
+#endif
+    }
+#if FL_BUILD_AVX2
+    if (fl_get_isa() == FL_ISA_AVX2) {
+        f.project = fl_rnn_project_avx2;
+        if (step_avx2 != NULL) f.step = step_avx2;
+        if (p->cell == FL_CELL_GRU_RESET_BEFORE) f.rows = fl_gru_reset_before_rows_avx2;
+    }
+#endif
+    (void)step_avx2;
+    return f;
+}
+
+/* A layer's state (n_batch, n_units) into the kernels' padded rows: h into h_cur and c into c_pad
+ * with zeros past n_units, h_next all zeros (the padding units stay 0 through every step). */
+void fl_state_to_padded(const float *h, const float *c, ptrdiff_t n_batch, ptrdiff_t n_units,
+                        ptrdiff_t n_padded, float *h_cur, float *h_next, float *c_pad) {
+    for (ptrdiff_t r = 0; r < n_batch; r++) {
+        float *hr = h_cur + r * n_padded, *cr = c_pad + r * n_padded;
+        memcpy(hr, h + r * n_units, (size_t)n_units * sizeof(float));
+        if (c != NULL) memcpy(cr, c + r * n_units, (size_t)n_units * sizeof(float));
+        else memset(cr, 0, (size_t)n_units * sizeof(float));
+        for (ptrdiff_t u = n_units; u < n_padded; u++) hr[u] = cr[u] = 0.0f;
+        memset(h_next + r * n_padded, 0, (size_t)n_padded * sizeof(float));
+    }
+}
+
+/* The padded rows back into (n_batch, n_units) h and c. */
+void fl_state_from_padded(const float *h_pad, const float *c_pad, ptrdiff_t n_batch,
+                          ptrdiff_t n_units, ptrdiff_t n_padded, float *h, float *c) {
+    for (ptrdiff_t r = 0; r < n_batch; r++) {
+        memcpy(h + r * n_units, h_pad + r * n_padded, (size_t)n_units * sizeof(float));
+        if (c != NULL)
+            memcpy(c + r * n_units, c_pad + r * n_padded, (size_t)n_units * sizeof(float));
+    }
+}
+
+size_t fl_rnn_packed_floats(int cell, ptrdiff_t n_features, ptrdiff_t n_units) {
+    if (cell < 0 || cell >= FL_CELL_COUNT || n_features < 1 || n_units < 1) return 0;
+    const ptrdiff_t bu = fl_rnn_block_units(cell), n_blocks = (n_units + bu - 1) / bu;
+    const ptrdiff_t vectors_per_row = cell == FL_CELL_LSTM || cell == FL_CELL_SIMPLE ? 4 : 3;
+    return (size_t)(n_blocks * (n_features + n_units) * vectors_per_row * FL_RNN_BLOCK);
+}
+

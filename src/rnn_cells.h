@@ -1,0 +1,87 @@
+/* What the recurrent drivers (rnn.c: sequences, feedback.c: generation) share with the cell
+ * kernels (rnn_cells.c, which includes <cell>_step_portable.h and <cell>_step_avx2.h once):
+ * the arguments of one timestep, the per-cell function table, and the padded state layout.
+ * Internal to the C core (not in fastlstm.h). */
+#ifndef FASTLSTM_RNN_CELLS_H
+#define FASTLSTM_RNN_CELLS_H
+
+#include <stddef.h>
+
+#include "fastlstm.h"
+
+typedef struct {
+    const float *x;       /* (n_batch, n_timesteps, n_features) */
+    ptrdiff_t n_timesteps;
+    ptrdiff_t t;          /* input timestep being consumed */
+    ptrdiff_t n_padded;   /* row stride of the state buffers */
+    const float *h_cur;   /* (n_batch, n_padded) */
+    float *h_next;        /* (n_batch, n_padded) */
+    float *c;             /* (n_batch, n_padded), updated in place */
+    /* Unit-parallel schedule: bias + x_t @ kernel of the current chunk of steps, computed
+     * before them as one blocked product, (n_batch, chunk, n_blocks, 4, FL_RNN_BLOCK); NULL
+     * when the step reads x itself. */
+    float *xproj;
+    ptrdiff_t chunk;          /* steps per xproj chunk */
+    ptrdiff_t step_in_chunk;  /* which of them this step is */
+} fl_rnn_step_args;
+
+typedef void (*fl_rnn_project_fn)(const fl_rnn_params *, const fl_rnn_step_args *,
+                                   ptrdiff_t n_batch, ptrdiff_t s0, ptrdiff_t n_steps,
+                                   int go_backwards, ptrdiff_t b0, ptrdiff_t b1);
+
+typedef void (*fl_rnn_step_fn)(const fl_rnn_params *, const fl_rnn_step_args *, ptrdiff_t r0,
+                                ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1);
+
+/* One timestep of one whole row, or of whole rows [r0, r1), for cells that need all units'
+ * gates before any update (a row-wise activation, the reset-before GRU); scratch holds
+ * FL_RNN_SCRATCH_ROWS * n_padded floats. */
+typedef void (*fl_rnn_row_fn)(const fl_rnn_params *, const fl_rnn_step_args *, ptrdiff_t r,
+                              float *scratch);
+typedef void (*fl_rnn_rows_fn)(const fl_rnn_params *, const fl_rnn_step_args *, ptrdiff_t r0,
+                               ptrdiff_t r1, float *scratch);
+#define FL_RNN_SCRATCH_ROWS 9
+
+/* Weight matrices per unit: the multiply-adds of a step are gates * (features + units) * units. */
+static inline double fl_rnn_gates(int cell) {
+    return cell == FL_CELL_LSTM ? 4.0 : cell == FL_CELL_SIMPLE ? 1.0 : 3.0;
+}
+
+/* Where the unit-parallel schedule's input projection keeps bias + x_t @ kernel of row r, step
+ * `step` of the chunk and unit block b: 4 vectors per block for every cell (n_blocks = n_padded
+ * / the cell's block units). */
+static inline float *fl_rnn_xproj_at(const fl_rnn_step_args *a, ptrdiff_t n_blocks, ptrdiff_t r,
+                                     ptrdiff_t step, ptrdiff_t b) {
+    return a->xproj + ((r * a->chunk + step) * n_blocks + b) * 4 * FL_RNN_BLOCK;
+}
+
+typedef struct {
+    fl_rnn_step_fn step;        /* blocks of rows, when the cell's blocks are independent */
+    fl_rnn_project_fn project;  /* the unit-parallel schedule's input projection */
+    fl_rnn_row_fn row;          /* one whole row */
+    fl_rnn_rows_fn rows;        /* several whole rows at once, or NULL: `row` for each */
+    int whole_rows;             /* only `row`/`rows` may run: no block split of a step */
+} fl_rnn_cell_fns;
+
+static inline ptrdiff_t fl_rnn_padded(const fl_rnn_params *p) {
+    const ptrdiff_t bu = fl_rnn_block_units(p->cell);
+    return (ptrdiff_t)((p->n_units + bu - 1) / bu) * bu;
+}
+
+/* One timestep of whole rows [r0, r1) through cell->rows, or cell->row for each. */
+void fl_rnn_step_whole_rows(const fl_rnn_cell_fns *cell, const fl_rnn_params *p,
+                            const fl_rnn_step_args *a, ptrdiff_t r0, ptrdiff_t r1,
+                            float *scratch);
+
+/* Per cell: {portable step, AVX2 step, whole-row step}; the reset-before GRU has only rows. */
+fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p);
+
+/* A layer's state (n_batch, n_units) into the kernels' padded rows: h into h_cur and c into c_pad
+ * with zeros past n_units, h_next all zeros (the padding units stay 0 through every step). */
+void fl_state_to_padded(const float *h, const float *c, ptrdiff_t n_batch, ptrdiff_t n_units,
+                        ptrdiff_t n_padded, float *h_cur, float *h_next, float *c_pad);
+
+/* The padded rows back into (n_batch, n_units) h and c. */
+void fl_state_from_padded(const float *h_pad, const float *c_pad, ptrdiff_t n_batch,
+                          ptrdiff_t n_units, ptrdiff_t n_padded, float *h, float *c);
+
+#endif
