@@ -4,6 +4,7 @@ without the user doing anything. GNU libgomp's thread pool does not survive fork
 child runs serial (src/team.c); each scenario runs in a fresh interpreter with a deadline, so
 a hang fails the test instead of stalling the suite."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -62,11 +63,19 @@ PRELUDE = textwrap.dedent("""
 
 
 def _run(body, timeout=120):
+    """The scenario in a fresh interpreter and session: on the deadline the whole process group
+    is killed, so a fork child that hangs cannot outlive the test."""
     script = PRELUDE + textwrap.dedent(body)
-    proc = subprocess.run([sys.executable, "-c", script, TESTS], capture_output=True, text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
+    proc = subprocess.Popen([sys.executable, "-c", script, TESTS], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"the scenario did not finish within {timeout} s (a hang):\n{out}{err}")
+    assert proc.returncode == 0, out + err
+    return out
 
 
 needs_threads = pytest.mark.skipif(
