@@ -19,10 +19,12 @@ cdef extern from "fastlstm.h" nogil:
     int fl_effective_threads(int n_requested)
     int fl_fork_serial()
     void fl_set_late_join_for_tests(Py_ssize_t steps)
+    void fl_last_team_for_tests(int *n_team, Py_ssize_t *first_shared_step)
+    int FL_ERR_MEMORY
 
 # Threads for the kernels, set by fastlstm.set_num_threads; a C global so that the per-call path
-# reads it without a Python lookup. Always what the kernels can really use (at most the
-# processors), so that workspaces are sized for the threads that run.
+# reads it without a Python lookup. At most the processors when it was set (C clamps again on
+# every call, e.g. in a fork child), so that workspaces are sized for the threads that run.
 cdef int g_num_threads = 1
 
 
@@ -50,6 +52,22 @@ def set_late_join_for_tests(Py_ssize_t steps):
     """Tests only: with steps > 0 every worker thread joins late by construction (src/team.h);
     0 turns it off."""
     fl_set_late_join_for_tests(steps)
+
+
+def last_team_for_tests():
+    """Tests only: (threads that shared the last multi-threaded kernel call, first step they
+    shared in generation split by units, else 0)."""
+    cdef int n_team = 0
+    cdef Py_ssize_t first = 0
+    fl_last_team_for_tests(&n_team, &first)
+    return n_team, first
+
+
+cdef int raise_kernel_error(int rc) except -1:
+    """A nonzero return code of the C core as a Python exception."""
+    if rc == FL_ERR_MEMORY:
+        raise MemoryError("the C core could not allocate its per-call tables")
+    raise ValueError("a kernel rejected its arguments")
 
 
 def as_float32(x):
@@ -525,7 +543,7 @@ cdef class StackPlan:
         cdef fl_op *op = self._new_op(FL_OP_ACTIVATION, self.width, self.rank)
         op.activation = activation
 
-    def try_run(self, cnp.ndarray x, StateLock lock):
+    def try_run(self, cnp.ndarray x not None, StateLock lock):
         """run() with the threads of fastlstm.set_num_threads, or None when x is not a numeric
         (batch, timesteps, features) array this stack accepts as is (the caller's general path
         then converts it or explains the problem). lock, when not None, is held around the run
@@ -548,7 +566,7 @@ cdef class StackPlan:
         finally:
             lock.release()
 
-    def run(self, cnp.ndarray x, int n_threads, list carry=None):
+    def run(self, cnp.ndarray x not None, int n_threads, list carry=None):
         return self._run(x, n_threads, carry)
 
     cdef object _run(self, cnp.ndarray x, int n_threads, list carry=None):
@@ -593,7 +611,7 @@ cdef class StackPlan:
                                   <float *>cnp.PyArray_DATA(ws_arr), n_threads)
         pool.append(ws_arr)
         if rc != 0:
-            raise ValueError("a kernel rejected its arguments")
+            raise_kernel_error(rc)
         return out
 
     cdef int _check_input(self, cnp.ndarray x, int n_threads, bint with_handle) except -1:
@@ -636,6 +654,9 @@ cdef class StackPlan:
                     if j >= len(carry):
                         raise ValueError("the state holds fewer recurrent states than the model "
                                          "has")
+                    if not isinstance(carry[j], np.ndarray):
+                        raise TypeError(f"state array {j} is a {type(carry[j]).__name__}, "
+                                        "expected a numpy array")
                     arr = carry[j]
                     if (cnp.PyArray_NDIM(arr) != 2 or not is_native_float32(arr)
                             or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
@@ -667,8 +688,8 @@ cdef class StackPlan:
         self._last_pool = pool
         return pool
 
-    def generate(self, cnp.ndarray x, Py_ssize_t n_steps, int n_threads, list carry, bint slide,
-                 StateLock lock):
+    def generate(self, cnp.ndarray x not None, Py_ssize_t n_steps, int n_threads, list carry,
+                 bint slide, StateLock lock):
         """Autoregressive generation in one nogil call (fl_stack_generate). x: IN (n_batch,
         n_timesteps, width) float32 C-contiguous. Returns (n_batch, n_steps, width): y_1 is the
         last timestep of the stack's output for x; y_{k+1} the output for y_k as the next input
@@ -704,7 +725,10 @@ cdef class StackPlan:
         dims[1] = n_steps
         dims[2] = self.width
         out = cnp.PyArray_ZEROS(3, dims, cnp.NPY_FLOAT32, 0)
-        if n_batch == 0 or n_steps == 0 or self.n_ops == 0:
+        if self.n_ops == 0:  # the model passes x through: every output is x's last step
+            out[...] = x[:, -1:, :]
+            return out
+        if n_batch == 0 or n_steps == 0:
             return out
         cdef cnp.ndarray ws_arr = np.empty(
             fl_stack_generate_floats(self.ops, states, self.n_ops, n_batch, n_timesteps, slide,
@@ -721,7 +745,7 @@ cdef class StackPlan:
             if lock is not None:
                 lock.release()
         if rc != 0:
-            raise ValueError("a kernel rejected its arguments")
+            raise_kernel_error(rc)
         return out
 
 

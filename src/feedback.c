@@ -369,16 +369,23 @@ int fl_feedback_generate(const fl_op *ops, const fl_op_state *states, int n_ops,
     run.join = &join;
     if (nt <= 1) {
         rc = fl_feedback_steps(&run, 0, 1, run.y_first, 1);
+        fl_team_record(1, 0);
     } else {
 #ifdef _OPENMP
+        int team_size = 1;  /* written by thread 0 only, read after the region's barrier */
         fl_team_join_init(&join);
         fl_team_note_start();
 #pragma omp parallel num_threads(nt)
         {
             const int r = fl_feedback_thread(&run, omp_get_thread_num(), omp_get_num_threads());
+            if (omp_get_thread_num() == 0) team_size = omp_get_num_threads();
 #pragma omp critical(fl_feedback_rc)
             if (r != FL_OK) rc = r;
         }
+        /* Split by units, the team shared the steps from join.start on, or none of them. */
+        if (!run.by_units) fl_team_record(team_size, 0);
+        else if (join.start < n_steps) fl_team_record(team_size, join.start);
+        else fl_team_record(1, 0);
 #endif
     }
     /* The last step, n_steps - 1, wrote h[(n_steps - 1) & 1]. */

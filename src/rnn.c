@@ -19,10 +19,10 @@
 size_t fl_rnn_workspace_floats(const fl_rnn_params *p, ptrdiff_t n_batch, int n_threads) {
     if (p == NULL || p->n_units < 1 || n_batch < 0 || n_threads < 1) return 0;
     n_threads = fl_effective_threads(n_threads);  /* what fl_rnn_forward_masked runs on */
-    /* h (two buffers), c: (n_batch, n_padded) each; per thread 5 rows of n_padded for the
-     * row-wise activation path; the input projection chunk when the batch is small enough for
+    /* h (two buffers), c: (n_batch, n_padded) each; per thread FL_RNN_SCRATCH_ROWS rows of
+     * n_padded for the row-wise activation path; the input projection chunk when the batch is small enough for
      * the unit-parallel schedule (see fl_rnn_forward). */
-    const ptrdiff_t xproj = n_batch < 4 * (ptrdiff_t)n_threads
+    const ptrdiff_t xproj = n_threads > 1 && n_batch < 4 * (ptrdiff_t)n_threads
                                 ? n_batch * FL_RNN_XPROJ_STEPS * 4 : 0;
     /* + c_saved and prev_out of masked runs */
     return (size_t)((5 * n_batch + FL_RNN_SCRATCH_ROWS * (ptrdiff_t)n_threads + xproj)
@@ -205,7 +205,9 @@ static void fl_rnn_team(const fl_rnn_run *run, ptrdiff_t n_batch, int nt, int un
             if (!fl_team_refused(&join)) {
                 fl_rnn_units(run, n_batch, n_blocks * tid / n_team, n_blocks * (tid + 1) / n_team,
                              &bar, n_team);
+                if (tid == 0) fl_team_record(n_team, 0);
             } else if (tid == 0) {  /* alone, as with nt = 1 */
+                fl_team_record(1, 0);
                 fl_rnn_units(run, n_batch, 0, n_blocks, &bar, 1);
                 fl_team_set_done(&join);
             } else {
@@ -217,7 +219,10 @@ static void fl_rnn_team(const fl_rnn_run *run, ptrdiff_t n_batch, int nt, int un
              * (I1), however late it starts. */
             fl_rnn_rows(run, n_batch * tid / n_team, n_batch * (tid + 1) / n_team,
                         scratch + (ptrdiff_t)tid * FL_RNN_SCRATCH_ROWS * n_padded);
-            if (tid == 0) fl_team_release_workers(&join);
+            if (tid == 0) {
+                fl_team_record(n_team, 0);
+                fl_team_release_workers(&join);
+            }
         }
     }
 }
@@ -267,6 +272,7 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
         run.base.xproj = scratch + (ptrdiff_t)n_threads * FL_RNN_SCRATCH_ROWS * n_padded;
     if (nt <= 1) {
         fl_rnn_rows(&run, 0, n_batch, scratch);
+        fl_team_record(1, 0);
     } else {
 #ifdef _OPENMP
         fl_rnn_team(&run, n_batch, nt, unit_parallel, scratch);

@@ -76,7 +76,8 @@ void fl_rnn_step_whole_rows(const fl_rnn_cell_fns *cell, const fl_rnn_params *p,
 fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p);
 
 /* A layer's state (n_batch, n_units) into the kernels' padded rows: h into h_cur and c into c_pad
- * with zeros past n_units, h_next all zeros (the padding units stay 0 through every step). */
+ * with zeros past n_units, h_next all zeros (the padding units' weights are zero, so whatever
+ * they come to hold is never read into a real unit). */
 void fl_state_to_padded(const float *h, const float *c, ptrdiff_t n_batch, ptrdiff_t n_units,
                         ptrdiff_t n_padded, float *h_cur, float *h_next, float *c_pad);
 

@@ -181,10 +181,14 @@ ptrdiff_t fl_wait_nonzero(const ptrdiff_t *flag) {
  * one word (CPUs 0-63; a thread on a higher CPU stays where it is).
  * ---------------------------------------------------------------------------------------------- */
 
+static ptrdiff_t fl_late_join_steps;  /* the test hook (team.h); 0: off */
+
 void fl_team_join_init(fl_team_join *j) {
     j->claimed = 0;
     j->refused = j->ready = j->released = 0;
     j->alone_done = j->start = 0;
+    /* One value for the whole call: the hook may be changed by another thread meanwhile. */
+    j->late_join = fl_load(&fl_late_join_steps);
 #if FL_HAVE_TEAM_SPREAD
     const int cpu = sched_getcpu();
     if (cpu >= 0 && cpu < 64) j->claimed = 1ULL << cpu;
@@ -262,27 +266,42 @@ void fl_team_leave(const fl_team_seat *seat) {
  * The late-join test hook (team.h)
  * ---------------------------------------------------------------------------------------------- */
 
-static ptrdiff_t fl_late_join_steps;  /* 0: off */
+/* At most this many steps alone: steps + 1 stays far from overflow. */
+#define FL_LATE_JOIN_MAX ((ptrdiff_t)1 << 40)
 
 void fl_set_late_join_for_tests(ptrdiff_t steps) {
-    fl_store(&fl_late_join_steps, steps > 0 ? steps : 0);
+    fl_store(&fl_late_join_steps,
+             steps <= 0 ? 0 : steps > FL_LATE_JOIN_MAX ? FL_LATE_JOIN_MAX : steps);
 }
 
-ptrdiff_t fl_team_late_join(void) { return fl_load(&fl_late_join_steps); }
-
 void fl_team_worker_hook(fl_team_join *j) {
-    if (fl_team_late_join() == 0) return;
+    if (j->late_join == 0) return;
     for (long spins = 0; !fl_load(&j->released); spins++) fl_spin_pause(spins);
 }
 
 void fl_team_release_workers(fl_team_join *j) {
-    if (fl_team_late_join() != 0) fl_store(&j->released, 1);
+    if (j->late_join != 0) fl_store(&j->released, 1);
 }
 
 void fl_team_hold_join(fl_team_join *j, ptrdiff_t k, int n_workers) {
-    const ptrdiff_t steps = fl_team_late_join();
-    if (steps == 0 || k != steps + 1) return;
+    if (j->late_join == 0 || k != j->late_join + 1) return;
     fl_store(&j->released, 1);
     for (long spins = 0; !fl_load(&j->refused) && fl_load(&j->ready) < n_workers; spins++)
         fl_spin_pause(spins);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * What the last team call did, for tests (fastlstm.h fl_last_team_for_tests)
+ * ---------------------------------------------------------------------------------------------- */
+
+static ptrdiff_t fl_last_team_size, fl_last_first_shared_step;
+
+void fl_team_record(int n_team, ptrdiff_t first_shared_step) {
+    fl_store(&fl_last_team_size, n_team);
+    fl_store(&fl_last_first_shared_step, first_shared_step);
+}
+
+void fl_last_team_for_tests(int *n_team, ptrdiff_t *first_shared_step) {
+    *n_team = (int)fl_load(&fl_last_team_size);
+    *first_shared_step = fl_load(&fl_last_first_shared_step);
 }

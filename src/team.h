@@ -8,8 +8,9 @@
  *     thread that starts late computes the same addresses as one that started on time.
  * I2. A shared buffer is written only after a barrier (or a release/acquire flag) that follows
  *     every read of its previous contents; the barrier's acquire/release pairs publish the writes.
- * I3. A team is either all of its threads, each on a CPU of its own, or thread 0 alone (the
- *     others wait on a flag and touch nothing): never a subset that would change the split.
+ * I3. A team that splits unit blocks is either all of its threads, each on a CPU of its own, or
+ *     thread 0 alone (the others wait on a flag and touch nothing): never a subset that would
+ *     change the split. A team that splits rows claims no CPUs; its rows never meet.
  * I4. The split of rows or unit blocks among threads changes which thread computes a value,
  *     never the order of its arithmetic, so results are bitwise the same for any team size.
  */
@@ -52,6 +53,7 @@ typedef struct {
     ptrdiff_t alone_done;        /* thread 0 has finished alone (refused team) */
     ptrdiff_t start;             /* generation: first step split among the team, 0 = undecided */
     ptrdiff_t released;          /* test hook: thread 0 lets the workers start */
+    ptrdiff_t late_join;         /* test hook: its value when the call started (0: off) */
 } fl_team_join;
 
 /* Where a worker stood before it moved for the call (restored by fl_team_leave). */
@@ -90,10 +92,13 @@ void fl_team_leave(const fl_team_seat *seat);
  * its own share (rows), when it cannot go on without the workers (a barrier), or, in
  * generation split by units, after running exactly `steps` steps alone; there thread 0 then
  * waits until the workers stand, so they join at step steps + 1. */
-ptrdiff_t fl_team_late_join(void);
 
 /* A worker, first thing in a team region. */
 void fl_team_worker_hook(fl_team_join *j);
+
+/* Tests only: the threads that shared the work of the last team call, and (generation split
+ * by units) the first step they shared; fl_team_record is called by thread 0 at the end. */
+void fl_team_record(int n_team, ptrdiff_t first_shared_step);
 
 /* Thread 0: the workers may start now (a no-op unless the hook is on). */
 void fl_team_release_workers(fl_team_join *j);

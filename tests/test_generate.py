@@ -1,4 +1,5 @@
 """model.generate: the Keras feedback protocol in one call."""
+import json
 import os
 import subprocess
 import sys
@@ -183,3 +184,19 @@ def test_threads_bound_to_one_cpu_work_alone_with_the_same_bits():
     run = subprocess.run([sys.executable, "-c", script, os.path.dirname(__file__)], env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "same bits" in run.stdout, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("stateful", [False, True])
+def test_generate_through_a_chain_with_no_op(stateful):
+    """Input -> Dropout compiles to a stack with no op: each output is the input's last step,
+    as a loop of predict calls gives (it once came back as zeros)."""
+    batch_shape = [2, None, 3] if stateful else [None, 4, 3]
+    config = {"module": "keras", "class_name": "Sequential", "config": {"name": "m", "layers": [
+        {"module": "keras.layers", "class_name": "InputLayer",
+         "config": {"name": "x", "batch_shape": batch_shape}},
+        {"module": "keras.layers", "class_name": "Dropout", "config": {"name": "d", "rate": 0.5}}]}}
+    model = fastlstm.model_from_json(json.dumps(config))
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 4, 3)).astype(np.float32)
+    got = model.generate(x, 5)
+    assert np.array_equal(got, _predict_loop(model, x, 5, slide=not stateful))
+    assert np.array_equal(got, np.repeat(x[:, -1:], 5, axis=1))

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 import fastlstm
+from fastlstm import _kernels
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -79,8 +80,8 @@ def _run(body, timeout=120):
 
 
 needs_threads = pytest.mark.skipif(
-    not fastlstm.build_info()["openmp"] or (os.cpu_count() or 1) < 2,
-    reason="needs OpenMP and two processors")
+    not fastlstm.build_info()["openmp"] or _kernels.max_threads() < 2,
+    reason="needs OpenMP and two processors this process may use")
 
 
 @needs_threads
@@ -142,13 +143,16 @@ def test_set_num_threads_in_a_serial_fork_child_warns_and_stays_correct():
 
 
 def test_spawn_pool_workers_use_threads():
-    """spawn (and forkserver) start fresh interpreters: they keep every thread."""
+    """spawn (and forkserver) start fresh interpreters: they keep every thread a fresh process
+    gets (OMP_NUM_THREADS, else every processor), whatever their parent ran before."""
     out = _run("""
         import multiprocessing as mp
-        from fastlstm_spawn_worker import spawn_work
+        from fastlstm import _kernels
+        from fork_helpers import spawn_work
+        fresh = max(1, min(_kernels.default_num_threads(), _kernels.max_threads()))
         with mp.get_context("spawn").Pool(1) as pool:
             threads, serial = pool.apply(spawn_work)
-        print("spawn", threads, serial)
-    """.replace("from fastlstm_spawn_worker import spawn_work",
-                "from fork_helpers import spawn_work"))
-    assert "spawn" in out and "True" not in out.split("spawn", 1)[1]
+        print("spawn", threads, serial, "fresh", fresh)
+    """)
+    threads, serial, _, fresh = out.split("spawn", 1)[1].split()
+    assert (threads, serial) == (fresh, "False")

@@ -30,8 +30,9 @@ def threads(n, late_join=0):
         fastlstm.set_num_threads(before)
 
 
-# Sizes large enough that each path really runs on two threads (src/rnn.c thresholds:
-# FL_FEEDBACK_MIN_MACS_PER_THREAD, FL_MIN_PARALLEL_MACS, two unit blocks per thread).
+# Sizes large enough that each path really runs on two threads (thresholds
+# FL_FEEDBACK_MIN_MACS_PER_THREAD in src/feedback.c, FL_MIN_PARALLEL_MACS in src/rnn.c, two unit
+# blocks per thread); every test checks that a team of two really shared the work.
 CELLS = {
     "LSTM": dict(cell="LSTM", units=128),
     "GRU": dict(cell="GRU", units=160),
@@ -50,6 +51,12 @@ def _generator(batch, cell, seed):
 
 def _states(model):
     return {name: [a.copy() for a in arrays] for name, arrays in model.get_states().items()}
+
+
+def _team_of(cell, batch):
+    """Threads expected to share a call: the reset-before GRU never splits a row's units, so at
+    batch 1 it runs alone."""
+    return 1 if cell == "GRU_reset_before" and batch == 1 else 2
 
 
 def _assert_same(one, two, what):
@@ -74,7 +81,11 @@ def test_generate_with_every_worker_late(cell, batch, join_after, n_steps):
     with threads(2, late_join=join_after):
         team = _generator(batch, cell, seed=7)
         got = team.generate(x, n_steps)
+        n_team, first_shared = _kernels.last_team_for_tests()
         got_next = team.generate(got[:, -1:], n_steps)
+    by_units = batch == 1
+    assert (n_team, first_shared) == (_team_of(cell, batch), join_after + 1 if by_units and
+                                      _team_of(cell, batch) == 2 else 0)
     _assert_same(expected, got, "first generate")
     _assert_same(expected_next, got_next, "second generate")
     for name, arrays in _states(alone).items():
@@ -93,7 +104,9 @@ def test_predict_with_every_worker_late(cell, batch, n_timesteps):
         expected = [alone.predict(x), alone.predict(x[:, :5])]
     with threads(2, late_join=1):
         team = _generator(batch, cell, seed=3)
-        got = [team.predict(x), team.predict(x[:, :5])]
+        got = [team.predict(x)]
+        assert _kernels.last_team_for_tests() == (_team_of(cell, batch), 0)
+        got.append(team.predict(x[:, :5]))
     for i, (a, b) in enumerate(zip(expected, got)):
         _assert_same(a, b, f"predict call {i}")
     for name, arrays in _states(alone).items():
@@ -112,6 +125,7 @@ def test_state_handles_with_every_worker_late():
     with threads(2, late_join=3):
         handle = model.new_state(9)
         got = model.generate(x, 20, state=handle)
+        assert _kernels.last_team_for_tests() == (2, 0)
     _assert_same(expected, got, "generate on a handle")
     for name, arrays in expected_state.items():
         for a, b in zip(arrays, handle.as_dict()[name]):
@@ -127,8 +141,11 @@ def test_many_calls_alternating_schedules():
         expected = [alone.generate(x, 11 + i) for i in range(6)]
     team = _generator(1, "LSTM", seed=9)
     for i in range(6):
-        with threads(2, late_join=(i % 3) * 2):
+        late = (i % 3) * 2
+        with threads(2, late_join=late):
             got = team.generate(x, 11 + i)
+            if late:
+                assert _kernels.last_team_for_tests() == (2, late + 1)
         _assert_same(expected[i], got, f"call {i}")
 
 
