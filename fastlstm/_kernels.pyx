@@ -55,8 +55,8 @@ def set_late_join_for_tests(Py_ssize_t steps):
 
 
 def last_team_for_tests():
-    """Tests only: (threads that shared the last multi-threaded kernel call, first step they
-    shared in generation split by units, else 0)."""
+    """Tests only, recorded while set_late_join_for_tests is on: (threads that shared the last
+    kernel call, first step they shared in generation split by units, else 0)."""
     cdef int n_team = 0
     cdef Py_ssize_t first = 0
     fl_last_team_for_tests(&n_team, &first)

@@ -230,9 +230,9 @@ int fl_set_isa(int isa);         /* FL_ERR_ARGUMENT if the CPU or the build lack
  * (src/team.h). */
 int fl_effective_threads(int n_requested);
 int fl_fork_serial(void);        /* 1 in such a fork child */
-/* Tests only (src/team.h): workers join late by construction; 0 turns it off. And what the
- * last multi-threaded call did: the threads that shared its work (1 when it ran alone) and, for
- * generation split by units, the first step they shared (0 otherwise). */
+/* Tests only (src/team.h): workers join late by construction; 0 turns it off. And, recorded
+ * while that hook is on, what the last call did: the threads that shared its work (1 when it
+ * ran alone) and, for generation split by units, the first step they shared (0 otherwise). */
 void fl_set_late_join_for_tests(ptrdiff_t steps);
 void fl_last_team_for_tests(int *n_team, ptrdiff_t *first_shared_step);
 

@@ -297,6 +297,9 @@ void fl_team_hold_join(fl_team_join *j, ptrdiff_t k, int n_workers) {
 static ptrdiff_t fl_last_team_size, fl_last_first_shared_step;
 
 void fl_team_record(int n_team, ptrdiff_t first_shared_step) {
+    /* Only while the hook is on: stores from every call of every thread to one line would make
+     * concurrent calls contend for it. */
+    if (fl_load(&fl_late_join_steps) == 0) return;
     fl_store(&fl_last_team_size, n_team);
     fl_store(&fl_last_first_shared_step, first_shared_step);
 }

@@ -96,8 +96,9 @@ void fl_team_leave(const fl_team_seat *seat);
 /* A worker, first thing in a team region. */
 void fl_team_worker_hook(fl_team_join *j);
 
-/* Tests only: the threads that shared the work of the last team call, and (generation split
- * by units) the first step they shared; fl_team_record is called by thread 0 at the end. */
+/* Tests only, while the late-join hook is on: the threads that shared the work of the last
+ * call, and (generation split by units) the first step they shared; called by thread 0 at the
+ * end of each call. */
 void fl_team_record(int n_team, ptrdiff_t first_shared_step);
 
 /* Thread 0: the workers may start now (a no-op unless the hook is on). */
