@@ -193,7 +193,6 @@ def load_states(stateful_layers, path) -> None:
     """Reads a save_states file: datasets only, every layer present and checked."""
     import h5py
 
-    from .errors import ModelFormatError
     from .io.h5_attrs import str_attr
     from .io.h5_guard import check_global_heaps_in_file
     from .io.h5_safety import open_child
@@ -216,13 +215,11 @@ def load_states(stateful_layers, path) -> None:
         where = f"states file {os.fspath(path)!r}"
         for l in stateful_layers:
             names = l.state_names
-            # Through open_child, as weights are: no link or storage outside the file is read.
-            try:
-                g = open_child(f, l.name, where)
-                arrays = [open_child(g, k, where) if isinstance(g, h5py.Group) else None
-                          for k in names]
-            except ModelFormatError as e:
-                raise ValueError(str(e)) from None
+            # Through open_child, as weights are: no link or storage outside the file is read
+            # (ModelFormatError, a ValueError, names the object).
+            g = open_child(f, l.name, where)
+            arrays = [open_child(g, k, where) if isinstance(g, h5py.Group) else None
+                      for k in names]
             if not all(isinstance(a, h5py.Dataset) and a.dtype.kind in "fiu" for a in arrays):
                 raise ValueError(f"{path!s} has no {' and '.join(names)} states for layer "
                                  f"{l.name!r}")
