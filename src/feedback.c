@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "activations.h"
+#include "ops.h"
 #include "rnn_cells.h"
 #include "team.h"
 
@@ -115,17 +116,6 @@ static void fl_feedback_rnn_part(const fl_feedback_run *run, int i, const float 
                (size_t)(u1 - u0) * sizeof(float));
 }
 
-/* Op i, not recurrent, on rows [r0, r1) of src into this thread's own output. */
-static int fl_feedback_other_op(const fl_op *op, const float *src, float *out, ptrdiff_t r0,
-                                ptrdiff_t r1, float *scratch) {
-    const ptrdiff_t n_in = op->n_in, n_out = op->n_out, n_rows = r1 - r0;
-    if (op->kind == FL_OP_DENSE)
-        return fl_dense_forward(src + r0 * n_in, n_rows, n_in, op->kernel, op->bias, n_out,
-                                op->activation, out + r0 * n_out, scratch);
-    memcpy(out + r0 * n_out, src + r0 * n_in, (size_t)(n_rows * n_out) * sizeof(float));
-    return fl_activation_apply(op->activation, out + r0 * n_out, n_rows, n_out, scratch);
-}
-
 /* Steps k0..n_steps-1 on thread tid of n_team; fed is y_{k0-1}, the input of step k0.
  *
  * Split by rows, a thread runs its rows through every step on its own: rows never meet.
@@ -180,7 +170,8 @@ static int fl_feedback_steps(const fl_feedback_run *run, int tid, int n_team, co
                 src = one_row ? run->bufs[i].h[k & 1] : out;
             } else {
                 float *out = own + run->own_offset[i];
-                const int r = fl_feedback_other_op(op, src, out, r0, r1, scratch);
+                const int r = fl_op_rows(op, src + r0 * op->n_in, out + r0 * op->n_out, r1 - r0,
+                                         scratch);
                 if (r != FL_OK) rc = r;
                 src = out;
             }

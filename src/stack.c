@@ -5,6 +5,7 @@
 
 #include "activations.h"
 #include "fastlstm.h"
+#include "ops.h"
 
 /* Floats of workspace op i needs besides its output: a recurrent op's zero initial state (for a
  * call without state) and the driver's workspace; every op's Dense/activation scratch. */
@@ -17,6 +18,14 @@ static size_t fl_op_extra_floats(const fl_op *op, ptrdiff_t n_batch, int n_threa
 
 static ptrdiff_t fl_op_steps(const fl_op *op, ptrdiff_t n_timesteps) {
     return op->rank_out == 3 ? n_timesteps : 1;
+}
+
+int fl_op_rows(const fl_op *op, const float *src, float *dst, ptrdiff_t n_rows, float *scratch) {
+    if (op->kind == FL_OP_DENSE)
+        return fl_dense_forward(src, n_rows, op->n_in, op->kernel, op->bias, op->n_out,
+                                op->activation, dst, scratch);
+    memcpy(dst, src, (size_t)(n_rows * op->n_out) * sizeof(float));
+    return fl_activation_apply(op->activation, dst, n_rows, op->n_out, scratch);
 }
 
 size_t fl_stack_workspace_floats(const fl_op *ops, int n_ops, ptrdiff_t n_batch,
@@ -87,12 +96,8 @@ int fl_stack_forward(const fl_op *ops, int n_ops, ptrdiff_t n_batch, ptrdiff_t n
             rc = fl_rnn_forward(op->rnn, n_batch, n_timesteps, src, h, c, dst,
                                 op->return_sequences, op->go_backwards, ws, n_threads);
             ws += fl_rnn_workspace_floats(op->rnn, n_batch, n_threads);
-        } else if (op->kind == FL_OP_DENSE) {
-            rc = fl_dense_forward(src, n_rows, op->n_in, op->kernel, op->bias, op->n_out,
-                                  op->activation, dst, ws);
         } else {
-            memcpy(dst, src, (size_t)(n_rows * op->n_out) * sizeof(float));
-            rc = fl_activation_apply(op->activation, dst, n_rows, op->n_out, ws);
+            rc = fl_op_rows(op, src, dst, n_rows, ws);
         }
         ws += fl_dense_scratch_floats(op->n_out);
         if (rc != FL_OK) return rc;
