@@ -102,9 +102,10 @@ cdef inline bint is_native_float32(cnp.ndarray a):
 
 
 cdef class StateLock:
-    """The lock that serialises calls on a stateful model (its state is one per model).
-    A C-level lock: taking it on the per-call path costs tens of nanoseconds, and a waiting
-    thread releases the GIL so the holder can finish."""
+    """The one lock type: it serialises the calls that advance one StateStore (a stateful
+    model's own state, or a handle's), because each call reads the state the previous one
+    left. A C-level lock: taking it on the per-call path costs tens of nanoseconds, and a
+    waiting thread releases the GIL so the holder can finish."""
     cdef PyThread_type_lock _lock
 
     def __cinit__(self):
@@ -131,6 +132,72 @@ cdef class StateLock:
     def __exit__(self, *exc):
         self.release()
         return False
+
+
+cdef class StateStore:
+    """The recurrent state of one batch of streams: for each slot (a recurrent layer) its h,
+    and c for an LSTM, as C-contiguous (batch, units) float32 views of one allocation. The
+    model's own state and every handle are one of these; the executor passes their pointers
+    to C at each call, so nothing outside holds them."""
+    cdef readonly object data        # the one allocation, 1-D float32
+    cdef readonly list arrays        # per slot: [h] or [h, c] views of data
+    cdef readonly tuple layout       # per slot: (units, number of states)
+    cdef readonly Py_ssize_t batch_size
+    cdef readonly StateLock lock
+    cdef float **parts               # per slot: h, then c or NULL
+    cdef Py_ssize_t *units           # per slot
+    cdef int n_slots
+
+    def __cinit__(self, Py_ssize_t batch_size, layout, data=None):
+        """layout: ((units, n_states), ...) with n_states 1 or 2; data: None (zeros) or a
+        1-D array of the size this layout takes, copied."""
+        cdef Py_ssize_t n = 0, units, n_states
+        self.parts = NULL
+        self.units = NULL
+        if batch_size < 1:
+            raise ValueError(f"a state holds at least one row, got batch_size={batch_size}")
+        self.layout = tuple((int(u), int(k)) for u, k in layout)
+        for units, n_states in self.layout:
+            if units < 1 or n_states not in (1, 2):
+                raise ValueError(f"state slot ({units}, {n_states}): expected units >= 1 and "
+                                 "1 or 2 states")
+            n += batch_size * units * n_states
+        self.batch_size = batch_size
+        self.data = aligned_copy(np.zeros(n, np.float32)) if data is None else aligned_copy(data)
+        if self.data.shape != (n,):
+            raise ValueError(f"state data has shape {self.data.shape}, this layout takes ({n},)")
+        self.n_slots = len(self.layout)
+        self.parts = <float **>PyMem_Malloc((2 * self.n_slots + 1) * sizeof(float *))
+        self.units = <Py_ssize_t *>PyMem_Malloc((self.n_slots + 1) * sizeof(Py_ssize_t))
+        if self.parts == NULL or self.units == NULL:
+            raise MemoryError("cannot allocate the state table")
+        self.arrays = []
+        cdef Py_ssize_t at = 0, slot = 0
+        cdef cnp.ndarray view
+        for units, n_states in self.layout:
+            self.units[slot] = units
+            views = []
+            for k in range(2):
+                if k < n_states:
+                    view = self.data[at:at + batch_size * units].reshape(batch_size, units)
+                    self.parts[2 * slot + k] = <float *>cnp.PyArray_DATA(view)
+                    views.append(view)
+                    at += batch_size * units
+                else:
+                    self.parts[2 * slot + k] = NULL
+            self.arrays.append(views)
+            slot += 1
+        self.lock = StateLock()
+
+    def __dealloc__(self):
+        PyMem_Free(self.parts)
+        PyMem_Free(self.units)
+
+    cdef inline float *h(self, int slot):
+        return self.parts[2 * slot]
+
+    cdef inline float *c(self, int slot):
+        return self.parts[2 * slot + 1]
 
 cdef extern from "fastlstm.h" nogil:
     ctypedef struct fl_rnn_params:
@@ -308,7 +375,7 @@ cdef class RecurrentKernel:
     def forward(self,
                 const float[:, :, ::1] x,   # IN (n_batch, n_timesteps, n_features)
                 float[:, ::1] h,            # IN/OUT (n_batch, n_units)
-                float[:, ::1] c,            # IN/OUT (n_batch, n_units)
+                float[:, ::1] c,            # IN/OUT (n_batch, n_units); None for a GRU or SimpleRNN
                 out,                        # OUT (n_batch, n_timesteps, n_units) or (n_batch, n_units)
                 bint return_sequences, bint go_backwards, int n_threads,
                 mask=None,                  # IN (n_batch, n_timesteps) uint8, 0 = masked step
@@ -329,7 +396,11 @@ cdef class RecurrentKernel:
         if h.shape[0] != n_batch or h.shape[1] != self.n_units:
             raise ValueError(f"state h has shape {(h.shape[0], h.shape[1])}, "
                              f"expected {(n_batch, self.n_units)}")
-        if c.shape[0] != n_batch or c.shape[1] != self.n_units:
+        if c is None:
+            if self.cell == FL_CELL_LSTM:
+                raise ValueError(f"an LSTM needs its state c of shape {(n_batch, self.n_units)}, "
+                                 "got None")
+        elif c.shape[0] != n_batch or c.shape[1] != self.n_units:
             raise ValueError(f"state c has shape {(c.shape[0], c.shape[1])}, "
                              f"expected {(n_batch, self.n_units)}")
         if n_threads < 1:
@@ -354,9 +425,10 @@ cdef class RecurrentKernel:
         ws = ws_obj
         if mask is not None:
             mask_ptr = &mask_v[0, 0]
+        cdef float *c_ptr = NULL if c is None else &c[0, 0]
         with nogil:
             rc = fl_rnn_forward_masked(&self.params, n_batch, n_timesteps, &x[0, 0, 0],
-                                       mask_ptr, zero_output_for_mask, &h[0, 0], &c[0, 0],
+                                       mask_ptr, zero_output_for_mask, &h[0, 0], c_ptr,
                                        out_ptr, return_sequences, go_backwards, &ws[0],
                                        n_threads)
         self._pool.append(ws_obj)
@@ -433,11 +505,13 @@ cdef class StackPlan:
     stack executor (src/stack.c) in one call from Python: the per-call path validates the input,
     takes a cached workspace and makes one nogil call, so a batch-1 single-step predict costs
     little beyond the kernels themselves. The ops point at the layers' own weight buffers, which
-    set_weights rewrites in place; the carried state goes with each call."""
+    live as long as the layers and are only ever assigned in place; the state a call advances
+    is a StateStore given with the call, each recurrent op naming its slot in the model's own
+    store and in a handle's."""
     cdef fl_op *ops           # (capacity): any number of layers
-    cdef fl_op_state *own     # (capacity): the stateful layers' own h and c, else NULL
+    cdef int *own_slot        # (capacity): a recurrent op's slot in the model's own store, else -1
+    cdef int *handle_slot     # (capacity): its slot in a handle's store (-1: not recurrent)
     cdef int n_ops, capacity
-    cdef bint stateful        # some op carries its layer's own state
     cdef list _keep
     cdef dict _pools          # (batch, timesteps, threads) -> free workspaces
     cdef list _last_pool      # the pool of the last call's key, found without a dict lookup
@@ -448,9 +522,8 @@ cdef class StackPlan:
 
     def __cinit__(self, Py_ssize_t n_features, fixed_timesteps, fixed_batch):
         self.ops = NULL
-        self.own = NULL
+        self.own_slot = self.handle_slot = NULL
         self.n_ops = self.capacity = 0
-        self.stateful = False
         self._keep = []
         self._pools = {}
         self._last_pool = None
@@ -464,25 +537,37 @@ cdef class StackPlan:
 
     def __dealloc__(self):
         PyMem_Free(self.ops)
-        PyMem_Free(self.own)
+        PyMem_Free(self.own_slot)
+        PyMem_Free(self.handle_slot)
 
-    cdef fl_op *_new_op(self, int kind, Py_ssize_t n_out, int rank_out) except NULL:
+    @property
+    def n_layers_fused(self):
+        return self.n_ops
+
+    cdef int _grow(self) except -1:
         cdef int grown_capacity = 2 * self.capacity + 8
-        cdef fl_op *grown
-        cdef fl_op_state *grown_own
-        if self.n_ops == self.capacity:
-            grown = <fl_op *>PyMem_Realloc(self.ops, grown_capacity * sizeof(fl_op))
+        cdef void *grown = PyMem_Realloc(self.ops, grown_capacity * sizeof(fl_op))
+        if grown == NULL:
+            raise MemoryError("cannot grow the compiled stack")
+        self.ops = <fl_op *>grown
+        for table in range(2):
+            grown = PyMem_Realloc(self.own_slot if table == 0 else self.handle_slot,
+                                  grown_capacity * sizeof(int))
             if grown == NULL:
                 raise MemoryError("cannot grow the compiled stack")
-            self.ops = grown
-            grown_own = <fl_op_state *>PyMem_Realloc(self.own, grown_capacity * sizeof(fl_op_state))
-            if grown_own == NULL:
-                raise MemoryError("cannot grow the compiled stack")
-            self.own = grown_own
-            self.capacity = grown_capacity
+            if table == 0:
+                self.own_slot = <int *>grown
+            else:
+                self.handle_slot = <int *>grown
+        self.capacity = grown_capacity
+        return 0
+
+    cdef fl_op *_new_op(self, int kind, Py_ssize_t n_out, int rank_out) except NULL:
+        if self.n_ops == self.capacity:
+            self._grow()
         cdef fl_op *op = &self.ops[self.n_ops]
         memset(op, 0, sizeof(fl_op))
-        self.own[self.n_ops].h = self.own[self.n_ops].c = NULL
+        self.own_slot[self.n_ops] = self.handle_slot[self.n_ops] = -1
         op.kind = kind
         op.n_in = self.width
         op.n_out = n_out
@@ -493,29 +578,23 @@ cdef class StackPlan:
         return op
 
     def add_rnn(self, RecurrentKernel kernel, bint return_sequences, bint go_backwards,
-                 h_state=None, c_state=None):
+                int own_slot, int handle_slot):
+        """own_slot: the layer's slot in the model's own StateStore (-1: stateless layer);
+        handle_slot: its slot in a handle's."""
         if self.rank != 3 or kernel.n_features != self.width:
             raise ValueError(f"a recurrent layer expects (batch, timesteps, "
                              f"{kernel.n_features}) input, the stack carries rank {self.rank} "
                              f"width {self.width}")
-        cdef float[:, ::1] hv
-        cdef float[:, ::1] cv
-        if h_state is not None:
-            hv = h_state
-            cv = c_state
-            if (hv.shape[0] != self.fixed_batch or cv.shape[0] != self.fixed_batch
-                    or hv.shape[1] != kernel.n_units or cv.shape[1] != kernel.n_units):
-                raise ValueError("stateful recurrent state arrays do not match the stack")
+        if handle_slot < 0 or own_slot < -1:
+            raise ValueError(f"state slots must be >= 0 (own: -1 for none), got {own_slot}, "
+                             f"{handle_slot}")
         cdef fl_op *op = self._new_op(FL_OP_RNN, kernel.n_units, 3 if return_sequences else 2)
         op.rnn = &kernel.params
         op.return_sequences = return_sequences
         op.go_backwards = go_backwards
+        self.own_slot[self.n_ops - 1] = own_slot
+        self.handle_slot[self.n_ops - 1] = handle_slot
         self._keep.append(kernel)
-        if h_state is not None:
-            self.own[self.n_ops - 1].h = &hv[0, 0]
-            self.own[self.n_ops - 1].c = &cv[0, 0]
-            self._keep.extend([hv, cv])
-            self.stateful = True
 
     def add_dense(self, kernel, bias, int activation):
         cdef const float[:, ::1] kv = kernel
@@ -543,11 +622,14 @@ cdef class StackPlan:
         cdef fl_op *op = self._new_op(FL_OP_ACTIVATION, self.width, self.rank)
         op.activation = activation
 
-    def try_run(self, cnp.ndarray x not None, StateLock lock):
-        """run() with the threads of fastlstm.set_num_threads, or None when x is not a numeric
-        (batch, timesteps, features) array this stack accepts as is (the caller's general path
-        then converts it or explains the problem). lock, when not None, is held around the run
-        (stateful stacks)."""
+    def try_run(self, object x_obj, StateStore own):
+        """The predict fast path: run() with the threads of fastlstm.set_num_threads on the
+        model's own store (None for a stateless model), its lock held; or None when x_obj is
+        not a numeric (batch, timesteps, features) ndarray this stack accepts as is (the
+        caller's general path then converts it or explains the problem)."""
+        if not cnp.PyArray_CheckExact(x_obj):
+            return None
+        cdef cnp.ndarray x = <cnp.ndarray>x_obj
         if cnp.PyArray_NDIM(x) != 3 or cnp.PyArray_DIM(x, 2) != self.n_features:
             return None
         if ((self.fixed_timesteps >= 0 and cnp.PyArray_DIM(x, 1) != self.fixed_timesteps)
@@ -558,30 +640,59 @@ cdef class StackPlan:
             if x.dtype.kind not in "biuf":  # what the general path accepts, same bits
                 return None
             x = as_float32(x)
-        if lock is None:
-            return self._run(x, g_num_threads)
-        lock.acquire()
+        if own is None:
+            return self._run(x, g_num_threads, None, False)
+        own.lock.acquire()
         try:
-            return self._run(x, g_num_threads)
+            return self._run(x, g_num_threads, own, False)
         finally:
-            lock.release()
+            own.lock.release()
 
-    def run(self, cnp.ndarray x not None, int n_threads, list carry=None):
-        return self._run(x, n_threads, carry)
-
-    cdef object _run(self, cnp.ndarray x, int n_threads, list carry=None):
+    def run(self, cnp.ndarray x not None, int n_threads, StateStore store=None,
+            bint handle=False):
         """x: IN (n_batch, n_timesteps, n_features) float32, C-contiguous -> a new float32
-        array. Raw array access keeps this path to a few hundred nanoseconds. carry, when given,
-        is [h, c] arrays of every recurrent op in order, used and advanced instead of the ops' own
-        state (state handles)."""
-        self._check_input(x, n_threads, carry is not None)
-        if carry is None:
-            return self._run_with(x, n_threads, self.own if self.stateful else NULL)
-        cdef fl_op_state *states = self._carry_states(carry, cnp.PyArray_DIM(x, 0))
+        array. store: the state the recurrent ops advance, the model's own (handle False: only
+        stateful layers have a slot) or a handle's (every recurrent layer has one); None for a
+        stateless model. The caller holds store.lock."""
+        return self._run(x, n_threads, store, handle)
+
+    cdef object _run(self, cnp.ndarray x, int n_threads, StateStore store, bint handle):
+        cdef fl_op_state small[16]
+        cdef fl_op_state *states = small if self.n_ops <= 16 else NULL
+        self._check_input(x, n_threads, handle)
+        if store is None:
+            return self._run_with(x, n_threads, NULL)
+        if states == NULL:
+            states = <fl_op_state *>PyMem_Malloc(self.n_ops * sizeof(fl_op_state))
+            if states == NULL:
+                raise MemoryError("cannot allocate the state pointers")
         try:
+            self._bind(store, handle, cnp.PyArray_DIM(x, 0), states)
             return self._run_with(x, n_threads, states)
         finally:
-            PyMem_Free(states)
+            if states != small:
+                PyMem_Free(states)
+
+    cdef int _bind(self, StateStore store, bint handle, Py_ssize_t n_batch,
+                   fl_op_state *states) except -1:
+        """states[i]: the h and c of store that recurrent op i advances (NULL: zero initial
+        state, not kept), each slot checked against the op and the batch."""
+        cdef int i, slot
+        if store.batch_size != n_batch:
+            raise ValueError(f"the state holds {store.batch_size} rows; got a batch of "
+                             f"{n_batch}")
+        for i in range(self.n_ops):
+            states[i].h = states[i].c = NULL
+            slot = self.handle_slot[i] if handle else self.own_slot[i]
+            if slot < 0:
+                continue
+            if (slot >= store.n_slots or store.units[slot] != self.ops[i].n_out
+                    or (store.c(slot) == NULL and self.ops[i].rnn.cell == FL_CELL_LSTM)):
+                raise ValueError(f"the state's slot {slot} does not hold the states of a "
+                                 f"recurrent layer of {self.ops[i].n_out} units")
+            states[i].h = store.h(slot)
+            states[i].c = store.c(slot)
+        return 0
 
     cdef object _run_with(self, cnp.ndarray x, int n_threads, const fl_op_state *states):
         cdef Py_ssize_t n_batch = cnp.PyArray_DIM(x, 0), n_timesteps = cnp.PyArray_DIM(x, 1)
@@ -635,47 +746,6 @@ cdef class StackPlan:
             raise ValueError(f"n_threads must be >= 1, got {n_threads}")
         return 0
 
-    cdef fl_op_state *_carry_states(self, list carry, Py_ssize_t n_batch) except NULL:
-        """The states of carry ([h0, c0, h1, c1, ...] for the recurrent ops in order), each
-        checked to be a C-contiguous, native float32 (n_batch, units) array; freed by the
-        caller."""
-        cdef int i, j = 0
-        cdef cnp.ndarray arr
-        cdef fl_op_state *states = <fl_op_state *>PyMem_Malloc(
-            (self.n_ops + 1) * sizeof(fl_op_state))
-        if states == NULL:
-            raise MemoryError("cannot allocate the state pointers")
-        try:
-            for i in range(self.n_ops):
-                states[i].h = states[i].c = NULL
-                if self.ops[i].kind != FL_OP_RNN:
-                    continue
-                for part in range(2):
-                    if j >= len(carry):
-                        raise ValueError("the state holds fewer recurrent states than the model "
-                                         "has")
-                    if not isinstance(carry[j], np.ndarray):
-                        raise TypeError(f"state array {j} is a {type(carry[j]).__name__}, "
-                                        "expected a numpy array")
-                    arr = carry[j]
-                    if (cnp.PyArray_NDIM(arr) != 2 or not is_native_float32(arr)
-                            or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
-                            or cnp.PyArray_DIM(arr, 0) != n_batch
-                            or cnp.PyArray_DIM(arr, 1) != self.ops[i].n_out):
-                        raise ValueError(f"state array {j} has shape {np.shape(arr)}, expected "
-                                         f"{(n_batch, self.ops[i].n_out)} float32")
-                    if part == 0:
-                        states[i].h = <float *>cnp.PyArray_DATA(arr)
-                    else:
-                        states[i].c = <float *>cnp.PyArray_DATA(arr)
-                    j += 1
-            if j != len(carry):
-                raise ValueError("the state holds more recurrent states than the model has")
-        except BaseException:
-            PyMem_Free(states)
-            raise
-        return states
-
     cdef list _pool(self, Py_ssize_t n_batch, Py_ssize_t n_timesteps, int n_threads):
         if (n_batch == self._last_batch and n_timesteps == self._last_timesteps
                 and n_threads == self._last_threads):
@@ -688,36 +758,38 @@ cdef class StackPlan:
         self._last_pool = pool
         return pool
 
-    def generate(self, cnp.ndarray x not None, Py_ssize_t n_steps, int n_threads, list carry,
-                 bint slide, StateLock lock):
+    def generate(self, cnp.ndarray x not None, Py_ssize_t n_steps, int n_threads,
+                 StateStore store, bint handle, bint slide):
         """Autoregressive generation in one nogil call (fl_stack_generate). x: IN (n_batch,
         n_timesteps, width) float32 C-contiguous. Returns (n_batch, n_steps, width): y_1 is the
         last timestep of the stack's output for x; y_{k+1} the output for y_k as the next input
-        -- one step on the carried state, or (slide) the window x shifted by one with y_k
-        appended, from zero state."""
-        cdef Py_ssize_t n_batch, n_timesteps, width = self.width
+        -- one step on the carried state of store (as in run(); the caller holds its lock), or
+        (slide) the window x shifted by one with y_k appended, from zero state."""
+        cdef Py_ssize_t n_batch, n_timesteps
         cdef fl_op_state *states = NULL
-        self._check_input(x, n_threads, carry is not None)
-        if width != self.n_features:
+        self._check_input(x, n_threads, handle)
+        if self.width != self.n_features:
             raise ValueError(f"generate feeds each output back as the next input, so the model "
                              f"must output as many features as it takes ({self.n_features}); "
-                             f"it outputs {width}")
+                             f"it outputs {self.width}")
         if n_steps < 0:
             raise ValueError(f"steps must be >= 0, got {n_steps}")
         n_batch = cnp.PyArray_DIM(x, 0)
         n_timesteps = cnp.PyArray_DIM(x, 1)
-        if carry is not None:
-            states = self._carry_states(carry, n_batch)
+        if store is not None and not slide:
+            states = <fl_op_state *>PyMem_Malloc((self.n_ops + 1) * sizeof(fl_op_state))
+            if states == NULL:
+                raise MemoryError("cannot allocate the state pointers")
         try:
-            return self._generate(x, n_batch, n_timesteps, n_steps, n_threads,
-                                  states if carry is not None else
-                                  (self.own if self.stateful else NULL), slide, lock)
+            if states != NULL:
+                self._bind(store, handle, n_batch, states)
+            return self._generate(x, n_batch, n_timesteps, n_steps, n_threads, states, slide)
         finally:
             PyMem_Free(states)
 
     cdef object _generate(self, cnp.ndarray x, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
                           Py_ssize_t n_steps, int n_threads, const fl_op_state *states,
-                          bint slide, StateLock lock):
+                          bint slide):
         cdef int rc = 0
         cdef cnp.npy_intp dims[3]
         cdef cnp.ndarray out
@@ -733,41 +805,11 @@ cdef class StackPlan:
         cdef cnp.ndarray ws_arr = np.empty(
             fl_stack_generate_floats(self.ops, states, self.n_ops, n_batch, n_timesteps, slide,
                                      n_threads), dtype=np.float32)
-        if lock is not None:
-            lock.acquire()
-        try:
-            with nogil:
-                rc = fl_stack_generate(self.ops, states, self.n_ops, n_batch, n_timesteps,
-                                       <const float *>cnp.PyArray_DATA(x),
-                                       <float *>cnp.PyArray_DATA(out), n_steps, slide,
-                                       <float *>cnp.PyArray_DATA(ws_arr), n_threads)
-        finally:
-            if lock is not None:
-                lock.release()
+        with nogil:
+            rc = fl_stack_generate(self.ops, states, self.n_ops, n_batch, n_timesteps,
+                                   <const float *>cnp.PyArray_DATA(x),
+                                   <float *>cnp.PyArray_DATA(out), n_steps, slide,
+                                   <float *>cnp.PyArray_DATA(ws_arr), n_threads)
         if rc != 0:
             raise_kernel_error(rc)
         return out
-
-
-cdef class FastPredict:
-    """Model.predict for models compiled to a StackPlan, bound on the model instance so that a
-    streaming call goes from Python straight into Cython; inputs the plan does not take as they
-    are go to the model's general predict, which converts them or explains what is wrong."""
-    cdef StackPlan plan
-    cdef StateLock lock
-    cdef object general
-    cdef public object __doc__
-
-    def __cinit__(self, StackPlan plan, StateLock lock, general):
-        self.plan = plan
-        self.lock = lock
-        self.general = general
-        self.__doc__ = general.__doc__
-
-    def __call__(self, x, batch_size=None, state=None):
-        cdef object out
-        if batch_size is None and state is None and type(x) is np.ndarray:
-            out = self.plan.try_run(x, self.lock)
-            if out is not None:
-                return out
-        return self.general(x, batch_size, state)

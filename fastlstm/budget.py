@@ -3,13 +3,13 @@
 Each dimension of a config is capped where it is read (units, batch_shape entries, ...), but
 their products are not: a stateful ``LSTM(256)`` with ``batch_shape [2**24, 1, 3]`` declares
 32 GiB of carried state in a few bytes of JSON. ``check_budget`` runs after the shapes are
-known and before anything sized from them is allocated (``allocate_states`` comes after it).
+known and before anything sized from them is allocated (``Model.allocate_state`` comes after it).
 
 The bounds are far above real Keras models, whose sizes the memory they were trained in limits,
 and far below what would exhaust a machine:
 
-- carried state, MAX_STATE_BYTES = 1 GiB: h and c, (batch, units) float32 each, of every
-  stateful layer. Keras trains a stateful model at the batch size it declares and keeps, for
+- carried state, MAX_STATE_BYTES = 1 GiB: h (and c for an LSTM), (batch, units) float32
+  each, of every stateful layer. Keras trains a stateful model at the batch size it declares and keeps, for
   every timestep, the gates (4 x batch x units for an LSTM) and their gradients, so real states
   take megabytes; 1 GiB is batch x units = 2**27 summed over the layers, e.g. 65536 streams
   through two LSTM(1024).
@@ -28,14 +28,11 @@ from typing import Iterator, Tuple
 
 from .errors import ModelFormatError
 from .layers.base import Layer
-from .model import Model
 
 MAX_STATE_BYTES = 1 << 30
 MAX_WEIGHT_BYTES = 1 << 33
 MAX_CALL_BYTES = 1 << 36
 FLOAT_BYTES = 4
-# Every recurrent layer keeps an h and a c array (the C driver treats the cells alike).
-N_STATE_ARRAYS = 2
 
 Item = Tuple[Layer, str, int]   # (layer, what of it with its shape, bytes)
 
@@ -49,12 +46,6 @@ def check_budget(model) -> None:
     _check(model, "its weights", _weight_items(model), MAX_WEIGHT_BYTES)
     _check(model, "the outputs of one call", _output_items(model, model.stateful),
            MAX_CALL_BYTES)
-
-
-def allocate_states(model) -> None:
-    """Zeroed carried states for the stateful layers the model runs (after check_budget)."""
-    for layer in model._stateful_layers():
-        layer.reset_states()
 
 
 def _check(model, what: str, items: Iterator[Item], bound: int) -> None:
@@ -82,26 +73,24 @@ def _state_items(model) -> Iterator[Item]:
     # Bidirectional's inner layers and nested models' layers included.
     for layer in model._stateful_layers():
         shape = (layer.batch_size, layer.units)
-        yield (layer, f"states h and c of shape {shape} each",
-               N_STATE_ARRAYS * _floats(shape) * FLOAT_BYTES)
+        names = " and ".join(layer.state_names)
+        yield (layer, f"states {names} of shape {shape}" + (" each" if layer.n_states > 1 else ""),
+               layer.n_states * _floats(shape) * FLOAT_BYTES)
 
 
 def _weight_items(model) -> Iterator[Item]:
-    for layer in model._all_layers():
-        if layer.built and not isinstance(layer, Model):
+    for layer in model.leaf_layers():
+        if layer.built:
             for shape in layer.weight_shapes():
                 yield layer, f"a weight of shape {tuple(shape)}", _floats(shape) * FLOAT_BYTES
 
 
 def _output_items(model, fixed_batch: bool) -> Iterator[Item]:
-    """Every tensor one call computes, nested models' included (recursing at most
-    config.MAX_NESTING levels). Only a stateful model fixes its batch; any other takes one row."""
-    for key in model._order:
+    """Every tensor one call computes, nested models' included (Layer.tensor_shapes). Only a
+    stateful model fixes its batch; any other takes one row."""
+    for key in model.graph.order:
         layer = model.layers[key[0]]
-        if isinstance(layer, Model):
-            yield from _output_items(layer, fixed_batch)
-            continue
-        for shape in layer.output_shapes:
+        for shape in layer.tensor_shapes():
             rows = shape[0] if fixed_batch and shape and shape[0] is not None else 1
             yield (layer, f"an output of shape {tuple(shape)}",
                    rows * _floats(shape[1:]) * FLOAT_BYTES)

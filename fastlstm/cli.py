@@ -84,7 +84,7 @@ def cmd_info(args) -> int:
     model = load_model(args.model)
     version = ".".join(str(v) for v in model.ctx.keras_version)
     info = _runtime.build_info()
-    plan = model._compiled_plan()  # the stack predict runs, compiled once and kept
+    runs = model._compiled().describe()  # what predict runs, compiled once and kept
     print(f"{args.model}: {model.file_format}, Keras {version}")
     print(f"model {model.name!r} ({model.keras_class}), {model.count_params():,} parameters, "
           f"inputs {[tuple(l.batch_shape) for l in model.input_layers]}")
@@ -101,10 +101,8 @@ def cmd_info(args) -> int:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)] if rows else []
     for r in [head] + rows:
         print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
-    path = ("one C call for the whole stack (compiled chain)" if plan is not None
-            else "layer by layer (graph with branches or non-chain layers)")
     print(f"kernel: {info['kernel_path']}, {info['num_threads']} threads, OpenMP "
-          f"{'on' if info['openmp'] else 'off'}; runs {path}")
+          f"{'on' if info['openmp'] else 'off'}; runs {runs}")
     return 0
 
 

@@ -2,14 +2,15 @@
 
 This is the Keras generation recipe (a Python loop of ``model.predict`` calls, each output
 appended as the next one-step input of a stateful model) as one call: for models that compile
-to one stack (_kernels.StackPlan) the whole loop runs in C without the GIL; other models
-run the same protocol through ``predict``.
+to one stack (executor.Executor.whole) the whole loop runs in C without the GIL; other
+models run the same protocol through ``predict``.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import _runtime
+from .inputs import standardize_inputs
 
 
 def generate(model, x, steps, state=None) -> np.ndarray:
@@ -43,7 +44,7 @@ def generate(model, x, steps, state=None) -> np.ndarray:
                          f"outputs cannot be fed back one step at a time")
     if state is not None:
         model._check_handle(state)
-    arr = model._standardize_inputs(x)[0]
+    arr = standardize_inputs(model.graph, x)[0]
     n_rows = arr.shape[0]
     if state is not None and n_rows != state.batch_size:
         raise ValueError(f"the state handle holds {state.batch_size} streams; got {n_rows} rows")
@@ -51,15 +52,15 @@ def generate(model, x, steps, state=None) -> np.ndarray:
         raise ValueError(f"stateful model {model.name!r} expects batch size {model.batch_size} "
                          f"(fixed by batch_input_shape/batch_shape), got {n_rows} rows")
     slide = state is None and not model.stateful
-    plan = model._compiled_plan()
-    n_threads = _runtime.get_num_threads()
-    if plan is not None:
-        if state is not None:
-            with state._lock:
-                return plan.generate(arr, steps, n_threads, state._arrays, False, None)
-        return plan.generate(arr, steps, n_threads, None, slide,
-                             model._lock if model.stateful else None)
-    return _generate_with_predict(model, arr, steps, state, slide)
+    plan = model._compiled().whole
+    if plan is None:
+        return _generate_with_predict(model, arr, steps, state, slide)
+    carried = state if state is not None else model._own
+    if carried is None:
+        return plan.generate(arr, steps, _runtime.get_num_threads(), None, False, slide)
+    with carried._store.lock:
+        return plan.generate(arr, steps, _runtime.get_num_threads(), carried._store,
+                             state is not None, slide)
 
 
 def _generate_with_predict(model, x, steps, state, slide) -> np.ndarray:

@@ -8,7 +8,7 @@ import zipfile
 import zlib
 from typing import Optional
 
-from .budget import allocate_states, check_budget
+from .budget import check_budget
 from .config import check_nesting, parse_model
 from .errors import ModelFormatError, UnsupportedConfigError
 from .io.detect import sniff
@@ -62,7 +62,7 @@ def guess_version(model_config) -> tuple:
     return (2, 0)
 
 
-def build_model(model_config, version: tuple) -> Model:
+def build_model(model_config, version: tuple, fuse: bool = True) -> Model:
     check_nesting(model_config)  # before anything recurses into nested models
     graph_config = model_config
     if version[0] < 3:
@@ -70,15 +70,15 @@ def build_model(model_config, version: tuple) -> Model:
         # the recorded version, which old files lack); Keras 3 has no such conversion.
         graph_config = keras1_config.convert_model_config(model_config)
     check_supported(graph_config)
-    model = Model(parse_model(graph_config), LoadContext(version))
+    model = Model(parse_model(graph_config), LoadContext(version), fuse)
     model.build()
     check_budget(model)  # sizes from the config, bounded before they are allocated
-    allocate_states(model)
+    model.allocate_state()
     model.keras_config = model_config  # kept for pickling (rebuilt from it, never evaluated)
     return model
 
 
-def load_model(path, keras_version: Optional[str] = None) -> Model:
+def load_model(path, keras_version: Optional[str] = None, *, fuse: bool = True) -> Model:
     """Load a whole Keras model file.
 
     Parameters
@@ -89,6 +89,10 @@ def load_model(path, keras_version: Optional[str] = None) -> Model:
     keras_version : str, optional
         Overrides the version recorded in the file ("2", "3.1"). It decides version-dependent
         maths, e.g. ``hard_sigmoid`` is ``clip(0.2x+0.5)`` in Keras 1/2, ``clip(x/6+0.5)`` in 3.
+    fuse : bool, default True
+        Run every chain of recurrent, Dense, Activation and Dropout layers as one C call.
+        False calls each layer on its own: the same kernels and results, slower; the
+        reference that fused runs are tested against.
 
     Returns
     -------
@@ -106,15 +110,16 @@ def load_model(path, keras_version: Optional[str] = None) -> Model:
     path = os.fspath(path)
     kind = sniff(path)
     with damaged_file_errors(path):
-        return _load_model(path, kind, keras_version)
+        return _load_model(path, kind, keras_version, fuse)
 
 
-def _load_model(path: str, kind: str, keras_version) -> Model:
+def _load_model(path: str, kind: str, keras_version, fuse: bool) -> Model:
     if kind == "zip":
         with KerasZipReader(path) as reader:
             # Built before model.weights.h5 is inflated: the model bounds its size.
             model = build_model(reader.model_config,
-                                _version(keras_version, reader.keras_version, reader.model_config))
+                                _version(keras_version, reader.keras_version, reader.model_config),
+                                fuse)
             model.load_keras3_weights(reader.open_weights(model).file, f"{path}:model.weights.h5")
             model.file_format = "Keras 3 .keras zip"
         return model
@@ -124,7 +129,8 @@ def _load_model(path: str, kind: str, keras_version) -> Model:
                 f"{path!r} holds weights only (no model_config); build the model with "
                 "fastlstm.model_from_json(config_text) and call model.load_weights(path)")
         model = build_model(reader.model_config,
-                            _version(keras_version, reader.keras_version, reader.model_config))
+                            _version(keras_version, reader.keras_version, reader.model_config),
+                            fuse)
         _load_h5_weights(model, reader, path)
         layout = "Keras 3 object-path" if reader.layout == "keras3" else "Keras 1/2 legacy"
         model.file_format = f"HDF5, {layout} weights layout"
@@ -159,7 +165,7 @@ def load_weights(model: Model, path) -> None:
             _load_h5_weights(model, reader, path)
 
 
-def model_from_json(text, keras_version: Optional[str] = None) -> Model:
+def model_from_json(text, keras_version: Optional[str] = None, *, fuse: bool = True) -> Model:
     """Build a model from Keras ``model.to_json()`` text.
 
     Parameters
@@ -169,6 +175,8 @@ def model_from_json(text, keras_version: Optional[str] = None) -> Model:
     keras_version : str, optional
         As in :func:`load_model`; Keras-3-style configs (``module`` keys) default to 3, others
         to 2.
+    fuse : bool, default True
+        As in :func:`load_model`.
 
     Returns
     -------
@@ -178,6 +186,6 @@ def model_from_json(text, keras_version: Optional[str] = None) -> Model:
     if not isinstance(text, (str, bytes, bytearray)):
         raise TypeError(f"model_from_json expects JSON text, got {type(text).__name__}")
     config = parse_json(text, "model_from_json")
-    model = build_model(config, _version(keras_version, None, config))
+    model = build_model(config, _version(keras_version, None, config), fuse)
     model.file_format = "JSON config (weights from load_weights)"
     return model

@@ -9,13 +9,17 @@ model, for any batch size, and ``model.predict(x, state=s)`` advances the handle
 from __future__ import annotations
 
 import os
-import threading
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from . import _kernels
+
 STATES_FORMAT = "fastlstm-states"
 STATES_FORMAT_VERSION = 1
+# The names of a slot's states by their number (keras/src/layers/rnn/lstm.py state_size
+# [units, units]: h then c; gru.py and simple_rnn.py: h only).
+STATE_NAMES = {1: ("h",), 2: ("h", "c")}
 
 
 class State:
@@ -25,22 +29,25 @@ class State:
     Create one with :meth:`fastlstm.Model.new_state`, advance it with
     ``model.predict(x, state=s)`` or ``model.generate(x, steps, state=s)``. Any number of handles
     can serve one model, from several threads at once; a handle itself is used by one call at a
-    time (a lock inside it serialises concurrent calls on the same handle). Rows can be taken out
+    time (its store's lock serialises concurrent calls on the same handle). Rows can be taken out
     (:meth:`rows`) and put together (:func:`fastlstm.stack_states`) so that a server can advance
-    whichever streams are ready in one batched call.
+    whichever streams are ready in one batched call. A stateful model's own carried state is
+    a State too, over its stateful layers.
     """
 
-    def __init__(self, signature: Sequence[tuple], arrays: List[np.ndarray]):
-        # ((layer name, units, number of states), ...) in execution order
+    def __init__(self, signature: Sequence[tuple], store: "_kernels.StateStore"):
+        # ((layer name, units, number of states), ...) in execution order, one per store slot
         self._signature = tuple(signature)
-        # [h0, c0, h1, c1, ...], C-contiguous float32; a GRU's or SimpleRNN's c is carried
-        # unused, so that every recurrent op of a compiled stack takes an [h, c] pair.
-        self._arrays = arrays
-        self._lock = threading.Lock()
+        self._store = store
+
+    @classmethod
+    def zeros(cls, signature: Sequence[tuple], batch_size: int) -> "State":
+        signature = tuple(signature)
+        return cls(signature, _kernels.StateStore(batch_size, _layout(signature)))
 
     @property
     def batch_size(self) -> int:
-        return self._arrays[0].shape[0]
+        return self._store.batch_size
 
     @property
     def layer_names(self) -> List[str]:
@@ -49,8 +56,8 @@ class State:
     def as_dict(self) -> Dict[str, List[np.ndarray]]:
         """``{layer_name: [h, c]}`` (LSTM) or ``{layer_name: [h]}`` copies, arrays of shape
         ``(batch_size, units)``."""
-        return {name: [a.copy() for a in self._arrays[2 * i:2 * i + n]]
-                for i, (name, _, n) in enumerate(self._signature)}
+        return {name: [a.copy() for a in arrays]
+                for (name, _, _), arrays in zip(self._signature, self._store.arrays)}
 
     def rows(self, start: int, stop: Optional[int] = None) -> "State":
         """A new handle holding copies of rows ``start:stop`` (one row when ``stop`` is None)."""
@@ -58,21 +65,34 @@ class State:
         stop = start + 1 if stop is None else stop
         if not (0 <= start < stop <= n):
             raise ValueError(f"rows({start}, {stop}) is outside a state of {n} rows")
-        return State(self._signature, [np.ascontiguousarray(a[start:stop]) for a in self._arrays])
+        return _from_slots(self._signature, [[a[start:stop] for a in arrays]
+                                             for arrays in self._store.arrays])
 
     def copy(self) -> "State":
-        return State(self._signature, [a.copy() for a in self._arrays])
+        return State(self._signature, _kernels.StateStore(self.batch_size, self._store.layout,
+                                                          self._store.data))
 
     def reset(self, samples=None) -> None:
         """Zero every row, or only the rows listed in ``samples`` (an int or a sequence)."""
         rows = sample_rows(samples, self.batch_size)
-        with self._lock:
-            for a in self._arrays:
-                a[rows] = 0.0
+        with self._store.lock:
+            for arrays in self._store.arrays:
+                for a in arrays:
+                    a[rows] = 0.0
 
     def __repr__(self) -> str:
         layers = ", ".join(f"{name}({units})" for name, units, _ in self._signature)
         return f"<fastlstm.State batch_size={self.batch_size} layers=[{layers}]>"
+
+
+def _layout(signature) -> tuple:
+    return tuple((units, n_states) for _, units, n_states in signature)
+
+
+def _from_slots(signature, slots) -> State:
+    """A State holding copies of these per-slot arrays (each (rows, units))."""
+    data = np.concatenate([np.ravel(a) for arrays in slots for a in arrays])
+    return State(signature, _kernels.StateStore(len(slots[0][0]), _layout(signature), data))
 
 
 def stack_states(states: Sequence[State]) -> State:
@@ -95,8 +115,10 @@ def stack_states(states: Sequence[State]) -> State:
     for s in states[1:]:
         if s._signature != sig:
             raise ValueError(f"cannot stack states of different models: {states[0]!r} and {s!r}")
-    return State(sig, [np.concatenate([s._arrays[i] for s in states])
-                       for i in range(len(states[0]._arrays))])
+    n_slots = len(sig)
+    return _from_slots(sig, [[np.concatenate([s._store.arrays[i][k] for s in states])
+                              for k in range(len(states[0]._store.arrays[i]))]
+                             for i in range(n_slots)])
 
 
 def sample_rows(samples, batch_size: int) -> np.ndarray:
@@ -118,10 +140,7 @@ def new_state(recurrent_layers, batch_size: int) -> State:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if not recurrent_layers:
         raise ValueError("the model has no recurrent layer, so it has no state")
-    arrays = []
-    for layer in recurrent_layers:
-        arrays += [np.zeros((batch_size, layer.units), np.float32) for _ in range(2)]
-    return State(signature(recurrent_layers), arrays)
+    return State.zeros(signature(recurrent_layers), int(batch_size))
 
 
 def signature(recurrent_layers) -> tuple:
@@ -129,67 +148,53 @@ def signature(recurrent_layers) -> tuple:
     return tuple((l.name, l.units, l.n_states) for l in recurrent_layers)
 
 
-# -- the model's own state (stateful layers) ---------------------------------------------------
-def get_states(stateful_layers) -> Dict[str, List[np.ndarray]]:
-    return {l.name: [l.h.copy(), l.c.copy()][:l.n_states] for l in stateful_layers}
-
-
-def set_states(stateful_layers, states: Dict[str, Sequence]) -> None:
-    """Copies into the layers' arrays in place (compiled stacks hold pointers to them); every
-    value is checked before any is written."""
+# -- the model's own state (a State over its stateful layers) -----------------------------------
+def set_states(own: State, states: Dict[str, Sequence], classes: Dict[str, str]) -> None:
+    """Copies into the store in place; every value is checked before any is written.
+    classes: each layer's Keras class, for the messages."""
     if not isinstance(states, dict):
         raise TypeError(f"states must be a dict {{layer_name: [h, c] or [h]}}, got "
                         f"{type(states).__name__}")
-    by_name = {l.name: l for l in stateful_layers}
-    unknown = sorted(set(states) - set(by_name))
+    slot_of = {name: i for i, (name, _, _) in enumerate(own._signature)}
+    unknown = sorted(set(states) - set(slot_of))
     if unknown:
         raise ValueError(f"no stateful recurrent layer named {unknown}; the model's are "
-                         f"{sorted(by_name)}")
+                         f"{sorted(slot_of)}")
     checked = []
     for name, value in states.items():
-        layer = by_name[name]
-        names = layer.state_names
+        targets = own._store.arrays[slot_of[name]]
+        names = STATE_NAMES[len(targets)]
         if not isinstance(value, (list, tuple)) or len(value) != len(names):
             got = type(value).__name__ + ("" if not isinstance(value, (list, tuple))
                                           else f" of {len(value)}")
-            raise ValueError(f"states[{name!r}] must be [{', '.join(names)}] "
-                             f"({layer.keras_class}), got {got}")
-        pair = []
-        for part, arr in zip(names, value):
+            raise ValueError(f"states[{name!r}] must be [{', '.join(names)}] ({classes[name]}), "
+                             f"got {got}")
+        for part, arr, target in zip(names, value, targets):
             a = np.asarray(arr)
             if a.dtype.kind not in "fiu":
                 raise TypeError(f"states[{name!r}] {part} must be numeric, got dtype {a.dtype}")
-            if a.shape != layer.h.shape:
+            if a.shape != target.shape:
                 raise ValueError(f"states[{name!r}] {part} has shape {a.shape}, expected "
-                                 f"{layer.h.shape} (batch_size, units)")
-            pair.append(a)
-        checked.append((layer, pair))
-    for layer, values in checked:
-        for target, value in zip((layer.h, layer.c), values):
-            np.copyto(target, value, casting="unsafe")
+                                 f"{target.shape} (batch_size, units)")
+            checked.append((target, a))
+    for target, value in checked:
+        np.copyto(target, value, casting="unsafe")
 
 
-def reset_rows(stateful_layers, samples, batch_size) -> None:
-    rows = sample_rows(samples, batch_size)
-    for l in stateful_layers:
-        l.h[rows] = 0.0
-        l.c[rows] = 0.0
-
-
-def save_states(stateful_layers, path, model_name: str) -> None:
+def save_states(own: State, path, model_name: str) -> None:
     import h5py
 
     with h5py.File(path, "w") as f:
         f.attrs["format"] = STATES_FORMAT
         f.attrs["format_version"] = STATES_FORMAT_VERSION
         f.attrs["model_name"] = model_name
-        for l in stateful_layers:
-            g = f.create_group(l.name)
-            for part, arr in zip(l.state_names, (l.h, l.c)):
+        for (name, _, _), arrays in zip(own._signature, own._store.arrays):
+            g = f.create_group(name)
+            for part, arr in zip(STATE_NAMES[len(arrays)], arrays):
                 g.create_dataset(part, data=arr)
 
 
-def load_states(stateful_layers, path) -> None:
+def load_states(own: State, path, classes: Dict[str, str]) -> None:
     """Reads a save_states file: datasets only, every layer present and checked."""
     import h5py
 
@@ -213,19 +218,36 @@ def load_states(stateful_layers, path) -> None:
                              f"{found!r}, expected {STATES_FORMAT!r})")
         states = {}
         where = f"states file {os.fspath(path)!r}"
-        for l in stateful_layers:
-            names = l.state_names
+        for (name, _, _), targets in zip(own._signature, own._store.arrays):
+            names = STATE_NAMES[len(targets)]
             # Through open_child, as weights are: no link or storage outside the file is read
             # (ModelFormatError, a ValueError, names the object).
-            g = open_child(f, l.name, where)
+            g = open_child(f, name, where)
             arrays = [open_child(g, k, where) if isinstance(g, h5py.Group) else None
                       for k in names]
             if not all(isinstance(a, h5py.Dataset) and a.dtype.kind in "fiu" for a in arrays):
                 raise ValueError(f"{path!s} has no {' and '.join(names)} states for layer "
-                                 f"{l.name!r}")
+                                 f"{name!r}")
             for k, a in zip(names, arrays):  # before reading: a file may declare any shape
-                if a.shape != l.h.shape:
-                    raise ValueError(f"{path!s}: state {k} of layer {l.name!r} has shape "
-                                     f"{a.shape}, expected {l.h.shape} (batch_size, units)")
-            states[l.name] = [a[()] for a in arrays]
-        set_states(stateful_layers, states)
+                if a.shape != targets[0].shape:
+                    raise ValueError(f"{path!s}: state {k} of layer {name!r} has shape "
+                                     f"{a.shape}, expected {targets[0].shape} (batch_size, units)")
+            states[name] = [a[()] for a in arrays]
+        set_states(own, states, classes)
+
+
+class Binding:
+    """The state arrays one call advances: a State's store and the model's slot of each of
+    its recurrent layers in it (the model's own state: its stateful layers; a handle: every
+    recurrent layer). Layers absent from slots start from zeros and keep nothing."""
+
+    __slots__ = ("store", "handle", "slots")
+
+    def __init__(self, state: State, handle: bool, slots: Dict[object, int]):
+        self.store = state._store
+        self.handle = handle
+        self.slots = slots
+
+    def arrays(self, layer) -> Optional[List[np.ndarray]]:
+        slot = self.slots.get(layer)
+        return None if slot is None else self.store.arrays[slot]

@@ -14,10 +14,11 @@ def _layer(class_name, **config):
 
 
 def chain_model(batch_shape, units, n_out, stateful=False, return_sequences=False,
-                seed=0, td=False, lstm_layers=1, cell="LSTM", **cell_config):
+                seed=0, td=False, lstm_layers=1, cell="LSTM", fuse=True, **cell_config):
     """Input(batch_shape) -> cell(units) x lstm_layers -> Dense(n_out) (TimeDistributed when
     td; no Dense when n_out is None), weights uniform(-0.5, 0.5) including biases. cell: LSTM,
-    GRU or SimpleRNN, with cell_config added to its config (e.g. reset_after=False)."""
+    GRU or SimpleRNN, with cell_config added to its config (e.g. reset_after=False). fuse: as
+    in fastlstm.model_from_json."""
     layers = [_layer("InputLayer", batch_shape=list(batch_shape), name="input")]
     for i in range(lstm_layers):
         last = i == lstm_layers - 1
@@ -30,7 +31,7 @@ def chain_model(batch_shape, units, n_out, stateful=False, return_sequences=Fals
         layers.append(dense)
     config = {"module": "keras", "class_name": "Sequential",
               "config": {"name": "chain", "layers": layers}}
-    model = fastlstm.model_from_json(json.dumps(config))
+    model = fastlstm.model_from_json(json.dumps(config), fuse=fuse)
     rng = np.random.default_rng(seed)
     for layer in model.weighted_layers():
         layer.set_weights([rng.uniform(-0.5, 0.5, s).astype(np.float32)

@@ -95,8 +95,7 @@ def test_generate_with_a_state_handle_leaves_the_model_state_alone():
 
 def test_models_that_do_not_compile_generate_through_predict():
     compiled = chain_model((1, None, 3), 8, 3, stateful=True, seed=7)
-    general = chain_model((1, None, 3), 8, 3, stateful=True, seed=7)
-    general._plan = False  # as for a model with branches: predict's general path
+    general = chain_model((1, None, 3), 8, 3, stateful=True, seed=7, fuse=False)
     x = np.random.default_rng(8).uniform(-1, 1, (1, 4, 3)).astype(np.float32)
     np.testing.assert_allclose(general.generate(x, 15), compiled.generate(x, 15), atol=1e-6)
 

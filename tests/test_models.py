@@ -74,19 +74,25 @@ def test_return_state_outputs_are_a_list():
         kf.assert_close(got, d[key], key)
 
 
-def test_predict_held_before_the_first_call_still_takes_the_compiled_path():
-    """`predict = model.predict` taken before any call must not stay on the slow general path
-    (25x slower for a small model) once the model is compiled."""
+def test_predict_is_the_models_own_method_with_its_signature_and_docstring():
+    """predict stays a method of Model (never replaced on the instance), so help(), inspect
+    and a bound method held before the first call all see the one documented predict, and the
+    held method runs the fused stack like any later lookup."""
+    import inspect
+
     model = kf.load(kf.case("keras3", "many_to_one"), "keras")
     predict = model.predict
-    x = np.zeros((1, 10, 4), np.float32)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 10, 4)).astype(np.float32)
     first = predict(x)
-
-    def general(*args, **kwargs):
-        raise AssertionError("general path taken")
-
-    model._predict_general = general
-    assert np.array_equal(predict(x), first)
+    assert "predict" not in vars(model)
+    assert predict.__func__ is fastlstm.Model.predict and model.predict.__func__ is predict.__func__
+    assert list(inspect.signature(model.predict).parameters) == ["x", "batch_size", "state"]
+    assert model.predict.__doc__.startswith("Keras ``model.predict``")
+    assert model._compiled().whole is not None
+    assert np.array_equal(predict(x), first) and np.array_equal(model.predict(x), first)
+    reference = kf.load(kf.case("keras3", "many_to_one"), "keras", fuse=False)
+    assert reference._compiled().whole is None
+    assert np.array_equal(reference.predict(x), first)
 
 
 @pytest.mark.parametrize("flavour", ["keras2", "keras3"])
@@ -96,8 +102,8 @@ def test_chains_of_any_length_compile_and_match_keras(flavour, name):
     runs it, with the same bits as the layer-by-layer path, and both give Keras's outputs."""
     case_ = kf.case(flavour, name)
     d = kf.data(case_)
-    compiled, general = kf.load(case_, "h5"), kf.load(case_, "h5")
-    assert compiled._compiled_plan() is not None
+    compiled, general = kf.load(case_, "h5"), kf.load(case_, "h5", fuse=False)
+    assert compiled._compiled().whole is not None
     for i, op in enumerate(case_["protocol"]):
         if op["op"] == "reset":
             compiled.reset_states()
@@ -105,5 +111,5 @@ def test_chains_of_any_length_compile_and_match_keras(flavour, name):
             continue
         x = d[op["inputs"][0]]
         got, slow = compiled.predict(x), general.predict([x])
-        assert np.array_equal(got, slow), f"call {i}: compiled and general paths differ"
+        assert np.array_equal(got, slow), f"call {i}: fused and layer-by-layer runs differ"
         kf.assert_close(got, d[op["outputs"][0]], f"{flavour}/{name} call {i}")

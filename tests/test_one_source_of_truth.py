@@ -131,7 +131,7 @@ def test_set_states_takes_any_byte_order():
 def test_raw_stack_entry_refuses_what_it_cannot_read():
     """StackPlan.run, the executor's own entry point, refuses other byte orders outright."""
     model = kf.load(kf.case("keras3", "many_to_one"), "keras")
-    plan = model._compiled_plan()
+    plan = model._compiled().whole
     x = np.zeros((1, 10, 4), ">f4")
     with pytest.raises(ValueError, match=r"native-byte-order float32 array of rank 3, got >f4"):
         plan.run(x, 1)

@@ -122,8 +122,7 @@ def test_empty_batch_on_the_layer_by_layer_path(name):
     """Models that do not compile to one stack (or forced off it) run layer by layer; an empty
     batch gives empty outputs of the shapes Keras's summary records."""
     case_ = kf.case("keras3", name)
-    model = kf.load(case_, "keras")
-    model._plan = False  # the general path, as for a model with branches
+    model = kf.load(case_, "keras", fuse=False)
     inputs = [np.zeros((0,) + tuple(d or 3 for d in layer.batch_shape[1:]), np.float32)
               for layer in model.input_layers]
     outs = model.predict(inputs if len(inputs) > 1 else inputs[0])

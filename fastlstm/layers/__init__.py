@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
-from ..config import MODEL_CLASSES, parse_model
+from ..config import MODEL_CLASSES
 from ..errors import ModelFormatError, UnsupportedConfigError
 from .activation import Activation
 from .base import Layer, LoadContext
@@ -84,12 +84,20 @@ def check_supported(model_config: dict) -> None:
             f"{', '.join(sorted(LAYER_CLASSES))}, and nested Sequential/Functional models.{note}")
 
 
+# Nested models: fastlstm.model.Model registers itself here for MODEL_CLASSES when imported
+# (it builds its layers through this table, so this module cannot import it).
+CONTAINER_CLASSES = {}
+
+
+def register_container(class_names, cls) -> None:
+    for name in class_names:
+        CONTAINER_CLASSES[name] = cls
+
+
 def build_layer(layer_dict: dict, ctx: LoadContext) -> Layer:
     class_name = layer_dict.get("class_name")
-    if class_name in MODEL_CLASSES:
-        from ..model import Model
-
-        return Model(parse_model(layer_dict), ctx)
+    if class_name in CONTAINER_CLASSES:
+        return CONTAINER_CLASSES[class_name].from_layer_dict(layer_dict, ctx)
     cls = LAYER_CLASSES.get(class_name)
     if cls is None:
         raise UnsupportedConfigError(f"unsupported layer class {class_name!r}")

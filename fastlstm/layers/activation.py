@@ -21,5 +21,11 @@ class Activation(Layer):
             return [tuple(shape[:-1]) + (shape[-1] // 2,)]
         return [shape]
 
+    def stack_ops(self, stack) -> bool:
+        if activation_name(self.activation) == "glu":
+            return False
+        stack.add_activation(activation_id(self.activation, self.ctx.keras_major))
+        return True
+
     def call(self, inputs, initial_state=None, n_threads=1):
         return [apply_activation(self.activation, inputs[0], self.ctx.keras_major)]

@@ -134,6 +134,19 @@ class Layer:
              n_threads: int = 1) -> List[np.ndarray]:
         raise NotImplementedError
 
+    def run_node(self, inputs, initial_state, in_masks, n_threads: int, states=None,
+                 fused=None):
+        """One call of this layer in a graph walk (graph.Graph.run): its outputs and their
+        masks. states: the state binding its recurrent layers advance; fused: the executor's
+        fused chains (used by nested models)."""
+        kwargs = {}
+        if self.uses_mask and any(m is not None for m in in_masks):
+            kwargs["mask"] = in_masks[0]
+        if states is not None and self.recurrent_layers():
+            kwargs["states"] = states
+        outs = self.call(inputs, initial_state, n_threads, **kwargs)
+        return outs, self.compute_mask(inputs, in_masks, outs)
+
     def check_input_values(self, x: np.ndarray) -> None:
         """Checks a model input this layer is called on, in the dtype the caller passed it (the
         model converts it to float32 afterwards); raises ValueError naming a bad value."""
@@ -144,8 +157,31 @@ class Layer:
         first = masks[0] if masks else None
         return [first if self.supports_masking else None for _ in outputs]
 
-    def reset_states(self) -> None:
-        pass
+    # -- protocols the model asks of its layers ---------------------------------------------
+    def recurrent_layers(self) -> List["Layer"]:
+        """The recurrent layers this layer runs, in order: each holds one slot of a state
+        store (a model's own state or a handle)."""
+        return []
+
+    def leaf_layers(self) -> List["Layer"]:
+        """The layers that hold weights of their own, as pickling and the budget see them:
+        this layer, or a nested model's layers."""
+        return [self]
+
+    def tensor_shapes(self) -> List[Shape]:
+        """The shape of every tensor one call computes (its outputs; a nested model's every
+        layer output), for the allocation budget."""
+        return list(self.output_shapes)
+
+    def nested_graphs(self) -> list:
+        """The graphs of models nested in this layer (graph.Graph), fused by the executor."""
+        return []
+
+    def stack_ops(self, stack) -> bool:
+        """Add what this layer computes to a compiled stack (executor.StackBuilder: add_rnn,
+        add_dense, add_activation) and return True, or return False when it is not a stack
+        op (the graph walk then calls it)."""
+        return False
 
     def __repr__(self) -> str:
         return f"<{self.keras_class} {self.name!r}>"

@@ -115,20 +115,19 @@ class Bidirectional(Layer):
             layer.set_weights(keras3_weights.read_path(
                 group, (key,) + layer.keras3_weights_path(), where, layer.name))
 
-    def reset_states(self):
-        self.forward.reset_states()
-        self.backward.reset_states()
+    def recurrent_layers(self):
+        return [self.forward, self.backward]
 
     def count_params(self):
         return self.forward.count_params() + self.backward.count_params()
 
-    def call(self, inputs, initial_state=None, n_threads=1, carry=None, mask=None):
+    def call(self, inputs, initial_state=None, n_threads=1, states=None, mask=None):
         n_fwd = self.forward.n_states
-        states = list(initial_state) if initial_state else []
+        given = list(initial_state) if initial_state else []
         outs = []
-        for layer, part in ((self.forward, states[:n_fwd]), (self.backward, states[n_fwd:])):
-            outs.append(layer.call(inputs[:1], part or None, n_threads,
-                                   carry=None if carry is None else carry.get(layer), mask=mask))
+        for layer, part in ((self.forward, given[:n_fwd]), (self.backward, given[n_fwd:])):
+            outs.append(layer.call(inputs[:1], part or None, n_threads, states=states,
+                                   mask=mask))
         y, y_rev = outs[0][0], outs[1][0]
         if self.return_sequences:
             y_rev = y_rev[:, ::-1]

@@ -50,6 +50,13 @@ class Dense(Layer):
         self.kernel = weights[0]
         self.bias = weights[1] if self.use_bias else None
 
+    def stack_ops(self, stack) -> bool:
+        if self.kernel is None or activation_name(self.activation) == "glu":
+            return False  # glu halves the units: no C activation of its own
+        stack.add_dense(self.kernel, self.bias,
+                        activation_id(self.activation, self.ctx.keras_major))
+        return True
+
     def call(self, inputs, initial_state=None, n_threads=1):
         x = _kernels.as_float32(inputs[0])
         # The compiled stacks' C loop over all leading axes at once, so that a model gives the

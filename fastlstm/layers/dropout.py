@@ -11,5 +11,8 @@ class Dropout(Layer):
     def compute_output_shapes(self, input_shapes):
         return [single_input(self, input_shapes)]
 
+    def stack_ops(self, stack) -> bool:
+        return True  # the identity: nothing to add
+
     def call(self, inputs, initial_state=None, n_threads=1):
         return [inputs[0]]

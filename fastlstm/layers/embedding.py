@@ -7,7 +7,7 @@ import numpy as np
 
 from .base import Layer, config_int, single_input
 
-# Inputs reach the layers as float32 (Model._standardize_inputs), exact for integers below 2^24;
+# Inputs reach the layers as float32 (inputs.standardize_inputs), exact for integers below 2^24;
 # a larger vocabulary could have indices rounded to a neighbour's, so it is refused at load.
 MAX_INPUT_DIM = 1 << 24
 

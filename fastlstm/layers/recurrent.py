@@ -48,9 +48,6 @@ class RecurrentLayer(Layer):
         self.n_features: Optional[int] = None
         self.batch_size: Optional[int] = None
         self.kernel = None
-        # The carried state: h, and c for an LSTM. Every recurrent layer keeps a c array so that
-        # the compiled stacks and state handles treat them alike; only the LSTM cell uses it.
-        self.h = self.c = None
 
     @property
     def n_states(self) -> int:
@@ -101,31 +98,31 @@ class RecurrentLayer(Layer):
     def keras3_weights_path(self):
         return ("cell",)  # the weights belong to the cell (keras/src/layers/rnn/*.py)
 
-    def reset_states(self) -> None:
-        # Zeroed in place: compiled stacks (model.StackPlan) hold these very arrays.
-        if self.stateful:
-            if self.h is None or self.h.shape != (self.batch_size, self.units):
-                self.h = np.zeros((self.batch_size, self.units), np.float32)
-                self.c = np.zeros((self.batch_size, self.units), np.float32)
-            else:
-                self.h.fill(0.0)
-                self.c.fill(0.0)
+    def recurrent_layers(self):
+        return [self]
+
+    def stack_ops(self, stack) -> bool:
+        if self.kernel is None or self.return_state:
+            return False
+        stack.add_rnn(self)
+        return True
 
     def compute_mask(self, inputs, masks, outputs):
         # RNN.compute_mask: the sequence keeps its timestep mask, states and last outputs none.
         mask = masks[0] if masks else None
         return [mask if self.return_sequences else None] + [None] * (len(outputs) - 1)
 
-    def call(self, inputs, initial_state=None, n_threads=1, carry=None, mask=None):
-        """carry: optional [h, c] arrays (a state handle's) used and advanced in place instead of
-        the layer's own state. mask: (batch, timesteps) bools, False where a step is skipped."""
+    def call(self, inputs, initial_state=None, n_threads=1, states=None, mask=None):
+        """states: the model's state binding (states.Binding): this layer's [h] or [h, c] in
+        a state store, used and advanced in place, or None (stateless: zero initial state).
+        mask: (batch, timesteps) bools, False where a step is skipped."""
         x = _kernels.as_float32(inputs[0])
         n_batch, n_timesteps = x.shape[0], x.shape[1]
         # Where the final state goes: Keras RNN.call assigns it back to the layer's states when
         # stateful, even after an explicit initial_state.
-        target = carry if carry is not None else (self.h, self.c) if self.stateful else None
-        if carry is not None and carry[0].shape != (n_batch, self.units):
-            raise ValueError(f"layer {self.name!r}: the state handle holds {carry[0].shape[0]} "
+        target = None if states is None else states.arrays(self)
+        if target is not None and target[0].shape[0] != n_batch:
+            raise ValueError(f"layer {self.name!r}: the state holds {target[0].shape[0]} "
                              f"rows; got a batch of {n_batch}")
         if initial_state:
             given = [np.array(s, dtype=np.float32, order="C") for s in initial_state]
@@ -133,17 +130,11 @@ class RecurrentLayer(Layer):
                 if s.shape != (n_batch, self.units):
                     raise ValueError(f"layer {self.name!r}: initial state {name} has shape "
                                      f"{s.shape}, expected {(n_batch, self.units)}")
-            h = given[0]
-            c = given[1] if len(given) > 1 else np.zeros_like(h)
         elif target is not None:
-            if n_batch != target[0].shape[0]:
-                raise ValueError(
-                    f"layer {self.name!r} is stateful with batch size {self.batch_size}; "
-                    f"got a batch of {n_batch}")
-            h, c = target
+            given = target
         else:
-            h = np.zeros((n_batch, self.units), np.float32)
-            c = np.zeros((n_batch, self.units), np.float32)
+            given = [np.zeros((n_batch, self.units), np.float32) for _ in self.state_names]
+        h, c = given[0], (given[1] if self.n_states > 1 else None)
         if self.return_sequences:
             out = np.empty((n_batch, n_timesteps, self.units), np.float32)
         else:
@@ -155,11 +146,11 @@ class RecurrentLayer(Layer):
                                  f"{(n_batch, n_timesteps)}")
         self.kernel.forward(x, h, c, out, self.return_sequences, self.go_backwards, n_threads,
                             mask, self.zero_output_for_mask)
-        if target is not None and h is not target[0]:
-            np.copyto(target[0], h)
-            np.copyto(target[1], c)
+        if target is not None and given is not target:
+            for dst, src in zip(target, given):
+                np.copyto(dst, src)
         if self.return_state:
-            return [out] + [s.copy() for s in (h, c)[:self.n_states]]
+            return [out] + [s.copy() for s in given]
         return [out]
 
     def _make_kernel(self, cell: str, packed, recurrent_activation: int) -> None:

@@ -41,6 +41,10 @@ class TimeDistributed(Layer):
     def assign_weights(self, weights):
         self.inner.assign_weights(weights)
 
+    def stack_ops(self, stack) -> bool:
+        # The wrapped Dense/Activation/Dropout acts on the last axis, as the stack's ops do.
+        return len(self.input_shapes[0]) == 3 and self.inner.stack_ops(stack)
+
     def call(self, inputs, initial_state=None, n_threads=1):
         x = inputs[0]
         n_batch, n_timesteps = x.shape[0], x.shape[1]

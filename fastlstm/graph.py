@@ -1,0 +1,221 @@
+"""The graph of one Sequential or Functional model: its layers, their call nodes in execution
+order, the shapes flowing between them, and the walk that runs them with Keras's masks.
+
+The walk is the only graph glue: fused chains (executor.Segment) run as one C stack op, every
+other node is its layer's own call (merges, nested models, layers with masks or initial states).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .config import GraphSpec, NodeSpec, Ref, node_offsets
+from .errors import ModelFormatError
+from .layers import build_layer
+from .layers.base import Layer, LoadContext, Shape
+from .layers.input_layer import InputLayer
+
+NodeKey = Tuple[str, int]
+
+
+class Graph:
+    def __init__(self, spec: GraphSpec, ctx: LoadContext):
+        self.name = spec.name
+        self.keras_class = spec.class_name
+        self.inputs: List[Ref] = list(spec.inputs)
+        self.outputs: List[Ref] = list(spec.outputs)
+        self.layers: Dict[str, Layer] = {}
+        for layer_spec in spec.layers:
+            layer = build_layer({"class_name": layer_spec.class_name,
+                                 "config": layer_spec.config}, ctx)
+            layer.name = layer_spec.name
+            self.layers[layer_spec.name] = layer
+        offsets = node_offsets(spec)
+        self.nodes: Dict[NodeKey, NodeSpec] = {}
+        for layer_spec in spec.layers:
+            for i, node in enumerate(layer_spec.nodes):
+                self.nodes[(layer_spec.name, i + offsets[layer_spec.name])] = node
+        for ref in self.inputs:
+            if not isinstance(self.layers.get(ref[0]), InputLayer):
+                raise ModelFormatError(f"model {self.name!r}: input {ref[0]!r} is not an "
+                                       "InputLayer")
+        self.input_layers: List[InputLayer] = [self.layers[r[0]] for r in self.inputs]
+        self.order = self._topological_order()
+        # The layers called directly on each input: they check its values before conversion.
+        self.consumers = {l.name: self._input_consumers(l.name) for l in self.input_layers}
+        # Keras 3 Functional configs record every mask a layer was called with (as the `mask`
+        # argument, computed by op nodes), and only those: Keras 3 passes a mask implicitly
+        # only to a layer called on one tensor (keras/src/layers/layer.py __call__, "Populate
+        # mask argument(s)"), so an RNN given initial_state runs unmasked. Keras 2 records
+        # none and passes them implicitly (tf_keras base_layer.py), as Sequential models do.
+        self.explicit_masks = ctx.keras_major >= 3 and spec.class_name == "Functional"
+        self.shapes: Dict[Ref, Shape] = {}
+
+    # -- topology ---------------------------------------------------------------------------------
+    def _topological_order(self) -> List[NodeKey]:
+        """Nodes needed for the outputs, each after its inputs (iterative DFS; a cycle in a
+        hostile config raises instead of recursing forever)."""
+        order, done, active = [], set(), set()
+        for out_ref in self.outputs:
+            stack = [((out_ref[0], out_ref[1]), False)]
+            while stack:
+                key, expanded = stack.pop()
+                if key in done:
+                    continue
+                if isinstance(self.layers.get(key[0]), InputLayer):
+                    if key[1] != 0:
+                        raise ModelFormatError(f"reference to node {key[1]} of InputLayer "
+                                               f"{key[0]!r}")
+                    done.add(key)
+                    continue
+                if key not in self.nodes:
+                    raise ModelFormatError(f"model {self.name!r} refers to node {key[1]} of "
+                                           f"layer {key[0]!r}, which does not exist")
+                if expanded:
+                    active.discard(key)
+                    done.add(key)
+                    order.append(key)
+                    continue
+                if key in active:
+                    raise ModelFormatError(f"model {self.name!r} has a cycle through layer "
+                                           f"{key[0]!r}")
+                active.add(key)
+                stack.append((key, True))
+                for ref in self.nodes[key].refs():
+                    if (ref[0], ref[1]) not in done:
+                        stack.append(((ref[0], ref[1]), False))
+        return order
+
+    def _input_consumers(self, input_name: str) -> List[Layer]:
+        ref = (input_name, 0, 0)
+        return [self.layers[key[0]] for key in self.order if ref in self.nodes[key].inputs]
+
+    def sublayers(self) -> List[Layer]:
+        return [l for l in self.layers.values() if not isinstance(l, InputLayer)]
+
+    def recurrent_layers(self) -> List[Layer]:
+        """Every recurrent layer the outputs need, nested ones included, in execution order."""
+        found = []
+        for key in self.order:
+            found += [l for l in self.layers[key[0]].recurrent_layers() if l not in found]
+        return found
+
+    def chains(self) -> List[List[NodeKey]]:
+        """Maximal runs of nodes that each take only the previous node's single output, which
+        nothing else reads: what the executor may fuse. A shared layer (called at several
+        nodes) and nodes with initial states, explicit masks or op arguments never join one."""
+        readers: Dict[Ref, int] = {}
+        for key in self.order:
+            for ref in self.nodes[key].refs():
+                readers[ref] = readers.get(ref, 0) + 1
+        for ref in self.outputs:
+            readers[ref] = readers.get(ref, 0) + 1
+        calls: Dict[str, int] = {}
+        for key in self.order:
+            calls[key[0]] = calls.get(key[0], 0) + 1
+
+        def plain(key) -> bool:
+            node = self.nodes[key]
+            n_outputs = len(self.layers[key[0]].output_shapes)
+            return (len(node.inputs) == 1 and not node.initial_state and node.mask is None
+                    and node.op_args is None and calls[key[0]] == 1
+                    and all(readers.get((key[0], key[1], i), 0) == 0
+                            for i in range(1, n_outputs)))
+
+        chains: List[List[NodeKey]] = []
+        by_output: Dict[Ref, List[NodeKey]] = {}
+        for key in self.order:
+            if not plain(key):
+                continue
+            src = self.nodes[key].inputs[0]
+            chain = by_output.get(src)
+            if chain is not None and readers[src] == 1 and (chain[-1][0], chain[-1][1], 0) == src:
+                chain.append(key)
+            else:
+                chain = [key]
+                chains.append(chain)
+            by_output[(key[0], key[1], 0)] = chain
+        return chains
+
+    # -- shapes -----------------------------------------------------------------------------------
+    def build(self, input_shapes: Sequence[Shape]) -> List[Shape]:
+        if len(input_shapes) != len(self.input_layers):
+            raise ModelFormatError(f"model {self.name!r} takes {len(self.input_layers)} inputs, "
+                                   f"got {len(input_shapes)}")
+        shapes: Dict[Ref, Shape] = {}
+        for layer, given in zip(self.input_layers, input_shapes):
+            declared = layer.batch_shape
+            if len(given) != len(declared) or any(
+                    g is not None and d is not None and g != d for g, d in zip(given, declared)):
+                raise ModelFormatError(f"model {self.name!r}: input {layer.name!r} declares "
+                                       f"shape {declared}, is fed {tuple(given)}")
+            shapes[(layer.name, 0, 0)] = tuple(g if g is not None else d
+                                               for g, d in zip(given, declared))
+        for key in self.order:
+            layer, node = self.layers[key[0]], self.nodes[key]
+            if node.op_args is not None:
+                in_shapes = [shapes[a] if isinstance(a, tuple) else () for a in node.op_args]
+            else:
+                in_shapes = [shapes[r] for r in node.inputs + node.initial_state]
+            if layer.built:
+                before = layer.weight_shapes()
+                out_shapes = layer.compute_output_shapes(in_shapes)
+                if layer.weight_shapes() != before:
+                    raise ModelFormatError(f"shared layer {layer.name!r} is called on inputs of "
+                                           "incompatible shapes")
+            else:
+                out_shapes = layer.build(in_shapes)
+            for i, s in enumerate(out_shapes):
+                shapes[(key[0], key[1], i)] = s
+        missing = [r for r in self.outputs if r not in shapes]
+        if missing:
+            raise ModelFormatError(f"model {self.name!r}: outputs {missing} are not produced")
+        self.shapes = shapes
+        return [shapes[r] for r in self.outputs]
+
+    # -- running ----------------------------------------------------------------------------------
+    def run(self, inputs, in_masks, n_threads: int, states=None, fused=None,
+            record: Optional[dict] = None):
+        """The outputs and their Keras masks (Layer.compute_mask) for these inputs.
+
+        states: the state binding (states.Binding) recurrent layers advance, or None.
+        fused: {graph: {first node: executor.Segment}} of the executor, or None to call every
+        layer on its own. record: filled with {layer name: outputs of its first call}."""
+        values: Dict[Ref, np.ndarray] = {}
+        masks: Dict[Ref, Optional[np.ndarray]] = {}
+        in_masks = list(in_masks) + [None] * (len(inputs) - len(in_masks))
+        for layer, x, m in zip(self.input_layers, inputs, in_masks):
+            values[(layer.name, 0, 0)] = x
+            masks[(layer.name, 0, 0)] = m
+        segments = fused.get(self, {}) if fused is not None else {}
+        done = set()
+        for key in self.order:
+            if key in done:
+                continue
+            layer, node = self.layers[key[0]], self.nodes[key]
+            segment = segments.get(key)
+            if segment is not None and masks[node.inputs[0]] is None:
+                # The whole chain in one call; its nodes' intermediate outputs nobody reads.
+                out = segment.run(values[node.inputs[0]], n_threads, states)
+                done.update(segment.keys)
+                values[segment.output] = out
+                masks[segment.output] = None
+                continue
+            initial_state = [values[r] for r in node.initial_state] or None
+            if node.op_args is not None:
+                ins = [values[a] if isinstance(a, tuple) else a for a in node.op_args]
+            else:
+                ins = [values[r] for r in node.inputs]
+            if self.explicit_masks:
+                in_mask = [values[node.mask] if node.mask else None]
+            else:
+                in_mask = [masks[r] for r in node.inputs]
+            outs, out_masks = layer.run_node(ins, initial_state, in_mask, n_threads, states,
+                                             fused)
+            for i, out in enumerate(outs):
+                values[(key[0], key[1], i)] = out
+                masks[(key[0], key[1], i)] = out_masks[i] if i < len(out_masks) else None
+            if record is not None and key[0] not in record:
+                record[key[0]] = list(outs)
+        return [values[r] for r in self.outputs], [masks[r] for r in self.outputs]
