@@ -309,6 +309,7 @@ cdef class RecurrentKernel:
     # allocate nothing.
     cdef list _pool
     cdef readonly int n_features, n_units, cell
+    cdef public str name      # the layer's, for messages
 
     def __cinit__(self, int cell, weights, bias, int n_features, int n_units, int activation,
                   int recurrent_activation):
@@ -349,6 +350,7 @@ cdef class RecurrentKernel:
         self.params.weights = &weights_v[0]
         self.params.bias = &bias_v[0]
         self._pool = []
+        self.name = "recurrent"
 
     def assign(self, weights, bias):
         """New packed weights and bias, copied into this kernel's own buffers. Keras's
@@ -388,36 +390,37 @@ cdef class RecurrentKernel:
         cdef float *out_ptr
         cdef float[::1] ws
         cdef int rc
+        where = f"layer {self.name!r}"
         if x.shape[2] != self.n_features:
-            raise ValueError(f"the recurrent layer expects {self.n_features} features per timestep, "
-                             f"got {x.shape[2]}")
+            raise ValueError(f"{where} expects {self.n_features} features per timestep, got "
+                             f"{x.shape[2]}")
         if n_timesteps < 1:
-            raise ValueError("a recurrent layer needs at least one timestep, got 0")
+            raise ValueError(f"{where} needs at least one timestep, got 0")
         if h.shape[0] != n_batch or h.shape[1] != self.n_units:
-            raise ValueError(f"state h has shape {(h.shape[0], h.shape[1])}, "
+            raise ValueError(f"{where}: state h has shape {(h.shape[0], h.shape[1])}, "
                              f"expected {(n_batch, self.n_units)}")
         if c is None:
             if self.cell == FL_CELL_LSTM:
-                raise ValueError(f"an LSTM needs its state c of shape {(n_batch, self.n_units)}, "
-                                 "got None")
+                raise ValueError(f"{where}: an LSTM needs its state c of shape "
+                                 f"{(n_batch, self.n_units)}, got None")
         elif c.shape[0] != n_batch or c.shape[1] != self.n_units:
-            raise ValueError(f"state c has shape {(c.shape[0], c.shape[1])}, "
+            raise ValueError(f"{where}: state c has shape {(c.shape[0], c.shape[1])}, "
                              f"expected {(n_batch, self.n_units)}")
         if n_threads < 1:
             raise ValueError(f"n_threads must be >= 1, got {n_threads}")
         if mask is not None:
             mask_v = mask
             if mask_v.shape[0] != n_batch or mask_v.shape[1] != n_timesteps:
-                raise ValueError(f"mask has shape {(mask_v.shape[0], mask_v.shape[1])}, "
+                raise ValueError(f"{where}: mask has shape {(mask_v.shape[0], mask_v.shape[1])}, "
                                  f"expected {(n_batch, n_timesteps)}")
         if return_sequences:
             out3 = out
             if (out3.shape[0], out3.shape[1], out3.shape[2]) != (n_batch, n_timesteps, self.n_units):
-                raise ValueError("output buffer has the wrong shape")
+                raise ValueError(f"{where}: output buffer has the wrong shape")
         else:
             out2 = out
             if (out2.shape[0], out2.shape[1]) != (n_batch, self.n_units):
-                raise ValueError("output buffer has the wrong shape")
+                raise ValueError(f"{where}: output buffer has the wrong shape")
         if n_batch == 0:
             return
         out_ptr = &out3[0, 0, 0] if return_sequences else &out2[0, 0]

@@ -115,37 +115,28 @@ class RecurrentLayer(Layer):
     def call(self, inputs, initial_state=None, n_threads=1, states=None, mask=None):
         """states: the model's state binding (states.Binding): this layer's [h] or [h, c] in
         a state store, used and advanced in place, or None (stateless: zero initial state).
-        mask: (batch, timesteps) bools, False where a step is skipped."""
+        mask: (batch, timesteps) bools, False where a step is skipped. Shapes are checked
+        once, by the kernel (_kernels.RecurrentKernel.forward), which names this layer."""
         x = _kernels.as_float32(inputs[0])
         n_batch, n_timesteps = x.shape[0], x.shape[1]
         # Where the final state goes: Keras RNN.call assigns it back to the layer's states when
         # stateful, even after an explicit initial_state.
         target = None if states is None else states.arrays(self)
-        if target is not None and target[0].shape[0] != n_batch:
-            raise ValueError(f"layer {self.name!r}: the state holds {target[0].shape[0]} "
-                             f"rows; got a batch of {n_batch}")
         if initial_state:
-            given = [np.array(s, dtype=np.float32, order="C") for s in initial_state]
-            for name, s in zip(self.state_names, given):
-                if s.shape != (n_batch, self.units):
-                    raise ValueError(f"layer {self.name!r}: initial state {name} has shape "
-                                     f"{s.shape}, expected {(n_batch, self.units)}")
+            given = [_kernels.as_float32(s).copy() for s in initial_state]
         elif target is not None:
             given = target
         else:
             given = [np.zeros((n_batch, self.units), np.float32) for _ in self.state_names]
-        h, c = given[0], (given[1] if self.n_states > 1 else None)
         if self.return_sequences:
             out = np.empty((n_batch, n_timesteps, self.units), np.float32)
         else:
             out = np.empty((n_batch, self.units), np.float32)
         if mask is not None:
             mask = np.ascontiguousarray(mask, dtype=np.uint8)
-            if mask.shape != (n_batch, n_timesteps):
-                raise ValueError(f"layer {self.name!r}: mask has shape {mask.shape}, expected "
-                                 f"{(n_batch, n_timesteps)}")
-        self.kernel.forward(x, h, c, out, self.return_sequences, self.go_backwards, n_threads,
-                            mask, self.zero_output_for_mask)
+        self.kernel.forward(x, given[0], given[1] if self.n_states > 1 else None, out,
+                            self.return_sequences, self.go_backwards, n_threads, mask,
+                            self.zero_output_for_mask)
         if target is not None and given is not target:
             for dst, src in zip(target, given):
                 np.copyto(dst, src)
@@ -163,6 +154,7 @@ class RecurrentLayer(Layer):
         self.kernel = _kernels.RecurrentKernel(_kernels.CELLS[cell], weights, bias,
                                                self.n_features, self.units, self.activation,
                                                recurrent_activation)
+        self.kernel.name = self.name
 
     def _bias_or_zeros(self, weights, shape):
         return weights[2] if self.use_bias else np.zeros(shape, np.float32)
