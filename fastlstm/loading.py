@@ -1,43 +1,21 @@
 """Entry points that turn Keras files into fastlstm models."""
 from __future__ import annotations
 
-import contextlib
 import os
-import struct
-import zipfile
-import zlib
 from typing import Optional
 
-from .budget import check_budget
-from .config import check_nesting, parse_model
-from .errors import ModelFormatError, UnsupportedConfigError
+from .errors import ModelFormatError
 from .io.detect import sniff
-from .io import keras1_config
 from .io.h5_attrs import parse_version
 from .io.keras_h5 import KerasH5Reader
 from .io.keras_zip import KerasZipReader
-from .layers import check_supported
-from .layers.base import LoadContext
+from .io.weights_file import damaged_file_errors, read_h5_weights
 from .limits import parse_json
 from .model import Model
 
 
-# What h5py, zipfile and zlib raise on damaged bytes; the loaders' own checks raise
-# ModelFormatError with specifics, these get the file's name and the library's words.
-_LIBRARY_ERRORS = (OSError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile, zlib.error,
-                   struct.error, UnicodeError, OverflowError, ValueError,
-                   TypeError)  # h5py: "Unknown string encoding" of a damaged attribute
-
-
-@contextlib.contextmanager
-def damaged_file_errors(path: str):
-    try:
-        yield
-    except (FileNotFoundError, ModelFormatError, UnsupportedConfigError):
-        raise
-    except _LIBRARY_ERRORS as e:
-        raise ModelFormatError(f"{path!r} is damaged or not a Keras file: "
-                               f"{type(e).__name__}: {e}") from None
+def build_model(model_config, version: tuple, fuse: bool = True) -> Model:
+    return Model.from_keras_config(model_config, version, fuse)
 
 
 def _version(override, from_file, model_config) -> tuple:
@@ -60,22 +38,6 @@ def guess_version(model_config) -> tuple:
         if "module" in model_config or "registered_name" in model_config:
             return (3, 0)
     return (2, 0)
-
-
-def build_model(model_config, version: tuple, fuse: bool = True) -> Model:
-    check_nesting(model_config)  # before anything recurses into nested models
-    graph_config = model_config
-    if version[0] < 3:
-        # Keras 2 read Keras 1 configs through its legacy constructor keywords (keys decide, not
-        # the recorded version, which old files lack); Keras 3 has no such conversion.
-        graph_config = keras1_config.convert_model_config(model_config)
-    check_supported(graph_config)
-    model = Model(parse_model(graph_config), LoadContext(version), fuse)
-    model.build()
-    check_budget(model)  # sizes from the config, bounded before they are allocated
-    model.allocate_state()
-    model.keras_config = model_config  # kept for pickling (rebuilt from it, never evaluated)
-    return model
 
 
 def load_model(path, keras_version: Optional[str] = None, *, fuse: bool = True) -> Model:
@@ -131,38 +93,10 @@ def _load_model(path: str, kind: str, keras_version, fuse: bool) -> Model:
         model = build_model(reader.model_config,
                             _version(keras_version, reader.keras_version, reader.model_config),
                             fuse)
-        _load_h5_weights(model, reader, path)
+        read_h5_weights(model, reader, path)
         layout = "Keras 3 object-path" if reader.layout == "keras3" else "Keras 1/2 legacy"
         model.file_format = f"HDF5, {layout} weights layout"
     return model
-
-
-def _load_h5_weights(model: Model, reader: KerasH5Reader, path: str) -> None:
-    if reader.layout == "legacy":
-        version = reader.weights_keras_version
-        model.load_legacy_weights(reader.legacy_layer_weights(), repr(path),
-                                  keras1=version is not None and version[0] == 1)
-    elif reader.layout == "keras3":
-        model.load_keras3_weights(reader.weights_group, path)
-    else:
-        raise ModelFormatError(f"{path!r} has no Keras weights (no model_weights/layer_names/"
-                               "layers groups)")
-
-
-def load_weights(model: Model, path) -> None:
-    """Keras ``model.load_weights``: Keras 1/2 ``save_weights`` HDF5 (layers matched by position,
-    as Keras does), Keras 3 ``.weights.h5`` (matched by the object-path layout), or the weights
-    inside a full ``.h5``/``.keras`` model file."""
-    path = os.fspath(path)
-    kind = sniff(path)
-    with damaged_file_errors(path):
-        if kind == "zip":
-            with KerasZipReader(path) as reader:
-                model.load_keras3_weights(reader.open_weights(model).file,
-                                          f"{path}:model.weights.h5")
-            return
-        with KerasH5Reader(path) as reader:
-            _load_h5_weights(model, reader, path)
 
 
 def model_from_json(text, keras_version: Optional[str] = None, *, fuse: bool = True) -> Model:

@@ -7,13 +7,15 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from . import _kernels, _runtime, states
-from .config import MODEL_CLASSES, GraphSpec, parse_model
+from .budget import check_budget
+from .config import MODEL_CLASSES, GraphSpec, check_nesting, parse_model
 from .errors import ModelFormatError
 from .executor import Executor
+from .generate import generate
 from .graph import Graph
 from .inputs import shape_text, standardize_inputs
-from .io import keras3_weights, legacy_weights
-from .layers import register_container
+from .io import keras1_config, keras3_weights, legacy_weights, weights_file
+from .layers import check_supported, register_container
 from .layers.base import Layer, LoadContext
 from .summary import summary_rows, summary_text
 
@@ -40,7 +42,26 @@ class Model(Layer):
 
     @classmethod
     def from_layer_dict(cls, layer_dict: dict, ctx: LoadContext) -> "Model":
+        """A nested model, built by the layer table (layers.build_layer)."""
         return cls(parse_model(layer_dict), ctx)
+
+    @classmethod
+    def from_keras_config(cls, model_config, version: tuple, fuse: bool = True) -> "Model":
+        """A whole model from its Keras config, built, bounded and with zero state; weights
+        come after (the loaders)."""
+        check_nesting(model_config)  # before anything recurses into nested models
+        graph_config = model_config
+        if version[0] < 3:
+            # Keras 2 read Keras 1 configs through its legacy constructor keywords (keys decide,
+            # not the recorded version, which old files lack); Keras 3 has no such conversion.
+            graph_config = keras1_config.convert_model_config(model_config)
+        check_supported(graph_config)
+        model = cls(parse_model(graph_config), LoadContext(version), fuse)
+        model.build()
+        check_budget(model)  # sizes from the config, bounded before they are allocated
+        model.allocate_state()
+        model.keras_config = model_config  # kept for pickling (rebuilt from it, never evaluated)
+        return model
 
     # -- structure --------------------------------------------------------------------------------
     def sublayers(self) -> List[Layer]:
@@ -126,10 +147,8 @@ class Model(Layer):
     def load_weights(self, path) -> None:
         """Keras ``model.load_weights``: a Keras 1/2 ``save_weights`` .h5, a Keras 3
         ``.weights.h5``, or the weights inside a full .h5/.keras model file."""
-        from .loading import load_weights
-
         with self._state_lock():
-            load_weights(self, path)
+            weights_file.load_weights(self, path)
             self._executor = self._whole = None
 
     def load_keras3_weights(self, group, source: str) -> None:
@@ -278,8 +297,6 @@ class Model(Layer):
             one the output for the previous one as input. See
             :func:`fastlstm.generate.generate` for the stateful and sliding-window rules.
         """
-        from .generate import generate
-
         return generate(self, x, steps, state)
 
     # -- state ------------------------------------------------------------------------------------
@@ -431,9 +448,7 @@ register_container(MODEL_CLASSES, Model)
 
 
 def _rebuild(keras_config, keras_version, file_format, weights, carried_states, fuse=True):
-    from .loading import build_model
-
-    model = build_model(keras_config, keras_version, fuse=fuse)
+    model = Model.from_keras_config(keras_config, keras_version, fuse)
     for layer, arrays in zip(model.leaf_layers(), weights):
         if arrays is not None:
             layer.set_weights(arrays)
