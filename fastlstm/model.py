@@ -172,6 +172,10 @@ class Model(Layer):
     # -- running ----------------------------------------------------------------------------------
     def _compiled(self) -> Executor:
         if self._executor is None:
+            missing = [l.name for l in self.leaf_layers() if l.weight_shapes() and l.weights is None]
+            if missing:
+                raise ValueError(f"model {self.name!r} has no weights for layers {missing} yet; "
+                                 "load them with model.load_weights(path)")
             self._executor = Executor(self, self.fuse)
             self._whole = self._executor.whole
         return self._executor
@@ -236,7 +240,6 @@ class Model(Layer):
         return self.predict(x, batch_size, state)
 
     def _predict(self, x, batch_size, state):
-        self._compiled()
         if state is not None:
             return self._predict_with_handle(x, batch_size, state)
         arrays = standardize_inputs(self.graph, x)

@@ -107,3 +107,16 @@ def test_weights_that_disagree_with_the_config(tmp_path):
     with pytest.raises(fastlstm.ModelFormatError, match=r"layer 'lstm.*\(LSTM\) weight 0 has "
                                                         r"shape .* expected"):
         model.load_weights(kf.path(case["files"]["weights"]))
+
+
+def test_predict_before_any_weights_names_the_layers_without_them():
+    import json
+
+    layers = [{"class_name": "InputLayer", "config": {"name": "x", "batch_shape": [None, None, 3]}},
+              {"class_name": "LSTM", "config": {"name": "lstm", "units": 4}},
+              {"class_name": "Dense", "config": {"name": "dense", "units": 2}}]
+    model = fastlstm.model_from_json(json.dumps(
+        {"module": "keras", "class_name": "Sequential", "config": {"name": "t", "layers": layers}}))
+    with pytest.raises(ValueError, match=r"no weights for layers \['lstm', 'dense'\] yet; load "
+                                         r"them with model.load_weights"):
+        model.predict(np.zeros((1, 2, 3), np.float32))

@@ -108,12 +108,15 @@ class Bidirectional(Layer):
         self.backward.set_weights(weights[n:])
 
     def load_keras3_group(self, group, where: str) -> None:
-        """Keras 3 files: ``forward_layer/cell/vars`` and ``backward_layer/cell/vars``."""
+        """Keras 3 files: ``forward_layer/cell/vars`` and ``backward_layer/cell/vars``, given
+        to set_weights together (so that the wrapper holds them, as pickling reads them)."""
         from ..io import keras3_weights
 
+        arrays = []
         for layer, key in ((self.forward, "forward_layer"), (self.backward, "backward_layer")):
-            layer.set_weights(keras3_weights.read_path(
-                group, (key,) + layer.keras3_weights_path(), where, layer.name))
+            arrays += keras3_weights.read_path(group, (key,) + layer.keras3_weights_path(),
+                                               where, layer.name)
+        self.set_weights(arrays)
 
     def recurrent_layers(self):
         return [self.forward, self.backward]
