@@ -13,12 +13,19 @@ from .recurrent import RecurrentLayer
 
 class GRU(RecurrentLayer):
     keras_class = "GRU"
+    gate_order = ("z", "r", "h")
+    keras1_saved_gates = ("z", "r", "h")  # Keras 1.2.2 keras/layers/recurrent.py GRU.build
 
     def __init__(self, config: dict, ctx):
         super().__init__(config, ctx)
         self.recurrent_activation = self.recurrent_activation_id(config, ctx)
         # Keras 2.0-2.2 had reset_after=False as its default (and Keras 1 GRUs have no such key).
         self.reset_after = bool(config.get("reset_after", ctx.keras_version >= (2, 3)))
+
+    @property
+    def weights_layout(self):
+        # The bias layout differs with reset_after, and only reset_after=True has a CuDNN twin.
+        return f"GRU(reset_after={self.reset_after})"
 
     def weight_shapes(self):
         u = self.units

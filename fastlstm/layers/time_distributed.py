@@ -38,6 +38,12 @@ class TimeDistributed(Layer):
     def keras3_weights_path(self):
         return ("layer",) + self.inner.keras3_weights_path()
 
+    def convert_legacy_weights(self, arrays, keras1):
+        # Keras's convert_nested_time_distributed: the wrapped layer's weights, converted as
+        # its own. Keras converts them a second time for Keras 1 files, a no-op for the
+        # wrappable layers (Keras 1 saved them in the Keras 2 layout).
+        return self.inner.convert_legacy_weights(arrays, keras1)
+
     def assign_weights(self, weights):
         self.inner.assign_weights(weights)
 
