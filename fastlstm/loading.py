@@ -16,7 +16,7 @@ from .io import keras1_config
 from .io.h5_attrs import parse_version
 from .io.keras_h5 import KerasH5Reader
 from .io.keras_zip import KerasZipReader
-from .layers import check_supported
+from .layers import LAYER_CLASSES, check_supported
 from .layers.base import LoadContext
 from .limits import parse_json
 from .model import Model
@@ -63,14 +63,14 @@ def guess_version(model_config) -> tuple:
 
 
 def build_model(model_config, version: tuple) -> Model:
-    check_nesting(model_config)  # before anything recurses into nested models
+    check_nesting(model_config, LAYER_CLASSES)  # before anything recurses into nested models
     graph_config = model_config
     if version[0] < 3:
         # Keras 2 read Keras 1 configs through its legacy constructor keywords (keys decide, not
         # the recorded version, which old files lack); Keras 3 has no such conversion.
-        graph_config = keras1_config.convert_model_config(model_config)
+        graph_config = keras1_config.convert_model_config(model_config, LAYER_CLASSES)
     check_supported(graph_config)
-    model = Model(parse_model(graph_config), LoadContext(version))
+    model = Model(parse_model(graph_config, LAYER_CLASSES), LoadContext(version))
     model.build()
     check_budget(model)  # sizes from the config, bounded before they are allocated
     allocate_states(model)

@@ -19,7 +19,8 @@ key of ``value_conversions`` a known old value is replaced, then each ``(old, ne
   embeddings_regularizer, W_constraint -> embeddings_constraint; ``dropout`` is dropped.
 - Dropout (``legacy_dropout_support``): p -> rate. InputLayer (``legacy_input_support``) and the
   base Layer: input_dtype -> dtype.
-- TimeDistributed and Bidirectional configs hold a wrapped layer config, converted the same way.
+- TimeDistributed and Bidirectional configs hold wrapped layer configs (the keys each wrapper
+  class names in ``wrapped_config_keys``), converted the same way.
 
 Keras 1 validated ``consume_less`` itself ("Unknown `consume_less` mode"); a value outside cpu,
 mem, gpu is refused here too, since it also decided how the weights were saved (see
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..config import MODEL_CLASSES, WRAPPERS
+from ..config import MODEL_CLASSES, LayerClasses, class_fact
 from ..errors import ModelFormatError
 
 CONSUME_LESS = {"cpu": 0, "mem": 1, "gpu": 2}
@@ -99,8 +100,9 @@ INTERFACES: Dict[str, Interface] = {
 }
 
 
-def convert_layer_config(class_name: str, config: dict) -> dict:
-    """One layer's config with its Keras 1 keywords converted (a new dict)."""
+def convert_layer_config(class_name: str, config: dict, layer_classes: LayerClasses) -> dict:
+    """One layer's config with its Keras 1 keywords converted (a new dict); ``layer_classes``
+    is the layer table (fastlstm.layers.LAYER_CLASSES), asked which keys hold wrapped layers."""
     config = dict(config)
     name = str(config.get("name", class_name))
     if "input_dtype" in config and "dtype" not in config:
@@ -118,33 +120,34 @@ def convert_layer_config(class_name: str, config: dict) -> dict:
                     f"layer {name!r} ({class_name}) has both the Keras 1 key {old!r} and the "
                     f"Keras 2 key {new!r}")
             config[new] = config.pop(old)
-    if class_name in WRAPPERS and isinstance(config.get("layer"), dict):
-        config["layer"] = convert_layer(config["layer"])
+    for key in class_fact(layer_classes, class_name, "wrapped_config_keys", ()):
+        if isinstance(config.get(key), dict):
+            config[key] = convert_layer(config[key], layer_classes)
     return config
 
 
-def convert_layer(layer: dict) -> dict:
+def convert_layer(layer: dict, layer_classes: LayerClasses) -> dict:
     """A ``{"class_name", "config", ...}`` layer entry (nested models included), converted."""
     if not isinstance(layer, dict) or not isinstance(layer.get("class_name"), str):
         return layer
     class_name, config = layer["class_name"], layer.get("config")
     if class_name in MODEL_CLASSES:
-        return {**layer, "config": _convert_model_body(config)}
+        return {**layer, "config": _convert_model_body(config, layer_classes)}
     if not isinstance(config, dict):
         return layer
-    return {**layer, "config": convert_layer_config(class_name, config)}
+    return {**layer, "config": convert_layer_config(class_name, config, layer_classes)}
 
 
-def _convert_model_body(config):
+def _convert_model_body(config, layer_classes: LayerClasses):
     if isinstance(config, list):                       # Sequential, Keras 1.2-2.2.0
-        return [convert_layer(l) for l in config]
+        return [convert_layer(l, layer_classes) for l in config]
     if isinstance(config, dict) and isinstance(config.get("layers"), list):
-        return {**config, "layers": [convert_layer(l) for l in config["layers"]]}
+        return {**config, "layers": [convert_layer(l, layer_classes) for l in config["layers"]]}
     return config
 
 
-def convert_model_config(model_config):
+def convert_model_config(model_config, layer_classes: LayerClasses):
     """A whole model config (``{"class_name", "config"}``) with every layer converted."""
     if not isinstance(model_config, dict):
         return model_config
-    return convert_layer(model_config)
+    return convert_layer(model_config, layer_classes)

@@ -44,6 +44,19 @@ class Layer:
     supports_masking = False
     # Layers whose call takes the mask (mask=...): recurrent layers, masked pooling.
     uses_mask = False
+    # Asked of the class by config.py while it reads raw configs, before any layer exists.
+    # A call's tensors after the input are its initial state: Keras 2 nodes list them as inputs
+    # (tf_keras layers/rnn/base_rnn.py RNN.__call__ and Bidirectional.__call__ fold
+    # initial_state into the inputs), Keras 3 nodes may pass them positionally.
+    takes_initial_state = False
+    # The config keys that hold wrapped layers' {"class_name", "config"} dicts (wrappers).
+    wrapped_config_keys: Tuple[str, ...] = ()
+
+    @classmethod
+    def unsupported_inner(cls, config: dict, name: str) -> List[Tuple[str, str]]:
+        """(class, name) of what this layer's raw config wraps that fastlstm cannot build, so
+        that layers.check_supported lists every unsupported layer at once before building."""
+        return []
 
     def __init__(self, config: dict, ctx: LoadContext):
         self.config = config

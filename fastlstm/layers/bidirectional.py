@@ -29,6 +29,8 @@ def _prefixed(name: str, prefix: str) -> str:
 class Bidirectional(Layer):
     keras_class = "Bidirectional"
     uses_mask = True
+    takes_initial_state = True  # the forward layer's states, then the backward layer's
+    wrapped_config_keys = ("layer", "backward_layer")
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)

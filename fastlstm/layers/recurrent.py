@@ -177,6 +177,9 @@ class RecurrentLayer(Layer):
     def _bias_or_zeros(self, weights, shape):
         return weights[2] if self.use_bias else np.zeros(shape, np.float32)
 
+    # The tensors after the input of a call are its initial state (layers/base.py).
+    takes_initial_state = True
+
     # -- legacy weights ---------------------------------------------------------------------------
     # What tf_keras hdf5_format.preprocess_weights_for_loading tells from the class name.
     # The gate blocks of kernel, recurrent_kernel and bias, in order (LSTM i, f, c, o; GRU z, r,

@@ -11,6 +11,16 @@ WRAPPABLE = ("Dense", "Activation", "Dropout")
 class TimeDistributed(Layer):
     keras_class = "TimeDistributed"
     supports_masking = True  # for the wrappable layers, which keep the timesteps
+    wrapped_config_keys = ("layer",)
+
+    @classmethod
+    def unsupported_inner(cls, config, name):
+        # A wrapped layer outside WRAPPABLE, which __init__ refuses too, listed with the rest.
+        inner = config.get("layer")
+        if isinstance(inner, dict) and inner.get("class_name") not in WRAPPABLE:
+            inner_name = (inner.get("config") or {}).get("name", "?")
+            return [(f"TimeDistributed({inner.get('class_name')})", f"{name}/{inner_name}")]
+        return []
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
