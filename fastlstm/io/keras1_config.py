@@ -74,7 +74,10 @@ def _set_input_shape(config: dict, shape: list) -> None:
 
 
 Preprocessor = Callable[[dict, str], None]
-# class -> (preprocessor, [(old, new)], {old key: {old value: new value}})
+# (preprocessor, [(old, new)], {old key: {old value: new value}}): one
+# ``generate_legacy_interface(...)`` of keras/legacy/interfaces.py. Each Keras 2 class decorates
+# its constructor with one; here each layer class names its own in ``keras1_interface``
+# (fastlstm/layers, None for the classes without).
 Interface = Tuple[Optional[Preprocessor], List[Tuple[str, str]], Dict[str, dict]]
 
 RECURRENT_CONVERSIONS = [
@@ -84,30 +87,33 @@ RECURRENT_CONVERSIONS = [
     ("U_regularizer", "recurrent_regularizer"), ("dropout_W", "dropout"),
     ("dropout_U", "recurrent_dropout"), ("consume_less", "implementation")]
 
-INTERFACES: Dict[str, Interface] = {
-    "LSTM": (_recurrent_args, RECURRENT_CONVERSIONS, {"consume_less": CONSUME_LESS}),
-    "GRU": (_keras1_gru, RECURRENT_CONVERSIONS, {"consume_less": CONSUME_LESS}),
-    "SimpleRNN": (_recurrent_args, RECURRENT_CONVERSIONS, {"consume_less": CONSUME_LESS}),
-    "Dense": (_dense_args, [
-        ("output_dim", "units"), ("init", "kernel_initializer"),
-        ("W_regularizer", "kernel_regularizer"), ("b_regularizer", "bias_regularizer"),
-        ("W_constraint", "kernel_constraint"), ("b_constraint", "bias_constraint"),
-        ("bias", "use_bias")], {}),
-    "Embedding": (_embedding_args, [
-        ("init", "embeddings_initializer"), ("W_regularizer", "embeddings_regularizer"),
-        ("W_constraint", "embeddings_constraint")], {}),
-    "Dropout": (None, [("p", "rate")], {}),
-}
+LEGACY_RECURRENT_SUPPORT: Interface = (_recurrent_args, RECURRENT_CONVERSIONS,
+                                       {"consume_less": CONSUME_LESS})
+# Keras 2's GRU has legacy_recurrent_support; the preprocessor adds reset_after=False.
+LEGACY_GRU_SUPPORT: Interface = (_keras1_gru, RECURRENT_CONVERSIONS,
+                                 {"consume_less": CONSUME_LESS})
+LEGACY_DENSE_SUPPORT: Interface = (_dense_args, [
+    ("output_dim", "units"), ("init", "kernel_initializer"),
+    ("W_regularizer", "kernel_regularizer"), ("b_regularizer", "bias_regularizer"),
+    ("W_constraint", "kernel_constraint"), ("b_constraint", "bias_constraint"),
+    ("bias", "use_bias")], {})
+LEGACY_EMBEDDING_SUPPORT: Interface = (_embedding_args, [
+    ("init", "embeddings_initializer"), ("W_regularizer", "embeddings_regularizer"),
+    ("W_constraint", "embeddings_constraint")], {})
+LEGACY_DROPOUT_SUPPORT: Interface = (None, [("p", "rate")], {})
+NO_INTERFACE: Interface = (None, [], {})
 
 
 def convert_layer_config(class_name: str, config: dict, layer_classes: LayerClasses) -> dict:
     """One layer's config with its Keras 1 keywords converted (a new dict); ``layer_classes``
-    is the layer table (fastlstm.layers.LAYER_CLASSES), asked which keys hold wrapped layers."""
+    is the layer table (fastlstm.layers.LAYER_CLASSES), asked for the class's
+    ``keras1_interface`` and which keys hold wrapped layers."""
     config = dict(config)
     name = str(config.get("name", class_name))
     if "input_dtype" in config and "dtype" not in config:
         config["dtype"] = config.pop("input_dtype")
-    preprocessor, conversions, value_conversions = INTERFACES.get(class_name, (None, [], {}))
+    interface = class_fact(layer_classes, class_name, "keras1_interface", None)
+    preprocessor, conversions, value_conversions = interface or NO_INTERFACE
     if preprocessor is not None:
         preprocessor(config, name)
     for key, values in value_conversions.items():

@@ -51,6 +51,9 @@ class Layer:
     takes_initial_state = False
     # The config keys that hold wrapped layers' {"class_name", "config"} dicts (wrappers).
     wrapped_config_keys: Tuple[str, ...] = ()
+    # The Keras 2 legacy interface (keras/legacy/interfaces.py) that renames this class's Keras 1
+    # config keys (io/keras1_config.py); None: only the base Layer's input_dtype -> dtype.
+    keras1_interface: Optional[tuple] = None
 
     @classmethod
     def unsupported_inner(cls, config: dict, name: str) -> List[Tuple[str, str]]:

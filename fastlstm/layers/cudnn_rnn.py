@@ -12,8 +12,10 @@ class CuDNNRecurrent:
 
     cudnn_config: dict = {}
     n_bias_per_unit = 0
-    # CuDNNLSTM and CuDNNGRU came with Keras 2.0.9: no Keras 1 file holds their weights.
+    # CuDNNLSTM and CuDNNGRU came with Keras 2.0.9: no Keras 1 file holds them, and their
+    # constructors have no legacy interface.
     keras1_saved_gates = None
+    keras1_interface = None
 
     def __init__(self, config: dict, ctx):
         super().__init__({**config, **self.cudnn_config}, ctx)

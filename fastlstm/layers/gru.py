@@ -7,6 +7,7 @@ candidate after the product (h @ U_h + b) or on h before it ((r * h) @ U_h).
 """
 from __future__ import annotations
 
+from ..io import keras1_config
 from .packing import pack_gru
 from .recurrent import RecurrentLayer
 
@@ -15,6 +16,7 @@ class GRU(RecurrentLayer):
     keras_class = "GRU"
     gate_order = ("z", "r", "h")
     keras1_saved_gates = ("z", "r", "h")  # Keras 1.2.2 keras/layers/recurrent.py GRU.build
+    keras1_interface = keras1_config.LEGACY_GRU_SUPPORT
 
     def __init__(self, config: dict, ctx):
         super().__init__(config, ctx)

@@ -14,7 +14,7 @@ import numpy as np
 from .. import _kernels
 from ..activations import activation_id
 from ..errors import ModelFormatError, UnsupportedConfigError
-from ..io import cudnn_weights, keras1_weights
+from ..io import cudnn_weights, keras1_config, keras1_weights
 from .base import Layer, Shape, config_int
 
 # Largest layer fastlstm accepts: checked before any allocation so that a hostile config
@@ -179,6 +179,8 @@ class RecurrentLayer(Layer):
 
     # The tensors after the input of a call are its initial state (layers/base.py).
     takes_initial_state = True
+    # Keras 2's LSTM, GRU and SimpleRNN constructors: @interfaces.legacy_recurrent_support.
+    keras1_interface = keras1_config.LEGACY_RECURRENT_SUPPORT
 
     # -- legacy weights ---------------------------------------------------------------------------
     # What tf_keras hdf5_format.preprocess_weights_for_loading tells from the class name.
