@@ -8,20 +8,28 @@ Keras writes models in several dialects (see shared KERAS_SPEC.md section 1):
   ``initial_state`` (tf_keras layers/rnn/base_rnn.py __call__ folds them into the inputs), and
   Keras 3 ``[{"args": [...], "kwargs": {...}}]`` with ``__keras_tensor__`` dicts.
 - ``input_layers``/``output_layers``: a list of triples, or one bare triple (Keras 3).
+
+Where a config's meaning depends on the layer's class (whether a call's extra tensors are its
+initial state, which keys hold wrapped layer configs), the readers ask the class itself: the
+layer table (``fastlstm.layers.LAYER_CLASSES``) is passed in as ``layer_classes``, since the
+layers import this module, and each class answers ``takes_initial_state`` and
+``wrapped_config_keys`` (fastlstm/layers/base.py). Model classes and op nodes are kinds of
+config, not of layer, and stay named here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 from .errors import ModelFormatError, UnsupportedConfigError
 from .limits import checked_float, checked_int, shown
 
 Ref = Tuple[str, int, int]  # (layer name, node index, tensor index)
 
+# Keras class name -> fastlstm layer class (fastlstm.layers.LAYER_CLASSES).
+LayerClasses = Mapping[str, type]
+
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
-RNN_CLASSES = ("LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "Bidirectional")
-WRAPPERS = ("TimeDistributed", "Bidirectional")
 # Largest dimension of a declared input shape or Reshape target, far above real sequence lengths
 # and feature sizes; what products of dimensions allocate is bounded by budget.py.
 MAX_DIM = 1 << 24
@@ -63,6 +71,14 @@ class GraphSpec:
     layers: List[LayerSpec]
     inputs: List[Ref]
     outputs: List[Ref]
+
+
+def class_fact(layer_classes: LayerClasses, class_name, fact: str, default):
+    """What the layer class of ``class_name`` declares as ``fact``; ``default`` for a class
+    fastlstm has no layer for (layers.check_supported refuses those by name) or a class name
+    that is no string (a hostile config's; _check_layer_dict refuses it where it matters)."""
+    cls = layer_classes.get(class_name) if isinstance(class_name, str) else None
+    return default if cls is None else getattr(cls, fact)
 
 
 def _declared_name(layer: dict):
@@ -110,13 +126,13 @@ def _check_layer_dict(layer, where: str) -> dict:
     return layer
 
 
-def check_nesting(model_config) -> None:
+def check_nesting(model_config, layer_classes: LayerClasses) -> None:
     """Refuse models nested deeper than MAX_NESTING before anything recurses into them; walks
     the config iteratively (a dict from an HDF5 attribute may nest arbitrarily deep)."""
     stack = [(model_config, 0)]
     while stack:
         layer, depth = stack.pop()
-        children = _nested_layers(layer)
+        children = _nested_layers(layer, layer_classes)
         if children and depth >= MAX_NESTING:
             raise ModelFormatError(
                 f"{_describe(layer)} holds layers nested {depth + 1} levels deep, above "
@@ -125,7 +141,7 @@ def check_nesting(model_config) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def _nested_layers(layer) -> list:
+def _nested_layers(layer, layer_classes: LayerClasses) -> list:
     """The layer dicts directly inside a model's or a wrapper's config."""
     if not isinstance(layer, dict):
         return []
@@ -134,9 +150,10 @@ def _nested_layers(layer) -> list:
         inner = config if isinstance(config, list) else (
             config.get("layers") if isinstance(config, dict) else None)
         return inner if isinstance(inner, list) else []
-    if layer.get("class_name") in WRAPPERS and isinstance(config, dict):
-        return [config[k] for k in ("layer", "backward_layer") if isinstance(config.get(k), dict)]
-    return []
+    if not isinstance(config, dict):
+        return []
+    keys = class_fact(layer_classes, layer.get("class_name"), "wrapped_config_keys", ())
+    return [config[k] for k in keys if isinstance(config.get(k), dict)]
 
 
 def _describe(layer: dict) -> str:
@@ -146,7 +163,7 @@ def _describe(layer: dict) -> str:
     return f"an unnamed {layer.get('class_name')}"  # Keras 1.2-2.2.0 nested Sequentials
 
 
-def parse_model(model_config: dict) -> GraphSpec:
+def parse_model(model_config: dict, layer_classes: LayerClasses) -> GraphSpec:
     """``{"class_name": ..., "config": ...}`` of a whole model -> GraphSpec."""
     if not isinstance(model_config, dict):
         raise ModelFormatError(f"model config must be a JSON object, got "
@@ -154,14 +171,14 @@ def parse_model(model_config: dict) -> GraphSpec:
     class_name = model_config.get("class_name")
     config = model_config.get("config")
     if class_name == "Sequential":
-        return _parse_sequential(config)
+        return _parse_sequential(config, layer_classes)
     if class_name in ("Functional", "Model"):
-        return _parse_functional(config)
+        return _parse_functional(config, layer_classes)
     raise UnsupportedConfigError(
         f"the file holds a {class_name!r}; fastlstm loads Sequential and Functional models")
 
 
-def _parse_sequential(config) -> GraphSpec:
+def _parse_sequential(config, layer_classes: LayerClasses) -> GraphSpec:
     if isinstance(config, list):            # Keras 1.2 - 2.2.0
         name, layers, build_shape = "sequential", config, None
     elif isinstance(config, dict) and isinstance(config.get("layers"), list):
@@ -178,7 +195,7 @@ def _parse_sequential(config) -> GraphSpec:
         first = layers.pop(0)
         input_spec = LayerSpec(_layer_name(first), "InputLayer", first["config"], [])
     else:
-        shape = _first_layer_input_shape(layers[0])
+        shape = _first_layer_input_shape(layers[0], layer_classes)
         if shape is None and build_shape is not None:
             shape = checked_shape(build_shape, name, "build_input_shape")
         if shape is None:
@@ -198,11 +215,11 @@ def _parse_sequential(config) -> GraphSpec:
     return GraphSpec(name, "Sequential", specs, [(input_spec.name, 0, 0)], [prev])
 
 
-def _first_layer_input_shape(layer: dict):
+def _first_layer_input_shape(layer: dict, layer_classes: LayerClasses):
     """The batch shape the first layer of a Sequential declares; a nested model (old Keras
     Sequential-in-Sequential files) declares it through its own first layer or input."""
     if layer["class_name"] in MODEL_CLASSES:
-        inner = parse_model(layer)
+        inner = parse_model(layer, layer_classes)
         first = next(l for l in inner.layers if l.name == inner.inputs[0][0])
         return declared_batch_shape(first.config, first.name)
     config = layer["config"] if isinstance(layer["config"], dict) else {}
@@ -249,7 +266,9 @@ def _flatten_refs(obj, where: str) -> List[Ref]:
     raise UnsupportedConfigError(f"{where}: unsupported call argument {obj!r}")
 
 
-def _parse_node(node, class_name: str, where: str) -> NodeSpec:
+def _parse_node(node, class_name: str, takes_initial_state: bool, where: str) -> NodeSpec:
+    """One inbound node; ``takes_initial_state`` when the layer's call takes its initial state
+    as tensors after the input (recurrent layers and Bidirectional)."""
     if isinstance(node, dict):                                   # Keras 3
         args, kwargs = node.get("args", []), node.get("kwargs", {}) or {}
         if not isinstance(args, list) or not isinstance(kwargs, dict):
@@ -260,7 +279,7 @@ def _parse_node(node, class_name: str, where: str) -> NodeSpec:
         extra = _flatten_refs(args[1:], where)
         state = _flatten_refs(kwargs.get("initial_state"), where)
         mask = _flatten_refs(kwargs.get("mask"), where)
-        if extra and class_name in RNN_CLASSES:
+        if extra and takes_initial_state:
             state = extra + state  # positional initial_state
         elif extra:
             inputs += extra
@@ -276,7 +295,7 @@ def _parse_node(node, class_name: str, where: str) -> NodeSpec:
         if isinstance(kwargs, dict) and kwargs.get("mask") is not None:
             mask = _flatten_refs(kwargs["mask"], where)
     mask_ref = mask[0] if mask else None
-    if class_name in RNN_CLASSES and len(refs) > 1:
+    if takes_initial_state and len(refs) > 1:
         return NodeSpec(refs[:1], refs[1:] + state, mask_ref)
     return NodeSpec(refs, state, mask_ref)
 
@@ -307,7 +326,7 @@ def _io_refs(value, where: str) -> List[Ref]:
     raise ModelFormatError(f"{where}: malformed list {value!r}")
 
 
-def _parse_functional(config) -> GraphSpec:
+def _parse_functional(config, layer_classes: LayerClasses) -> GraphSpec:
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise ModelFormatError("Functional model config has no list of layers")
     name = config.get("name", "model")
@@ -319,7 +338,10 @@ def _parse_functional(config) -> GraphSpec:
         nodes_raw = layer.get("inbound_nodes", [])
         if not isinstance(nodes_raw, list):
             raise ModelFormatError(f"{where}: inbound_nodes is not a list")
-        nodes = [_parse_node(n, layer["class_name"], where) for n in nodes_raw]
+        takes_initial_state = class_fact(layer_classes, layer["class_name"],
+                                         "takes_initial_state", False)
+        nodes = [_parse_node(n, layer["class_name"], takes_initial_state, where)
+                 for n in nodes_raw]
         specs.append(LayerSpec(lname, layer["class_name"], layer["config"], nodes))
     _check_unique_names(specs, name)
     inputs = _io_refs(config.get("input_layers"), f"model {name!r} input_layers")

@@ -14,8 +14,8 @@ from .executor import Executor
 from .generate import generate
 from .graph import Graph
 from .inputs import shape_text, standardize_inputs
-from .io import keras1_config, keras3_weights, legacy_weights, weights_file
-from .layers import check_supported, register_container
+from .io import keras1_config, keras3_weights, weights_file
+from .layers import LAYER_CLASSES, check_supported, register_container
 from .layers.base import Layer, LoadContext
 from .summary import summary_rows, summary_text
 
@@ -43,20 +43,20 @@ class Model(Layer):
     @classmethod
     def from_layer_dict(cls, layer_dict: dict, ctx: LoadContext) -> "Model":
         """A nested model, built by the layer table (layers.build_layer)."""
-        return cls(parse_model(layer_dict), ctx)
+        return cls(parse_model(layer_dict, LAYER_CLASSES), ctx)
 
     @classmethod
     def from_keras_config(cls, model_config, version: tuple, fuse: bool = True) -> "Model":
         """A whole model from its Keras config, built, bounded and with zero state; weights
         come after (the loaders)."""
-        check_nesting(model_config)  # before anything recurses into nested models
+        check_nesting(model_config, LAYER_CLASSES)  # before anything recurses into nested models
         graph_config = model_config
         if version[0] < 3:
             # Keras 2 read Keras 1 configs through its legacy constructor keywords (keys decide,
             # not the recorded version, which old files lack); Keras 3 has no such conversion.
-            graph_config = keras1_config.convert_model_config(model_config)
+            graph_config = keras1_config.convert_model_config(model_config, LAYER_CLASSES)
         check_supported(graph_config)
-        model = cls(parse_model(graph_config), LoadContext(version), fuse)
+        model = cls(parse_model(graph_config, LAYER_CLASSES), LoadContext(version), fuse)
         model.build()
         check_budget(model)  # sizes from the config, bounded before they are allocated
         model.allocate_state()
@@ -141,8 +141,7 @@ class Model(Layer):
                 f"({[n for n, _ in layer_weights]}), the model has {len(layers)} layers with "
                 f"weights ({[l.name for l in layers]})")
         for layer, (_, arrays) in zip(layers, layer_weights):
-            layer.set_weights(
-                legacy_weights.preprocess_weights_for_loading(layer, arrays, keras1))
+            layer.set_weights(layer.convert_legacy_weights(list(arrays), keras1))
 
     def load_weights(self, path) -> None:
         """Keras ``model.load_weights``: a Keras 1/2 ``save_weights`` .h5, a Keras 3

@@ -13,6 +13,7 @@ import pytest
 import fastlstm
 import keras_fixtures as kf
 from fastlstm.io import cudnn_weights, keras1_config
+from fastlstm.layers import LAYER_CLASSES
 
 LEGACY_CASES = [c for c in kf.cases("keras2") if "keras1" in c["files"] or "cudnn" in c["files"]]
 
@@ -130,22 +131,25 @@ def test_keras1_configs_become_keras2_ones():
     converted = keras1_config.convert_layer_config("LSTM", {
         "name": "lstm_1", "output_dim": 4, "inner_activation": "hard_sigmoid",
         "consume_less": "gpu", "forget_bias_init": "one", "input_dim": 3, "input_length": 7,
-        "dropout_W": 0.1, "dropout_U": 0.2, "init": "glorot_uniform", "input_dtype": "float32"})
+        "dropout_W": 0.1, "dropout_U": 0.2, "init": "glorot_uniform", "input_dtype": "float32"},
+        LAYER_CLASSES)
     assert converted == {"name": "lstm_1", "units": 4, "recurrent_activation": "hard_sigmoid",
                          "implementation": 2, "unit_forget_bias": True,
                          "batch_input_shape": [None, 7, 3], "dropout": 0.1,
                          "recurrent_dropout": 0.2, "kernel_initializer": "glorot_uniform",
                          "dtype": "float32"}
-    gru = keras1_config.convert_layer_config("GRU", {"name": "g", "output_dim": 2})
+    gru = keras1_config.convert_layer_config("GRU", {"name": "g", "output_dim": 2}, LAYER_CLASSES)
     assert gru == {"name": "g", "units": 2, "reset_after": False}
     dense = keras1_config.convert_layer_config("Dense", {"name": "d", "output_dim": 2,
-                                                         "bias": False, "input_dim": 5})
+                                                         "bias": False, "input_dim": 5},
+                                               LAYER_CLASSES)
     assert dense == {"name": "d", "units": 2, "use_bias": False, "batch_input_shape": [None, 5]}
-    assert keras1_config.convert_layer_config("Dropout", {"name": "x", "p": 0.5}) == \
+    assert keras1_config.convert_layer_config("Dropout", {"name": "x", "p": 0.5},
+                                              LAYER_CLASSES) == \
         {"name": "x", "rate": 0.5}
     embedding = keras1_config.convert_layer_config("Embedding", {
         "name": "e", "input_dim": 10, "output_dim": 3, "init": "uniform", "dropout": 0.0,
-        "batch_input_shape": [None, 7]})
+        "batch_input_shape": [None, 7]}, LAYER_CLASSES)
     assert embedding == {"name": "e", "input_dim": 10, "output_dim": 3,
                          "embeddings_initializer": "uniform", "batch_input_shape": [None, 7]}
 
@@ -154,7 +158,7 @@ def test_keras1_configs_become_keras2_ones():
 def test_keras2_configs_pass_the_keras1_conversion_unchanged(case):
     with h5py.File(kf.path(case["files"]["h5"])) as f:
         config = json.loads(f.attrs["model_config"])
-    assert keras1_config.convert_model_config(config) == config
+    assert keras1_config.convert_model_config(config, LAYER_CLASSES) == config
 
 
 @pytest.mark.parametrize("name", [c["name"] for c in LEGACY_CASES if "keras1" in c["files"]])

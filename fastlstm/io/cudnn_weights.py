@@ -20,7 +20,9 @@ gates z, r, h):
   layer hands cuDNN the blocks in its own r, z, h order itself), so no gate is reordered.
 - ``GRU(reset_after=False)``: bias (3u,); nothing converts to or from it (Keras refuses).
 
-The source layout is recognised from the bias shape; a layer without bias is left as it is.
+The source layout is recognised from the bias shape; the target is the layout the layer names
+(``weights_layout`` and ``gate_order`` of the recurrent layers in fastlstm/layers answer what
+Keras asks of ``layer.__class__.__name__``); a layer without bias is left as it is.
 CuDNN -> Keras sums the two LSTM biases (``np.sum(np.split(b, 2), axis=0)``) and reshapes the GRU
 bias to (2, 3u); Keras -> CuDNN gives each LSTM bias half (``np.tile(0.5 * b, 2)``) and
 flattens the GRU bias. Weights whose kernel or recurrent shapes disagree with the layer are left
@@ -34,8 +36,6 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from .keras_h5 import read_weight
-
-N_GATES = {"LSTM": 4, "CuDNNLSTM": 4, "GRU": 3, "CuDNNGRU": 3}
 
 
 def _per_gate(kernels: np.ndarray, func, n_gates: int) -> np.ndarray:
@@ -88,12 +88,6 @@ def _layouts(n_gates: int, units: int) -> dict:
             (3 * units,): "GRU(reset_after=False)"}
 
 
-def target_layout(layer) -> str:
-    if layer.keras_class == "GRU":
-        return f"GRU(reset_after={bool(layer.reset_after)})"
-    return layer.keras_class
-
-
 _CONVERTERS = {
     ("CuDNNLSTM", "LSTM"): lstm_from_cudnn,
     ("LSTM", "CuDNNLSTM"): lstm_to_cudnn,
@@ -102,25 +96,25 @@ _CONVERTERS = {
 }
 
 
-def convert_rnn_weights(layer, weights: Sequence) -> list:
-    """``_convert_rnn_weights(layer, weights)`` for a fastlstm layer; weights may be unread h5py
-    datasets, read only when they are converted and their shapes match the layer."""
-    n_gates = N_GATES.get(layer.keras_class)
-    expected = layer.weight_shapes()
-    if n_gates is None or len(weights) != 3 or len(expected) != 3:
+def convert_rnn_weights(weights: Sequence, *, layout: str, n_gates: int,
+                        expected: Sequence[Sequence[int]], name: str) -> list:
+    """``_convert_rnn_weights`` for a layer whose weights have this layout (one of the names
+    above), n_gates gate blocks and the ``expected`` shapes; ``name`` names it in messages.
+    Weights may be unread h5py datasets, read only when they are converted and their shapes
+    match the layer."""
+    if len(weights) != 3 or len(expected) != 3:
         return list(weights)
     shapes = [tuple(np.shape(w)) for w in weights]
     if shapes[:2] != [tuple(s) for s in expected[:2]]:
         return list(weights)
     units = int(expected[1][0])
     source = _layouts(n_gates, units).get(shapes[2])
-    target = target_layout(layer)
-    if source is None or source == target:
+    if source is None or source == layout:
         return list(weights)
-    convert = _CONVERTERS.get((source, target))
+    convert = _CONVERTERS.get((source, layout))
     if convert is None:  # GRU(reset_after=False) on either side
         raise ModelFormatError(
-            f"layer {layer.name!r} ({target}): the file holds {source} weights (bias shape "
-            f"{shapes[2]}), which do not fit a {target}; Keras refuses this conversion too")
-    return convert([read_weight(w, f"weight {i} of layer {layer.name!r}")
+            f"layer {name!r} ({layout}): the file holds {source} weights (bias shape "
+            f"{shapes[2]}), which do not fit a {layout}; Keras refuses this conversion too")
+    return convert([read_weight(w, f"weight {i} of layer {name!r}")
                     for i, w in enumerate(weights)])

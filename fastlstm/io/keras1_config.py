@@ -19,7 +19,8 @@ key of ``value_conversions`` a known old value is replaced, then each ``(old, ne
   embeddings_regularizer, W_constraint -> embeddings_constraint; ``dropout`` is dropped.
 - Dropout (``legacy_dropout_support``): p -> rate. InputLayer (``legacy_input_support``) and the
   base Layer: input_dtype -> dtype.
-- TimeDistributed and Bidirectional configs hold a wrapped layer config, converted the same way.
+- TimeDistributed and Bidirectional configs hold wrapped layer configs (the keys each wrapper
+  class names in ``wrapped_config_keys``), converted the same way.
 
 Keras 1 validated ``consume_less`` itself ("Unknown `consume_less` mode"); a value outside cpu,
 mem, gpu is refused here too, since it also decided how the weights were saved (see
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..config import MODEL_CLASSES, WRAPPERS
+from ..config import MODEL_CLASSES, LayerClasses, class_fact
 from ..errors import ModelFormatError
 
 CONSUME_LESS = {"cpu": 0, "mem": 1, "gpu": 2}
@@ -73,7 +74,10 @@ def _set_input_shape(config: dict, shape: list) -> None:
 
 
 Preprocessor = Callable[[dict, str], None]
-# class -> (preprocessor, [(old, new)], {old key: {old value: new value}})
+# (preprocessor, [(old, new)], {old key: {old value: new value}}): one
+# ``generate_legacy_interface(...)`` of keras/legacy/interfaces.py. Each Keras 2 class decorates
+# its constructor with one; here each layer class names its own in ``keras1_interface``
+# (fastlstm/layers, None for the classes without).
 Interface = Tuple[Optional[Preprocessor], List[Tuple[str, str]], Dict[str, dict]]
 
 RECURRENT_CONVERSIONS = [
@@ -83,29 +87,33 @@ RECURRENT_CONVERSIONS = [
     ("U_regularizer", "recurrent_regularizer"), ("dropout_W", "dropout"),
     ("dropout_U", "recurrent_dropout"), ("consume_less", "implementation")]
 
-INTERFACES: Dict[str, Interface] = {
-    "LSTM": (_recurrent_args, RECURRENT_CONVERSIONS, {"consume_less": CONSUME_LESS}),
-    "GRU": (_keras1_gru, RECURRENT_CONVERSIONS, {"consume_less": CONSUME_LESS}),
-    "SimpleRNN": (_recurrent_args, RECURRENT_CONVERSIONS, {"consume_less": CONSUME_LESS}),
-    "Dense": (_dense_args, [
-        ("output_dim", "units"), ("init", "kernel_initializer"),
-        ("W_regularizer", "kernel_regularizer"), ("b_regularizer", "bias_regularizer"),
-        ("W_constraint", "kernel_constraint"), ("b_constraint", "bias_constraint"),
-        ("bias", "use_bias")], {}),
-    "Embedding": (_embedding_args, [
-        ("init", "embeddings_initializer"), ("W_regularizer", "embeddings_regularizer"),
-        ("W_constraint", "embeddings_constraint")], {}),
-    "Dropout": (None, [("p", "rate")], {}),
-}
+LEGACY_RECURRENT_SUPPORT: Interface = (_recurrent_args, RECURRENT_CONVERSIONS,
+                                       {"consume_less": CONSUME_LESS})
+# Keras 2's GRU has legacy_recurrent_support; the preprocessor adds reset_after=False.
+LEGACY_GRU_SUPPORT: Interface = (_keras1_gru, RECURRENT_CONVERSIONS,
+                                 {"consume_less": CONSUME_LESS})
+LEGACY_DENSE_SUPPORT: Interface = (_dense_args, [
+    ("output_dim", "units"), ("init", "kernel_initializer"),
+    ("W_regularizer", "kernel_regularizer"), ("b_regularizer", "bias_regularizer"),
+    ("W_constraint", "kernel_constraint"), ("b_constraint", "bias_constraint"),
+    ("bias", "use_bias")], {})
+LEGACY_EMBEDDING_SUPPORT: Interface = (_embedding_args, [
+    ("init", "embeddings_initializer"), ("W_regularizer", "embeddings_regularizer"),
+    ("W_constraint", "embeddings_constraint")], {})
+LEGACY_DROPOUT_SUPPORT: Interface = (None, [("p", "rate")], {})
+NO_INTERFACE: Interface = (None, [], {})
 
 
-def convert_layer_config(class_name: str, config: dict) -> dict:
-    """One layer's config with its Keras 1 keywords converted (a new dict)."""
+def convert_layer_config(class_name: str, config: dict, layer_classes: LayerClasses) -> dict:
+    """One layer's config with its Keras 1 keywords converted (a new dict); ``layer_classes``
+    is the layer table (fastlstm.layers.LAYER_CLASSES), asked for the class's
+    ``keras1_interface`` and which keys hold wrapped layers."""
     config = dict(config)
     name = str(config.get("name", class_name))
     if "input_dtype" in config and "dtype" not in config:
         config["dtype"] = config.pop("input_dtype")
-    preprocessor, conversions, value_conversions = INTERFACES.get(class_name, (None, [], {}))
+    interface = class_fact(layer_classes, class_name, "keras1_interface", None)
+    preprocessor, conversions, value_conversions = interface or NO_INTERFACE
     if preprocessor is not None:
         preprocessor(config, name)
     for key, values in value_conversions.items():
@@ -118,33 +126,34 @@ def convert_layer_config(class_name: str, config: dict) -> dict:
                     f"layer {name!r} ({class_name}) has both the Keras 1 key {old!r} and the "
                     f"Keras 2 key {new!r}")
             config[new] = config.pop(old)
-    if class_name in WRAPPERS and isinstance(config.get("layer"), dict):
-        config["layer"] = convert_layer(config["layer"])
+    for key in class_fact(layer_classes, class_name, "wrapped_config_keys", ()):
+        if isinstance(config.get(key), dict):
+            config[key] = convert_layer(config[key], layer_classes)
     return config
 
 
-def convert_layer(layer: dict) -> dict:
+def convert_layer(layer: dict, layer_classes: LayerClasses) -> dict:
     """A ``{"class_name", "config", ...}`` layer entry (nested models included), converted."""
     if not isinstance(layer, dict) or not isinstance(layer.get("class_name"), str):
         return layer
     class_name, config = layer["class_name"], layer.get("config")
     if class_name in MODEL_CLASSES:
-        return {**layer, "config": _convert_model_body(config)}
+        return {**layer, "config": _convert_model_body(config, layer_classes)}
     if not isinstance(config, dict):
         return layer
-    return {**layer, "config": convert_layer_config(class_name, config)}
+    return {**layer, "config": convert_layer_config(class_name, config, layer_classes)}
 
 
-def _convert_model_body(config):
+def _convert_model_body(config, layer_classes: LayerClasses):
     if isinstance(config, list):                       # Sequential, Keras 1.2-2.2.0
-        return [convert_layer(l) for l in config]
+        return [convert_layer(l, layer_classes) for l in config]
     if isinstance(config, dict) and isinstance(config.get("layers"), list):
-        return {**config, "layers": [convert_layer(l) for l in config["layers"]]}
+        return {**config, "layers": [convert_layer(l, layer_classes) for l in config["layers"]]}
     return config
 
 
-def convert_model_config(model_config):
+def convert_model_config(model_config, layer_classes: LayerClasses):
     """A whole model config (``{"class_name", "config"}``) with every layer converted."""
     if not isinstance(model_config, dict):
         return model_config
-    return convert_layer(model_config)
+    return convert_layer(model_config, layer_classes)

@@ -19,7 +19,8 @@ along the last axis into Keras 2's gate order i, f, c, o (z, r, h)::
 
 Keras 1 GRU maths is Keras 2's ``reset_after=False``. SimpleRNN (W, U, b), Dense (W, b) and
 Embedding (W) saved Keras 2's layout under other names. Every per-gate shape is checked against
-the layer before anything is read.
+the layer before anything is read. Keras tests ``layer.__class__.__name__``; here the layer gives
+both gate orders (``keras1_saved_gates`` and ``gate_order`` of LSTM and GRU in fastlstm/layers).
 """
 from __future__ import annotations
 
@@ -32,15 +33,12 @@ import numpy as np
 from ..errors import ModelFormatError
 from .keras_h5 import read_weight
 
-# Gates in the order Keras 1 saved them, and where each goes in the Keras 2 concatenation.
-SAVED_GATES = {"LSTM": ("i", "c", "f", "o"), "GRU": ("z", "r", "h")}
-KERAS2_GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h")}
 PARTS = ("W", "U", "b")
 
 
-def per_gate_names(class_name: str) -> List[str]:
+def per_gate_names(saved_gates: Sequence[str]) -> List[str]:
     """['W_i', 'U_i', 'b_i', 'W_c', ...]: the per-gate arrays in saved order."""
-    return [f"{part}_{gate}" for gate in SAVED_GATES[class_name] for part in PARTS]
+    return [f"{part}_{gate}" for gate in saved_gates for part in PARTS]
 
 
 def _weight_name(w, index: int) -> str:
@@ -49,43 +47,38 @@ def _weight_name(w, index: int) -> str:
     return f"#{index}"
 
 
-def _count_error(layer, weights) -> ModelFormatError:
-    class_name = layer.keras_class
-    expected = per_gate_names(class_name)
+def _count_error(weights, expected: List[str], where: str) -> ModelFormatError:
     names = [_weight_name(w, i) for i, w in enumerate(weights)]
     stems = [re.sub(r":\d+$", "", n) for n in names]
     missing = [e for e in expected if not any(s.endswith("_" + e) for s in stems)]
     note = f"; missing: {', '.join(missing)}" if missing and len(missing) < len(expected) else ""
     return ModelFormatError(
-        f"layer {layer.name!r} ({class_name}) in a Keras 1 file: expected its weights per gate, "
-        f"{len(expected)} arrays {expected} (consume_less 'cpu' or 'mem'), or concatenated, 3 "
-        f"arrays [W, U, b] (consume_less 'gpu'); the file has {len(weights)}: {names}{note}")
+        f"{where}: expected its weights per gate, {len(expected)} arrays {expected} "
+        f"(consume_less 'cpu' or 'mem'), or concatenated, 3 arrays [W, U, b] (consume_less "
+        f"'gpu'); the file has {len(weights)}: {names}{note}")
 
 
-def convert(layer, weights: Sequence) -> list:
-    """Keras 1 weights of one layer -> Keras 2 ones (unchanged unless per-gate LSTM/GRU)."""
-    class_name = layer.keras_class
-    if class_name not in SAVED_GATES:
-        return list(weights)
-    gates = SAVED_GATES[class_name]
-    expected = layer.weight_shapes()
+def convert(weights: Sequence, *, saved_gates: Sequence[str], gate_order: Sequence[str],
+            expected: Sequence[Sequence[int]], name: str, class_name: str) -> list:
+    """Keras 1 weights of one recurrent layer -> Keras 2 ones: ``saved_gates`` in the order
+    Keras 1 saved them, ``gate_order`` the layer's own, ``expected`` its weight shapes;
+    ``name`` and ``class_name`` name it in messages. Unchanged when already concatenated."""
     if len(weights) == 3 or len(expected) != 3:
         return list(weights)          # consume_less='gpu' (already concatenated), or no bias
-    if len(weights) != 3 * len(gates):
-        raise _count_error(layer, weights)
+    names = per_gate_names(saved_gates)
+    where = f"layer {name!r} ({class_name}) in a Keras 1 file"
+    if len(weights) != len(names):
+        raise _count_error(weights, names, where)
     n_features, units = int(expected[0][0]), int(expected[1][0])
     gate_shapes = {"W": (n_features, units), "U": (units, units), "b": (units,)}
-    names = per_gate_names(class_name)
     for i, w in enumerate(weights):
         part = names[i][0]
         if tuple(np.shape(w)) != gate_shapes[part]:
             raise ModelFormatError(
-                f"layer {layer.name!r} ({class_name}) in a Keras 1 file: per-gate weight "
-                f"{_weight_name(w, i)!r} ({names[i]}) has shape {tuple(np.shape(w))}, expected "
-                f"{gate_shapes[part]} like every {part}_* of a layer with {n_features} input "
-                f"features and {units} units")
-    arrays = {names[i]: read_weight(w, f"weight {_weight_name(w, i)!r} of layer {layer.name!r}")
+                f"{where}: per-gate weight {_weight_name(w, i)!r} ({names[i]}) has shape "
+                f"{tuple(np.shape(w))}, expected {gate_shapes[part]} like every {part}_* of a "
+                f"layer with {n_features} input features and {units} units")
+    arrays = {names[i]: read_weight(w, f"weight {_weight_name(w, i)!r} of layer {name!r}")
               for i, w in enumerate(weights)}
-    return [np.concatenate([arrays[f"{part}_{gate}"] for gate in KERAS2_GATES[class_name]],
-                           axis=-1)
+    return [np.concatenate([arrays[f"{part}_{gate}"] for gate in gate_order], axis=-1)
             for part in PARTS]

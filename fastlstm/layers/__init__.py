@@ -30,7 +30,7 @@ from .pooling import AveragePooling1D, MaxPooling1D
 from .repeat_vector import RepeatVector
 from .reshape import Reshape
 from .simple_rnn import SimpleRNN
-from .time_distributed import WRAPPABLE, TimeDistributed
+from .time_distributed import TimeDistributed
 
 LAYER_CLASSES = {
     cls.keras_class: cls
@@ -61,12 +61,8 @@ def unsupported_layers(layer_dicts) -> List[Tuple[str, str]]:
             found.extend(unsupported_layers(inner))
         elif class_name not in LAYER_CLASSES:
             found.append((str(class_name), str(name)))
-        elif class_name == "TimeDistributed" and isinstance(config, dict):
-            inner = config.get("layer")
-            if isinstance(inner, dict) and inner.get("class_name") not in WRAPPABLE:
-                inner_name = (inner.get("config") or {}).get("name", "?")
-                found.append((f"TimeDistributed({inner.get('class_name')})",
-                              f"{name}/{inner_name}"))
+        elif isinstance(config, dict):
+            found.extend(LAYER_CLASSES[class_name].unsupported_inner(config, str(name)))
     return found
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _kernels
 from ..errors import ModelFormatError, UnsupportedConfigError
+from ..io import legacy_weights
 from ..limits import checked_int
 
 Shape = Tuple[Optional[int], ...]
@@ -43,6 +44,22 @@ class Layer:
     supports_masking = False
     # Layers whose call takes the mask (mask=...): recurrent layers, masked pooling.
     uses_mask = False
+    # Asked of the class by config.py while it reads raw configs, before any layer exists.
+    # A call's tensors after the input are its initial state: Keras 2 nodes list them as inputs
+    # (tf_keras layers/rnn/base_rnn.py RNN.__call__ and Bidirectional.__call__ fold
+    # initial_state into the inputs), Keras 3 nodes may pass them positionally.
+    takes_initial_state = False
+    # The config keys that hold wrapped layers' {"class_name", "config"} dicts (wrappers).
+    wrapped_config_keys: Tuple[str, ...] = ()
+    # The Keras 2 legacy interface (keras/legacy/interfaces.py) that renames this class's Keras 1
+    # config keys (io/keras1_config.py); None: only the base Layer's input_dtype -> dtype.
+    keras1_interface: Optional[tuple] = None
+
+    @classmethod
+    def unsupported_inner(cls, config: dict, name: str) -> List[Tuple[str, str]]:
+        """(class, name) of what this layer's raw config wraps that fastlstm cannot build, so
+        that layers.check_supported lists every unsupported layer at once before building."""
+        return []
 
     def __init__(self, config: dict, ctx: LoadContext):
         self.config = config
@@ -122,6 +139,22 @@ class Layer:
 
         self.set_weights(keras3_weights.read_path(group, self.keras3_weights_path(), where,
                                                   self.name))
+
+    def convert_legacy_weights(self, arrays: List, keras1: bool) -> list:
+        """This layer's arrays from a Keras 1/2 (legacy) HDF5 weights group, converted as Keras 2
+        converts them on loading (io/legacy_weights.py); ``keras1`` for a Keras 1 file. Arrays
+        may be unread h5py datasets: those not converted stay so, for set_weights to check.
+
+        A layer without sublayers keeps its arrays. One with sublayers holds theirs as Keras
+        orders a layer's weights (tf_keras base_layer.py ``weights``: every sublayer's trainable
+        ones, then every sublayer's non-trainable ones), and each sublayer converts its share,
+        as Keras converts a nested model (``convert_nested_model``). Layers whose weights Keras
+        converts otherwise (Bidirectional, TimeDistributed, the recurrent layers) override this.
+        """
+        weighted = [layer for layer in self.sublayers() if layer.weight_shapes()]
+        if not weighted:
+            return list(arrays)
+        return legacy_weights.convert_nested_model(weighted, arrays, keras1)
 
     def count_params(self) -> int:
         return int(sum(int(np.prod(s)) for s in self.weight_shapes()))

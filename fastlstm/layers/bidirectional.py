@@ -15,6 +15,7 @@ import copy
 import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedConfigError
+from ..io import legacy_weights
 from .base import Layer
 from .recurrent import RecurrentLayer
 
@@ -28,6 +29,8 @@ def _prefixed(name: str, prefix: str) -> str:
 class Bidirectional(Layer):
     keras_class = "Bidirectional"
     uses_mask = True
+    takes_initial_state = True  # the forward layer's states, then the backward layer's
+    wrapped_config_keys = ("layer", "backward_layer")
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
@@ -106,6 +109,12 @@ class Bidirectional(Layer):
         n = len(self.forward.weight_shapes())
         self.forward.set_weights(weights[:n])
         self.backward.set_weights(weights[n:])
+
+    def convert_legacy_weights(self, arrays, keras1):
+        """Keras splits a legacy file's arrays in halves, forward then backward, and each half
+        converts as its layer's (legacy_weights.convert_nested_bidirectional)."""
+        return legacy_weights.convert_nested_bidirectional(self.forward, self.backward, arrays,
+                                                           keras1)
 
     def load_keras3_group(self, group, where: str) -> None:
         """Keras 3 files: ``forward_layer/cell/vars`` and ``backward_layer/cell/vars``, given

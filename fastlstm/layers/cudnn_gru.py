@@ -23,4 +23,5 @@ class CuDNNGRU(CuDNNRecurrent, GRU):
     keras_class = "CuDNNGRU"
     cudnn_config = CUDNN_GRU_CONFIG
     n_bias_per_unit = 6
+    weights_layout = "CuDNNGRU"
     from_cudnn = staticmethod(cudnn_weights.gru_from_cudnn)

@@ -23,4 +23,5 @@ class CuDNNLSTM(CuDNNRecurrent, LSTM):
     keras_class = "CuDNNLSTM"
     cudnn_config = CUDNN_LSTM_CONFIG
     n_bias_per_unit = 8
+    weights_layout = "CuDNNLSTM"
     from_cudnn = staticmethod(cudnn_weights.lstm_from_cudnn)

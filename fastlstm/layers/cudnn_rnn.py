@@ -7,11 +7,15 @@ from __future__ import annotations
 
 
 class CuDNNRecurrent:
-    """Mixin before LSTM or GRU; subclasses set ``cudnn_config``, ``n_bias_per_unit`` and
-    ``from_cudnn`` (a staticmethod of io/cudnn_weights)."""
+    """Mixin before LSTM or GRU; subclasses set ``cudnn_config``, ``n_bias_per_unit``,
+    ``from_cudnn`` (a staticmethod of io/cudnn_weights) and ``weights_layout``."""
 
     cudnn_config: dict = {}
     n_bias_per_unit = 0
+    # CuDNNLSTM and CuDNNGRU came with Keras 2.0.9: no Keras 1 file holds them, and their
+    # constructors have no legacy interface.
+    keras1_saved_gates = None
+    keras1_interface = None
 
     def __init__(self, config: dict, ctx):
         super().__init__({**config, **self.cudnn_config}, ctx)

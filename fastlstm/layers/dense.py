@@ -6,6 +6,7 @@ import numpy as np
 from .. import _kernels
 from ..activations import activation_name, apply_activation, activation_id, SHAPE_CHANGING
 from ..errors import ModelFormatError
+from ..io import keras1_config
 from .base import Layer, config_int, single_input
 
 MAX_UNITS = 1 << 20
@@ -14,6 +15,7 @@ MAX_UNITS = 1 << 20
 class Dense(Layer):
     keras_class = "Dense"
     supports_masking = True
+    keras1_interface = keras1_config.LEGACY_DENSE_SUPPORT
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..io import keras1_config
 from .base import Layer, config_int, single_input
 
 # Inputs reach the layers as float32 (inputs.standardize_inputs), exact for integers below 2^24;
@@ -14,6 +15,7 @@ MAX_INPUT_DIM = 1 << 24
 
 class Embedding(Layer):
     keras_class = "Embedding"
+    keras1_interface = keras1_config.LEGACY_EMBEDDING_SUPPORT
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)

@@ -7,18 +7,27 @@ candidate after the product (h @ U_h + b) or on h before it ((r * h) @ U_h).
 """
 from __future__ import annotations
 
+from ..io import keras1_config
 from .packing import pack_gru
 from .recurrent import RecurrentLayer
 
 
 class GRU(RecurrentLayer):
     keras_class = "GRU"
+    gate_order = ("z", "r", "h")
+    keras1_saved_gates = ("z", "r", "h")  # Keras 1.2.2 keras/layers/recurrent.py GRU.build
+    keras1_interface = keras1_config.LEGACY_GRU_SUPPORT
 
     def __init__(self, config: dict, ctx):
         super().__init__(config, ctx)
         self.recurrent_activation = self.recurrent_activation_id(config, ctx)
         # Keras 2.0-2.2 had reset_after=False as its default (and Keras 1 GRUs have no such key).
         self.reset_after = bool(config.get("reset_after", ctx.keras_version >= (2, 3)))
+
+    @property
+    def weights_layout(self):
+        # The bias layout differs with reset_after, and only reset_after=True has a CuDNN twin.
+        return f"GRU(reset_after={self.reset_after})"
 
     def weight_shapes(self):
         u = self.units

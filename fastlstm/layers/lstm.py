@@ -12,6 +12,10 @@ from .recurrent import RecurrentLayer
 class LSTM(RecurrentLayer):
     keras_class = "LSTM"
     state_names = ("h", "c")
+    gate_order = ("i", "f", "c", "o")
+    # Keras 1.2.2 keras/layers/recurrent.py LSTM.build: trainable_weights per gate, i, c, f, o.
+    keras1_saved_gates = ("i", "c", "f", "o")
+    weights_layout = "LSTM"
 
     def __init__(self, config: dict, ctx):
         super().__init__(config, ctx)

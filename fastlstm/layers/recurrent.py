@@ -7,13 +7,14 @@ computation schedule, not inference results.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from .. import _kernels
 from ..activations import activation_id
 from ..errors import ModelFormatError, UnsupportedConfigError
+from ..io import cudnn_weights, keras1_config, keras1_weights
 from .base import Layer, Shape, config_int
 
 # Largest layer fastlstm accepts: checked before any allocation so that a hostile config
@@ -158,3 +159,34 @@ class RecurrentLayer(Layer):
 
     def _bias_or_zeros(self, weights, shape):
         return weights[2] if self.use_bias else np.zeros(shape, np.float32)
+
+    # The tensors after the input of a call are its initial state (layers/base.py).
+    takes_initial_state = True
+    # Keras 2's LSTM, GRU and SimpleRNN constructors: @interfaces.legacy_recurrent_support.
+    keras1_interface = keras1_config.LEGACY_RECURRENT_SUPPORT
+
+    # -- legacy weights ---------------------------------------------------------------------------
+    # What tf_keras hdf5_format.preprocess_weights_for_loading tells from the class name.
+    # The gate blocks of kernel, recurrent_kernel and bias, in order (LSTM i, f, c, o; GRU z, r,
+    # h); () for SimpleRNN, whose weights are one block.
+    gate_order: Tuple[str, ...] = ()
+    # The gates in the order a Keras 1 file saved them, one (W, U, b) each (io/keras1_weights.py);
+    # None where Keras 1 saved the Keras 2 layout (SimpleRNN) or had no such layer (CuDNN*).
+    keras1_saved_gates: Optional[Tuple[str, ...]] = None
+    # This layer's weights layout among those _convert_rnn_weights converts between
+    # (io/cudnn_weights.py); None for SimpleRNN, whose weights Keras never converts.
+    weights_layout: Optional[str] = None
+
+    def convert_legacy_weights(self, arrays, keras1):
+        """Keras 1 per-gate arrays concatenated (io/keras1_weights.py), then a CuDNN layout
+        turned into this layer's or back (io/cudnn_weights.py), in Keras's order."""
+        arrays = list(arrays)
+        if keras1 and self.keras1_saved_gates is not None:
+            arrays = keras1_weights.convert(
+                arrays, saved_gates=self.keras1_saved_gates, gate_order=self.gate_order,
+                expected=self.weight_shapes(), name=self.name, class_name=self.keras_class)
+        if self.weights_layout is not None:
+            arrays = cudnn_weights.convert_rnn_weights(
+                arrays, layout=self.weights_layout, n_gates=len(self.gate_order),
+                expected=self.weight_shapes(), name=self.name)
+        return arrays

@@ -11,6 +11,16 @@ WRAPPABLE = ("Dense", "Activation", "Dropout")
 class TimeDistributed(Layer):
     keras_class = "TimeDistributed"
     supports_masking = True  # for the wrappable layers, which keep the timesteps
+    wrapped_config_keys = ("layer",)
+
+    @classmethod
+    def unsupported_inner(cls, config, name):
+        # A wrapped layer outside WRAPPABLE, which __init__ refuses too, listed with the rest.
+        inner = config.get("layer")
+        if isinstance(inner, dict) and inner.get("class_name") not in WRAPPABLE:
+            inner_name = (inner.get("config") or {}).get("name", "?")
+            return [(f"TimeDistributed({inner.get('class_name')})", f"{name}/{inner_name}")]
+        return []
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
@@ -37,6 +47,12 @@ class TimeDistributed(Layer):
 
     def keras3_weights_path(self):
         return ("layer",) + self.inner.keras3_weights_path()
+
+    def convert_legacy_weights(self, arrays, keras1):
+        # Keras's convert_nested_time_distributed: the wrapped layer's weights, converted as
+        # its own. Keras converts them a second time for Keras 1 files, a no-op for the
+        # wrappable layers (Keras 1 saved them in the Keras 2 layout).
+        return self.inner.convert_legacy_weights(arrays, keras1)
 
     def assign_weights(self, weights):
         self.inner.assign_weights(weights)
