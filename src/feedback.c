@@ -1,6 +1,7 @@
 /* Feedback generation (fastlstm.h fl_feedback_generate): y_{k+1} = ops(y_k) through a chain
  * of recurrent, Dense and Activation ops, with a thread team that persists over all the steps
  * (team.h for its invariants). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,11 +14,18 @@
 #include <omp.h>
 #endif
 
-/* Generation: recurrent multiply-adds per step and thread below which one thread runs alone
- * (see fl_feedback_generate). */
+/* Generation: recurrent multiply-adds per step and thread below which one thread runs alone.
+ *
+ * A team split by units meets once per recurrent op and step, and h moves between cores. At
+ * batch 1 with 8 features, two threads took 1.25x the time of one for LSTM(32) (5k
+ * multiply-adds a step); for LSTM(64) (18k) 0.65x while the team was busy but up to 2x when
+ * calls came 60 ms apart (the woken core runs slowly for milliseconds, and the team keeps its
+ * pace), so that stays on one thread; LSTM(128) took 0.55-0.8x at every pause. Split by rows,
+ * threads never meet. */
 #ifndef FL_FEEDBACK_MIN_MACS_PER_THREAD
 #define FL_FEEDBACK_MIN_MACS_PER_THREAD 32768.0
 #endif
+static const fl_team_policy fl_feedback_team_policy = {0.0, FL_FEEDBACK_MIN_MACS_PER_THREAD, 0};
 
 
 /* ------------------------------------------------------------------------------------------------
@@ -230,11 +238,14 @@ static int fl_feedback_thread(const fl_feedback_run *run, int tid, int n_team) {
 #endif
 
 /* Checks the ops; fills cells for the recurrent ones and returns their multiply-adds per row
- * and step, or -1 when an op is malformed. *all_split: every recurrent cell can split units. */
+ * and step, or -1 when an op is malformed. *all_split: every recurrent cell can split units;
+ * *min_blocks: the unit blocks of the smallest recurrent op. */
 static double fl_feedback_check_ops(const fl_op *ops, const fl_op_state *states, int n_ops,
-                                    fl_rnn_cell_fns *cells, int *all_split) {
+                                    fl_rnn_cell_fns *cells, int *all_split,
+                                    ptrdiff_t *min_blocks) {
     double macs = 0.0;
     *all_split = 1;
+    *min_blocks = PTRDIFF_MAX;
     for (int i = 0; i < n_ops; i++) {
         const fl_op *op = &ops[i];
         if (op->n_in < 1 || op->n_out < 1 || (i > 0 && op->n_in != ops[i - 1].n_out))
@@ -250,6 +261,8 @@ static double fl_feedback_check_ops(const fl_op *ops, const fl_op_state *states,
             macs += fl_rnn_gates(p->cell) * (double)(p->n_features + p->n_units) * p->n_units;
             cells[i] = fl_rnn_cell_functions(p);
             if (cells[i].whole_rows) *all_split = 0;
+            const ptrdiff_t n_blocks = fl_rnn_padded(p) / fl_rnn_block_units(p->cell);
+            if (n_blocks < *min_blocks) *min_blocks = n_blocks;
         } else if (op->kind == FL_OP_DENSE) {
             if (op->kernel == NULL || !fl_activation_is_valid(op->activation)) return -1.0;
         } else if (op->kind != FL_OP_ACTIVATION || op->n_in != op->n_out
@@ -258,30 +271,6 @@ static double fl_feedback_check_ops(const fl_op *ops, const fl_op_state *states,
         }
     }
     return macs;
-}
-
-/* How many threads generate with, and whether they split unit blocks (else rows).
- *
- * A team split by units meets once per recurrent op and step, and h moves between cores. At
- * batch 1 with 8 features, two threads took 1.25x the time of one for LSTM(32) (5k
- * multiply-adds a step); for LSTM(64) (18k) 0.65x while the team was busy but up to 2x when
- * calls came 60 ms apart (the woken core runs slowly for milliseconds, and the team keeps its
- * pace), so that stays on one thread; LSTM(128) took 0.55-0.8x at every pause. Split by rows,
- * threads never meet. */
-static int fl_feedback_team_size(const fl_op *ops, int n_ops, ptrdiff_t n_batch,
-                                 double macs_per_row, int all_split, int n_areas, int *by_units) {
-    int nt = n_areas;
-    if (macs_per_row * (double)n_batch < FL_FEEDBACK_MIN_MACS_PER_THREAD * nt) nt = 1;
-    *by_units = all_split && n_batch < 4 * (ptrdiff_t)nt;
-    if (!*by_units && nt > n_batch) nt = (int)n_batch;
-    if (*by_units) {
-        for (int i = 0; i < n_ops; i++)
-            if (ops[i].kind == FL_OP_RNN
-                && fl_rnn_padded(ops[i].rnn) / fl_rnn_block_units(ops[i].rnn->cell)
-                       < 2 * (ptrdiff_t)nt)
-                nt = 1;
-    }
-    return nt;
 }
 
 /* The shared buffers in the workspace after the n_areas per-thread areas: per recurrent op its
@@ -331,15 +320,17 @@ int fl_feedback_generate(const fl_op *ops, const fl_op_state *states, int n_ops,
     fl_rnn_cell_fns *cells = (fl_rnn_cell_fns *)tables;
     fl_feedback_buffers *bufs = (fl_feedback_buffers *)(cells + n_ops);
     int all_split;
-    const double macs_per_row = fl_feedback_check_ops(ops, states, n_ops, cells, &all_split);
+    ptrdiff_t min_blocks;
+    const double macs_per_row = fl_feedback_check_ops(ops, states, n_ops, cells, &all_split,
+                                                      &min_blocks);
     if (macs_per_row < 0.0 || n_batch == 0 || n_steps < 2) {
         free(tables);
         return macs_per_row < 0.0 ? FL_ERR_ARGUMENT : FL_OK;
     }
     const int n_areas = fl_effective_threads(n_threads);  /* per-thread areas, as sized */
     fl_feedback_run run;
-    const int nt = fl_feedback_team_size(ops, n_ops, n_batch, macs_per_row, all_split, n_areas,
-                                         &run.by_units);
+    const int nt = fl_team_plan(&fl_feedback_team_policy, macs_per_row * (double)n_batch, n_batch,
+                                min_blocks, all_split, n_areas, &run.by_units);
     run.ops = ops;
     run.states = states;
     run.n_ops = n_ops;
