@@ -3,7 +3,6 @@
  * unit-parallel schedule. The cells' arithmetic is in rnn_cells.c, the thread team in team.c. */
 #include <string.h>
 
-#include "activations.h"
 #include "rnn_cells.h"
 #include "team.h"
 
@@ -234,12 +233,8 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
                           const float *x, const unsigned char *mask, int zero_output_for_mask,
                           float *h, float *c, float *out, int return_sequences, int go_backwards,
                           float *workspace, int n_threads) {
-    if (p == NULL || p->n_features < 1 || p->n_units < 1 || n_batch < 0 || n_timesteps < 1
-        || n_threads < 1 || p->cell < 0 || p->cell >= FL_CELL_COUNT
-        || !fl_activation_is_valid(p->activation)
-        || !fl_activation_is_valid(p->recurrent_activation)) {
+    if (!fl_rnn_params_valid(p) || n_batch < 0 || n_timesteps < 1 || n_threads < 1)
         return FL_ERR_ARGUMENT;
-    }
     if (n_batch == 0) return FL_OK;
     if (x == NULL || h == NULL || (c == NULL && p->cell == FL_CELL_LSTM) || out == NULL
         || workspace == NULL || p->weights == NULL || p->bias == NULL) {
