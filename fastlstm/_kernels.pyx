@@ -308,7 +308,7 @@ cdef class RecurrentKernel:
     def forward(self,
                 const float[:, :, ::1] x,   # IN (n_batch, n_timesteps, n_features)
                 float[:, ::1] h,            # IN/OUT (n_batch, n_units)
-                float[:, ::1] c,            # IN/OUT (n_batch, n_units)
+                float[:, ::1] c,            # IN/OUT (n_batch, n_units); None for a GRU or SimpleRNN
                 out,                        # OUT (n_batch, n_timesteps, n_units) or (n_batch, n_units)
                 bint return_sequences, bint go_backwards, int n_threads,
                 mask=None,                  # IN (n_batch, n_timesteps) uint8, 0 = masked step
@@ -329,7 +329,11 @@ cdef class RecurrentKernel:
         if h.shape[0] != n_batch or h.shape[1] != self.n_units:
             raise ValueError(f"state h has shape {(h.shape[0], h.shape[1])}, "
                              f"expected {(n_batch, self.n_units)}")
-        if c.shape[0] != n_batch or c.shape[1] != self.n_units:
+        if c is None:
+            if self.cell == FL_CELL_LSTM:
+                raise ValueError(f"an LSTM needs its state c of shape {(n_batch, self.n_units)}, "
+                                 "got None")
+        elif c.shape[0] != n_batch or c.shape[1] != self.n_units:
             raise ValueError(f"state c has shape {(c.shape[0], c.shape[1])}, "
                              f"expected {(n_batch, self.n_units)}")
         if n_threads < 1:
@@ -354,9 +358,10 @@ cdef class RecurrentKernel:
         ws = ws_obj
         if mask is not None:
             mask_ptr = &mask_v[0, 0]
+        cdef float *c_ptr = NULL if c is None else &c[0, 0]
         with nogil:
             rc = fl_rnn_forward_masked(&self.params, n_batch, n_timesteps, &x[0, 0, 0],
-                                       mask_ptr, zero_output_for_mask, &h[0, 0], &c[0, 0],
+                                       mask_ptr, zero_output_for_mask, &h[0, 0], c_ptr,
                                        out_ptr, return_sequences, go_backwards, &ws[0],
                                        n_threads)
         self._pool.append(ws_obj)
