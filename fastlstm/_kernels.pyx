@@ -454,20 +454,27 @@ cdef extern from "fastlstm.h" nogil:
     ctypedef struct fl_op_state:
         float *h
         float *c
+    ctypedef struct fl_stack:
+        const fl_op *ops
+        int n_ops
+        Py_ssize_t n_features
+    ctypedef struct fl_stack_workspace:
+        size_t floats
     int FL_OP_RNN
     int FL_OP_DENSE
     int FL_OP_ACTIVATION
-    size_t fl_stack_workspace_floats(const fl_op *ops, int n_ops, Py_ssize_t n_batch,
-                                     Py_ssize_t n_timesteps, int n_threads)
-    int fl_stack_forward(const fl_op *ops, int n_ops, Py_ssize_t n_batch, Py_ssize_t n_timesteps,
-                         const float *x, float *out, const fl_op_state *states, float *workspace,
+    int FL_STACK_FORWARD
+    int FL_STACK_GENERATE
+    int FL_STACK_GENERATE_SLIDE
+    fl_stack_workspace fl_stack_workspace_size(const fl_stack *s, int call,
+                                               const fl_op_state *states, Py_ssize_t n_batch,
+                                               Py_ssize_t n_timesteps, int n_threads)
+    int fl_stack_forward(const fl_stack *s, const fl_op_state *states, Py_ssize_t n_batch,
+                         Py_ssize_t n_timesteps, const float *x, float *out, float *workspace,
                          int n_threads)
-    size_t fl_stack_generate_floats(const fl_op *ops, const fl_op_state *states, int n_ops,
-                                    Py_ssize_t n_batch, Py_ssize_t n_timesteps, int slide,
-                                    int n_threads)
-    int fl_stack_generate(const fl_op *ops, const fl_op_state *states, int n_ops,
-                          Py_ssize_t n_batch, Py_ssize_t n_timesteps, const float *x, float *y,
-                          Py_ssize_t n_steps, int slide, float *workspace, int n_threads)
+    int fl_stack_generate(const fl_stack *s, const fl_op_state *states, Py_ssize_t n_batch,
+                          Py_ssize_t n_timesteps, const float *x, float *y, Py_ssize_t n_steps,
+                          int slide, float *workspace, int n_threads)
     size_t fl_dense_scratch_floats(Py_ssize_t n_out)
     int fl_dense_forward(const float *x, Py_ssize_t n_rows, Py_ssize_t n_in, const float *kernel,
                          const float *bias, Py_ssize_t n_out, int activation, float *y,
@@ -714,14 +721,15 @@ cdef class StackPlan:
             if self.n_ops == 0:
                 out[...] = x
             return out
+        cdef fl_stack stack = fl_stack(ops=self.ops, n_ops=self.n_ops, n_features=self.n_features)
         pool = self._pool(n_batch, n_timesteps, n_threads)
         ws_arr = pool.pop() if pool else np.empty(
-            fl_stack_workspace_floats(self.ops, self.n_ops, n_batch, n_timesteps, n_threads),
-            dtype=np.float32)
+            fl_stack_workspace_size(&stack, FL_STACK_FORWARD, states, n_batch, n_timesteps,
+                                    n_threads).floats, dtype=np.float32)
         with nogil:
-            rc = fl_stack_forward(self.ops, self.n_ops, n_batch, n_timesteps,
+            rc = fl_stack_forward(&stack, states, n_batch, n_timesteps,
                                   <const float *>cnp.PyArray_DATA(x),
-                                  <float *>cnp.PyArray_DATA(out), states,
+                                  <float *>cnp.PyArray_DATA(out),
                                   <float *>cnp.PyArray_DATA(ws_arr), n_threads)
         pool.append(ws_arr)
         if rc != 0:
@@ -805,11 +813,13 @@ cdef class StackPlan:
             return out
         if n_batch == 0 or n_steps == 0:
             return out
+        cdef fl_stack stack = fl_stack(ops=self.ops, n_ops=self.n_ops, n_features=self.n_features)
         cdef cnp.ndarray ws_arr = np.empty(
-            fl_stack_generate_floats(self.ops, states, self.n_ops, n_batch, n_timesteps, slide,
-                                     n_threads), dtype=np.float32)
+            fl_stack_workspace_size(&stack, FL_STACK_GENERATE_SLIDE if slide else FL_STACK_GENERATE,
+                                    states, n_batch, n_timesteps, n_threads).floats,
+            dtype=np.float32)
         with nogil:
-            rc = fl_stack_generate(self.ops, states, self.n_ops, n_batch, n_timesteps,
+            rc = fl_stack_generate(&stack, states, n_batch, n_timesteps,
                                    <const float *>cnp.PyArray_DATA(x),
                                    <float *>cnp.PyArray_DATA(out), n_steps, slide,
                                    <float *>cnp.PyArray_DATA(ws_arr), n_threads)

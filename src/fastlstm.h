@@ -142,9 +142,10 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
 
 /* ------------------------------------------------------------------------------------------------
  * Compiled stacks (src/stack.c): a chain of recurrent, Dense and element-wise/row-wise
- * Activation ops run in one call. One op description serves every entry point. The carried
- * state comes with each call (states[i] for op i, NULL for a call that carries none): nothing
- * is kept between calls.
+ * Activation ops, one C object (fl_stack) with two entry points, a forward call and
+ * autoregressive generation, and one workspace sizing for both. The stack is fixed once built;
+ * the carried state comes with each call (states[i] for op i, NULL for a call that carries
+ * none): nothing is kept between calls. Each entry point checks the stack and the states once.
  * ---------------------------------------------------------------------------------------------- */
 enum fl_op_kind { FL_OP_RNN = 0, FL_OP_DENSE = 1, FL_OP_ACTIVATION = 2 };
 
@@ -161,44 +162,56 @@ typedef struct {
 } fl_op;
 
 /* A recurrent op's carried state, (n_batch, n_out) each, in/out; h NULL: the op starts from
- * zeros and keeps nothing (a stateless layer). c is used by LSTM ops only. */
+ * zeros and keeps nothing (a stateless layer). c is an LSTM's cell state, needed with h by an
+ * LSTM op; the other cells have none (c may be NULL). */
 typedef struct {
     float *h, *c;
 } fl_op_state;
 
-size_t fl_stack_workspace_floats(const fl_op *ops, int n_ops, ptrdiff_t n_batch,
-                                 ptrdiff_t n_timesteps, int n_threads);
+/* The ops in order: ops[0].n_in == n_features, each op takes what the one before gives. */
+typedef struct {
+    const fl_op *ops;      /* (n_ops), n_ops >= 1 */
+    int n_ops;
+    ptrdiff_t n_features;  /* features per timestep of the input */
+} fl_stack;
 
-/* x: (n_batch, n_timesteps, ops[0].n_in) -> out: the last op's output. states: (n_ops) or NULL
+/* The kind of call a workspace is for. */
+enum fl_stack_call { FL_STACK_FORWARD = 0, FL_STACK_GENERATE = 1, FL_STACK_GENERATE_SLIDE = 2 };
+
+/* A call's workspace, in floats, in this order. */
+typedef struct {
+    size_t forward;   /* one pass of the ops: each op's output, a recurrent op's zero initial
+                       * state and its driver's workspace, Dense and activation scratch */
+    size_t window;    /* generation: the stack's output and the input window (0 for forward) */
+    size_t feedback;  /* generation on every recurrent op's carried state: the feedback loop */
+    size_t floats;    /* all of it: what the caller allocates */
+} fl_stack_workspace;
+
+/* The workspace of one call (all zeros for sizes no call accepts). states as the call gets
+ * them: generation without slide in which every recurrent op carries its state runs its steps
+ * in the feedback loop; forward calls do not look at them. */
+fl_stack_workspace fl_stack_workspace_size(const fl_stack *s, int call /* enum fl_stack_call */,
+                                           const fl_op_state *states, ptrdiff_t n_batch,
+                                           ptrdiff_t n_timesteps, int n_threads);
+
+/* x: (n_batch, n_timesteps, n_features) -> out: the last op's output. states: (n_ops) or NULL
  * (no op carries state). */
-int fl_stack_forward(const fl_op *ops, int n_ops, ptrdiff_t n_batch, ptrdiff_t n_timesteps,
-                     const float *x, float *out, const fl_op_state *states,
-                     float *workspace /* fl_stack_workspace_floats() */, int n_threads);
+int fl_stack_forward(const fl_stack *s, const fl_op_state *states, ptrdiff_t n_batch,
+                     ptrdiff_t n_timesteps, const float *x, float *out,
+                     float *workspace /* FL_STACK_FORWARD */, int n_threads);
 
 /* Autoregressive generation (a Keras loop of predict calls, in one call): y (n_batch, n_steps,
- * width) with width = the first op's input = the last op's output; y_1 is the last timestep of
- * the stack's output for x (n_batch, n_timesteps, width), y_{k+1} the output for y_k as the
- * next input: one step on the carried state (states), or, with slide, for the window x
- * shifted by one with y_k appended, from zero state. When every recurrent op carries state,
- * steps 2.. run in fl_feedback_generate with a thread team kept over the steps; results are
+ * width) with width = n_features = the last op's output; y_1 is the last timestep of the
+ * stack's output for x (n_batch, n_timesteps, width), y_{k+1} the output for y_k as the next
+ * input: one step on the carried state (states), or, with slide, for the window x shifted by
+ * one with y_k appended, from zero state. When every recurrent op carries state, steps 2.. run
+ * in one feedback loop with a thread team kept over the steps (src/feedback.c); results are
  * bitwise those of the step-by-step loop. */
-size_t fl_stack_generate_floats(const fl_op *ops, const fl_op_state *states, int n_ops,
-                                ptrdiff_t n_batch, ptrdiff_t n_timesteps, int slide,
-                                int n_threads);
-int fl_stack_generate(const fl_op *ops, const fl_op_state *states, int n_ops, ptrdiff_t n_batch,
+int fl_stack_generate(const fl_stack *s, const fl_op_state *states, ptrdiff_t n_batch,
                       ptrdiff_t n_timesteps, const float *x, float *y, ptrdiff_t n_steps,
-                      int slide, float *workspace /* fl_stack_generate_floats() */,
+                      int slide,
+                      float *workspace /* FL_STACK_GENERATE, or _SLIDE with slide */,
                       int n_threads);
-
-/* The feedback loop itself (src/feedback.c): y: (n_batch, n_steps, width) with y[:, 0] given;
- * fills y[:, 1:], one timestep per step, every recurrent op on its carried state (states[i].h
- * non-NULL). Any number of ops (FL_ERR_MEMORY if their per-call tables cannot be
- * allocated). */
-size_t fl_feedback_workspace_floats(const fl_op *ops, int n_ops, ptrdiff_t n_batch,
-                                    int n_threads);
-int fl_feedback_generate(const fl_op *ops, const fl_op_state *states, int n_ops,
-                         ptrdiff_t n_batch, ptrdiff_t width, float *y, ptrdiff_t n_steps,
-                         float *workspace /* fl_feedback_workspace_floats() */, int n_threads);
 
 /* ------------------------------------------------------------------------------------------------
  * Dense (keras/src/layers/core/dense.py): y = activation(x @ kernel + bias) on the last axis.

@@ -1,10 +1,10 @@
-/* Feedback generation (fastlstm.h fl_feedback_generate): y_{k+1} = ops(y_k) through a chain
- * of recurrent, Dense and Activation ops, with a thread team that persists over all the steps
- * (team.h for its invariants). */
+/* Feedback generation (ops.h fl_feedback_generate, run by fastlstm.h fl_stack_generate):
+ * y_{k+1} = ops(y_k) through a chain of recurrent, Dense and Activation ops, with a thread team
+ * that persists over all the steps (team.h for its invariants). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "activations.h"
 #include "ops.h"
 #include "rnn_cells.h"
 #include "team.h"
@@ -13,11 +13,18 @@
 #include <omp.h>
 #endif
 
-/* Generation: recurrent multiply-adds per step and thread below which one thread runs alone
- * (see fl_feedback_generate). */
+/* Generation: recurrent multiply-adds per step and thread below which one thread runs alone.
+ *
+ * A team split by units meets once per recurrent op and step, and h moves between cores. At
+ * batch 1 with 8 features, two threads took 1.25x the time of one for LSTM(32) (5k
+ * multiply-adds a step); for LSTM(64) (18k) 0.65x while the team was busy but up to 2x when
+ * calls came 60 ms apart (the woken core runs slowly for milliseconds, and the team keeps its
+ * pace), so that stays on one thread; LSTM(128) took 0.55-0.8x at every pause. Split by rows,
+ * threads never meet. */
 #ifndef FL_FEEDBACK_MIN_MACS_PER_THREAD
 #define FL_FEEDBACK_MIN_MACS_PER_THREAD 32768.0
 #endif
+static const fl_team_policy fl_feedback_team_policy = {0.0, FL_FEEDBACK_MIN_MACS_PER_THREAD, 0};
 
 
 /* ------------------------------------------------------------------------------------------------
@@ -70,12 +77,12 @@ static ptrdiff_t fl_feedback_per_thread(const fl_op *ops, int n_ops, ptrdiff_t n
     return n;
 }
 
-size_t fl_feedback_workspace_floats(const fl_op *ops, int n_ops, ptrdiff_t n_batch,
-                                    int n_threads) {
-    if (ops == NULL || n_ops < 1 || n_batch < 0 || n_threads < 1) return 0;
+size_t fl_feedback_workspace_floats(const fl_stack *s, ptrdiff_t n_batch, int n_threads) {
+    const fl_op *ops = s->ops;
+    const int n_ops = s->n_ops;
     const ptrdiff_t n_areas = fl_effective_threads(n_threads);  /* as fl_feedback_generate */
     size_t total = (size_t)(n_areas * fl_feedback_per_thread(ops, n_ops, n_batch)
-                            + n_batch * ops[0].n_in);
+                            + n_batch * s->n_features);
     for (int i = 0; i < n_ops; i++) {
         if (ops[i].kind == FL_OP_RNN)
             total += (size_t)(2 * n_batch * ops[i].n_out + 3 * n_batch * fl_rnn_padded(ops[i].rnn));
@@ -229,59 +236,24 @@ static int fl_feedback_thread(const fl_feedback_run *run, int tid, int n_team) {
 }
 #endif
 
-/* Checks the ops; fills cells for the recurrent ones and returns their multiply-adds per row
- * and step, or -1 when an op is malformed. *all_split: every recurrent cell can split units. */
-static double fl_feedback_check_ops(const fl_op *ops, const fl_op_state *states, int n_ops,
-                                    fl_rnn_cell_fns *cells, int *all_split) {
+/* Fills cells for the recurrent ops and returns their multiply-adds per row and step.
+ * *all_split: every recurrent cell can split units; *min_blocks: the unit blocks of the
+ * smallest recurrent op. */
+static double fl_feedback_cells(const fl_op *ops, int n_ops, fl_rnn_cell_fns *cells,
+                                int *all_split, ptrdiff_t *min_blocks) {
     double macs = 0.0;
     *all_split = 1;
+    *min_blocks = PTRDIFF_MAX;
     for (int i = 0; i < n_ops; i++) {
-        const fl_op *op = &ops[i];
-        if (op->n_in < 1 || op->n_out < 1 || (i > 0 && op->n_in != ops[i - 1].n_out))
-            return -1.0;
-        if (op->kind == FL_OP_RNN) {
-            const fl_rnn_params *p = op->rnn;
-            if (p == NULL || p->n_features != op->n_in || p->n_units != op->n_out
-                || p->cell < 0 || p->cell >= FL_CELL_COUNT || states[i].h == NULL
-                || (states[i].c == NULL && p->cell == FL_CELL_LSTM)
-                || !fl_activation_is_valid(p->activation)
-                || !fl_activation_is_valid(p->recurrent_activation))
-                return -1.0;
-            macs += fl_rnn_gates(p->cell) * (double)(p->n_features + p->n_units) * p->n_units;
-            cells[i] = fl_rnn_cell_functions(p);
-            if (cells[i].whole_rows) *all_split = 0;
-        } else if (op->kind == FL_OP_DENSE) {
-            if (op->kernel == NULL || !fl_activation_is_valid(op->activation)) return -1.0;
-        } else if (op->kind != FL_OP_ACTIVATION || op->n_in != op->n_out
-                   || !fl_activation_is_valid(op->activation)) {
-            return -1.0;
-        }
+        const fl_rnn_params *p = ops[i].rnn;
+        if (ops[i].kind != FL_OP_RNN) continue;
+        macs += fl_rnn_gates(p->cell) * (double)(p->n_features + p->n_units) * p->n_units;
+        cells[i] = fl_rnn_cell_functions(p);
+        if (cells[i].whole_rows) *all_split = 0;
+        const ptrdiff_t n_blocks = fl_rnn_padded(p) / fl_rnn_block_units(p->cell);
+        if (n_blocks < *min_blocks) *min_blocks = n_blocks;
     }
     return macs;
-}
-
-/* How many threads generate with, and whether they split unit blocks (else rows).
- *
- * A team split by units meets once per recurrent op and step, and h moves between cores. At
- * batch 1 with 8 features, two threads took 1.25x the time of one for LSTM(32) (5k
- * multiply-adds a step); for LSTM(64) (18k) 0.65x while the team was busy but up to 2x when
- * calls came 60 ms apart (the woken core runs slowly for milliseconds, and the team keeps its
- * pace), so that stays on one thread; LSTM(128) took 0.55-0.8x at every pause. Split by rows,
- * threads never meet. */
-static int fl_feedback_team_size(const fl_op *ops, int n_ops, ptrdiff_t n_batch,
-                                 double macs_per_row, int all_split, int n_areas, int *by_units) {
-    int nt = n_areas;
-    if (macs_per_row * (double)n_batch < FL_FEEDBACK_MIN_MACS_PER_THREAD * nt) nt = 1;
-    *by_units = all_split && n_batch < 4 * (ptrdiff_t)nt;
-    if (!*by_units && nt > n_batch) nt = (int)n_batch;
-    if (*by_units) {
-        for (int i = 0; i < n_ops; i++)
-            if (ops[i].kind == FL_OP_RNN
-                && fl_rnn_padded(ops[i].rnn) / fl_rnn_block_units(ops[i].rnn->cell)
-                       < 2 * (ptrdiff_t)nt)
-                nt = 1;
-    }
-    return nt;
 }
 
 /* The shared buffers in the workspace after the n_areas per-thread areas: per recurrent op its
@@ -316,14 +288,11 @@ static void fl_feedback_layout(fl_feedback_run *run, int n_areas, fl_feedback_bu
     run->y_first = w;
 }
 
-int fl_feedback_generate(const fl_op *ops, const fl_op_state *states, int n_ops,
-                         ptrdiff_t n_batch, ptrdiff_t width, float *y, ptrdiff_t n_steps,
-                         float *workspace, int n_threads) {
-    if (ops == NULL || states == NULL || n_ops < 1 || n_batch < 0 || width < 1 || n_steps < 0 || n_threads < 1
-        || y == NULL || workspace == NULL || ops[0].n_in != width
-        || ops[n_ops - 1].n_out != width) {
-        return FL_ERR_ARGUMENT;
-    }
+int fl_feedback_generate(const fl_stack *s, const fl_op_state *states, ptrdiff_t n_batch,
+                         float *y, ptrdiff_t n_steps, float *workspace, int n_threads) {
+    const fl_op *ops = s->ops;
+    const int n_ops = s->n_ops;
+    if (n_batch == 0 || n_steps < 2) return FL_OK;
     /* Per-op tables of this call: one allocation for any number of ops. */
     void *tables = malloc((size_t)n_ops * (sizeof(fl_rnn_cell_fns) + sizeof(fl_feedback_buffers)
                                            + sizeof(ptrdiff_t)));
@@ -331,21 +300,18 @@ int fl_feedback_generate(const fl_op *ops, const fl_op_state *states, int n_ops,
     fl_rnn_cell_fns *cells = (fl_rnn_cell_fns *)tables;
     fl_feedback_buffers *bufs = (fl_feedback_buffers *)(cells + n_ops);
     int all_split;
-    const double macs_per_row = fl_feedback_check_ops(ops, states, n_ops, cells, &all_split);
-    if (macs_per_row < 0.0 || n_batch == 0 || n_steps < 2) {
-        free(tables);
-        return macs_per_row < 0.0 ? FL_ERR_ARGUMENT : FL_OK;
-    }
+    ptrdiff_t min_blocks;
+    const double macs_per_row = fl_feedback_cells(ops, n_ops, cells, &all_split, &min_blocks);
     const int n_areas = fl_effective_threads(n_threads);  /* per-thread areas, as sized */
     fl_feedback_run run;
-    const int nt = fl_feedback_team_size(ops, n_ops, n_batch, macs_per_row, all_split, n_areas,
-                                         &run.by_units);
+    const int nt = fl_team_plan(&fl_feedback_team_policy, macs_per_row * (double)n_batch, n_batch,
+                                min_blocks, all_split, n_areas, &run.by_units);
     run.ops = ops;
     run.states = states;
     run.n_ops = n_ops;
     run.cells = cells;
     run.n_batch = n_batch;
-    run.width = width;
+    run.width = s->n_features;
     run.n_steps = n_steps;
     run.y = y;
     run.workspace = workspace;

@@ -3,7 +3,6 @@
  * unit-parallel schedule. The cells' arithmetic is in rnn_cells.c, the thread team in team.c. */
 #include <string.h>
 
-#include "activations.h"
 #include "rnn_cells.h"
 #include "team.h"
 
@@ -16,13 +15,15 @@
 
 /* Below this many multiply-adds per call, waking a second thread costs more than it saves. */
 #define FL_MIN_PARALLEL_MACS (1 << 18)
+static const fl_team_policy fl_rnn_team_policy = {FL_MIN_PARALLEL_MACS, 0.0, 1};
+
 size_t fl_rnn_workspace_floats(const fl_rnn_params *p, ptrdiff_t n_batch, int n_threads) {
     if (p == NULL || p->n_units < 1 || n_batch < 0 || n_threads < 1) return 0;
     n_threads = fl_effective_threads(n_threads);  /* what fl_rnn_forward_masked runs on */
     /* h (two buffers), c: (n_batch, n_padded) each; per thread FL_RNN_SCRATCH_ROWS rows of
      * n_padded for the row-wise activation path; the input projection chunk when the batch is small enough for
      * the unit-parallel schedule (see fl_rnn_forward). */
-    const ptrdiff_t xproj = n_threads > 1 && n_batch < 4 * (ptrdiff_t)n_threads
+    const ptrdiff_t xproj = n_threads > 1 && fl_team_rows_are_few(n_batch, n_threads)
                                 ? n_batch * FL_RNN_XPROJ_STEPS * 4 : 0;
     /* + c_saved and prev_out of masked runs */
     return (size_t)((5 * n_batch + FL_RNN_SCRATCH_ROWS * (ptrdiff_t)n_threads + xproj)
@@ -232,12 +233,8 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
                           const float *x, const unsigned char *mask, int zero_output_for_mask,
                           float *h, float *c, float *out, int return_sequences, int go_backwards,
                           float *workspace, int n_threads) {
-    if (p == NULL || p->n_features < 1 || p->n_units < 1 || n_batch < 0 || n_timesteps < 1
-        || n_threads < 1 || p->cell < 0 || p->cell >= FL_CELL_COUNT
-        || !fl_activation_is_valid(p->activation)
-        || !fl_activation_is_valid(p->recurrent_activation)) {
+    if (!fl_rnn_params_valid(p) || n_batch < 0 || n_timesteps < 1 || n_threads < 1)
         return FL_ERR_ARGUMENT;
-    }
     if (n_batch == 0) return FL_OK;
     if (x == NULL || h == NULL || (c == NULL && p->cell == FL_CELL_LSTM) || out == NULL
         || workspace == NULL || p->weights == NULL || p->bias == NULL) {
@@ -257,17 +254,14 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
     if (mask != NULL) memset(run.prev_out, 0, (size_t)(n_batch * n_padded) * sizeof(float));
     fl_state_to_padded(h, c, n_batch, n_units, n_padded, run.h_a, run.h_b, run.base.c);
 
-    int nt = n_threads;
     const double macs = (double)n_batch * (double)n_timesteps * (double)(p->n_features + n_units)
                         * fl_rnn_gates(p->cell) * (double)n_units;
-    if (macs < FL_MIN_PARALLEL_MACS) nt = 1;
     /* Few rows: split the units so each thread does its share of the recurrent product (at
      * batch 1 bound by issuing a weight load per FMA; from L2 it costs ~10% more than from
      * L1, measured for LSTM(64) and LSTM(128)). */
-    const int unit_parallel = nt > 1 && !run.cell.whole_rows && mask == NULL
-                              && n_batch < 4 * (ptrdiff_t)nt
-                              && n_blocks >= 2 * (ptrdiff_t)nt;
-    if (!unit_parallel && nt > n_batch) nt = (int)n_batch;
+    int unit_parallel;
+    int nt = fl_team_plan(&fl_rnn_team_policy, macs, n_batch, n_blocks,
+                          !run.cell.whole_rows && mask == NULL, n_threads, &unit_parallel);
     if (unit_parallel)
         run.base.xproj = scratch + (ptrdiff_t)n_threads * FL_RNN_SCRATCH_ROWS * n_padded;
     if (nt <= 1) {

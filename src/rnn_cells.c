@@ -29,6 +29,12 @@ void fl_rnn_step_whole_rows(const fl_rnn_cell_fns *cell, const fl_rnn_params *p,
     }
 }
 
+int fl_rnn_params_valid(const fl_rnn_params *p) {
+    return p != NULL && p->n_features >= 1 && p->n_units >= 1 && p->cell >= 0
+           && p->cell < FL_CELL_COUNT && fl_activation_is_valid(p->activation)
+           && fl_activation_is_valid(p->recurrent_activation);
+}
+
 fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
     fl_rnn_step_fn step_avx2 = NULL;
     fl_rnn_cell_fns f;

@@ -72,6 +72,10 @@ void fl_rnn_step_whole_rows(const fl_rnn_cell_fns *cell, const fl_rnn_params *p,
                             const fl_rnn_step_args *a, ptrdiff_t r0, ptrdiff_t r1,
                             float *scratch);
 
+/* p names a known cell with sizes >= 1 and known activations (what every driver needs before
+ * it picks the cell's functions; the weights are checked where they are read). */
+int fl_rnn_params_valid(const fl_rnn_params *p);
+
 /* Per cell: {portable step, AVX2 step, whole-row step}; the reset-before GRU has only rows. */
 fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p);
 

@@ -1,5 +1,5 @@
-/* The thread team (team.h): thread counts, fork safety, the spin barrier, CPU claims and the
- * late-join test hook. */
+/* The thread team (team.h): thread counts and the team-size policy, fork safety, the spin
+ * barrier, CPU claims and the late-join test hook. */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE  /* sched_getcpu, sched_setaffinity: fl_team_claim_cpu */
 #endif
@@ -118,6 +118,19 @@ int fl_effective_threads(int n_requested) {
 #else
     return 1;
 #endif
+}
+
+int fl_team_plan(const fl_team_policy *policy, double work, ptrdiff_t n_batch,
+                 ptrdiff_t n_blocks, int can_split_units, int n_threads, int *by_units) {
+    int nt = n_threads;
+    if (work < policy->min_work || work < policy->min_work_per_thread * nt) nt = 1;
+    *by_units = nt > 1 && can_split_units && fl_team_rows_are_few(n_batch, nt);
+    if (*by_units && n_blocks < 2 * (ptrdiff_t)nt) {
+        *by_units = 0;
+        if (!policy->rows_when_few_blocks) nt = 1;
+    }
+    if (!*by_units && nt > n_batch) nt = (int)n_batch;
+    return nt;
 }
 
 /* ------------------------------------------------------------------------------------------------

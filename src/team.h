@@ -30,6 +30,28 @@
 /* Records that a team of several threads is about to start (for the fork rule above). */
 void fl_team_note_start(void);
 
+/* How many threads a call runs on, and whether they split unit blocks or rows: one policy for
+ * sequences (rnn.c) and generation (feedback.c), each with its own measured thresholds. */
+typedef struct {
+    double min_work;             /* less work in the call: one thread */
+    double min_work_per_thread;  /* less work per thread of the team: one thread */
+    int rows_when_few_blocks;    /* few rows but too few unit blocks: split rows, else 1 thread */
+} fl_team_policy;
+
+/* Few rows per thread: a team splits the unit blocks instead (the unit-parallel schedule, whose
+ * input projection fl_rnn_workspace_floats sizes for). */
+static inline int fl_team_rows_are_few(ptrdiff_t n_batch, int n_threads) {
+    return n_batch < 4 * (ptrdiff_t)n_threads;
+}
+
+/* The team of a call of `work` multiply-adds over n_batch >= 1 rows, on at most n_threads
+ * (fl_effective_threads). *by_units: split the unit blocks (every thread on every row, meeting
+ * at a barrier each step), which needs few rows, cells that can split units (can_split_units)
+ * and at least two blocks per thread in the smallest recurrent layer (n_blocks); else rows, at
+ * most one thread per row. Returns the team size; *by_units is 0 when it is 1. */
+int fl_team_plan(const fl_team_policy *policy, double work, ptrdiff_t n_batch,
+                 ptrdiff_t n_blocks, int can_split_units, int n_threads, int *by_units);
+
 /* A sense-reversing spin barrier; a team meets there once per timestep, where libgomp's
  * barrier costs several times more. */
 typedef struct {

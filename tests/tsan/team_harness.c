@@ -87,10 +87,11 @@ static float *generate(const model *m, int n_batch, int n_steps, int n_threads, 
     if (x == NULL) exit(2);
     for (int r = 0; r < n_batch; r++)
         for (int f = 0; f < m->n_features; f++) x[r * m->n_features + f] = 0.1f * (float)(r + f);
-    float *ws = malloc(fl_stack_generate_floats(ops, states, 2, n_batch, 1, 0, n_threads)
-                       * sizeof(float));
+    const fl_stack stack = {ops, 2, m->n_features};
+    float *ws = malloc(fl_stack_workspace_size(&stack, FL_STACK_GENERATE, states, n_batch, 1,
+                                               n_threads).floats * sizeof(float));
     if (ws == NULL) exit(2);
-    if (fl_stack_generate(ops, states, 2, n_batch, 1, x, y, n_steps, 0, ws, n_threads) != FL_OK)
+    if (fl_stack_generate(&stack, states, n_batch, 1, x, y, n_steps, 0, ws, n_threads) != FL_OK)
         exit(3);
     free(x);
     free(ws);
