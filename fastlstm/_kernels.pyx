@@ -651,10 +651,10 @@ cdef class StackPlan:
                 return None
             x = as_float32(x)
         if own is None:
-            return self._run(x, g_num_threads, None, False)
+            return self._run(x, g_num_threads, None, False, True)
         own.lock.acquire()
         try:
-            return self._run(x, g_num_threads, own, False)
+            return self._run(x, g_num_threads, own, False, True)
         finally:
             own.lock.release()
 
@@ -666,22 +666,26 @@ cdef class StackPlan:
         stateless model. The caller holds store.lock."""
         return self._run(x, n_threads, store, handle)
 
-    cdef object _run(self, cnp.ndarray x, int n_threads, StateStore store, bint handle):
+    cdef object _run(self, cnp.ndarray x, int n_threads, StateStore store, bint handle,
+                     bint checked=False):
+        """checked: try_run has already checked x and n_threads."""
         cdef fl_op_state small[16]
-        cdef fl_op_state *states = small if self.n_ops <= 16 else NULL
-        self._check_input(x, n_threads, handle)
+        cdef fl_op_state *states
+        if not checked:
+            self._check_input(x, n_threads, handle)
         if store is None:
             return self._run_with(x, n_threads, NULL)
+        if self.n_ops <= 16:
+            self._bind(store, handle, cnp.PyArray_DIM(x, 0), small)
+            return self._run_with(x, n_threads, small)
+        states = <fl_op_state *>PyMem_Malloc(self.n_ops * sizeof(fl_op_state))
         if states == NULL:
-            states = <fl_op_state *>PyMem_Malloc(self.n_ops * sizeof(fl_op_state))
-            if states == NULL:
-                raise MemoryError("cannot allocate the state pointers")
+            raise MemoryError("cannot allocate the state pointers")
         try:
             self._bind(store, handle, cnp.PyArray_DIM(x, 0), states)
             return self._run_with(x, n_threads, states)
         finally:
-            if states != small:
-                PyMem_Free(states)
+            PyMem_Free(states)
 
     cdef int _bind(self, StateStore store, bint handle, Py_ssize_t n_batch,
                    fl_op_state *states) except -1:
