@@ -12,7 +12,7 @@ import numpy as np
 
 from .config import GraphSpec, NodeSpec, Ref, node_offsets
 from .errors import ModelFormatError
-from .layers import build_layer
+from .layers.registry import build_layer
 from .layers.base import Layer, LoadContext, Shape
 from .layers.input_layer import InputLayer
 

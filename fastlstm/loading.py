@@ -9,7 +9,7 @@ from .io.detect import sniff
 from .io.h5_attrs import parse_version
 from .io.keras_h5 import KerasH5Reader
 from .io.keras_zip import KerasZipReader
-from .io.weights_file import damaged_file_errors, read_h5_weights
+from .io.weights_file import damaged_file_errors, load_keras3_weights, read_h5_weights
 from .limits import parse_json
 from .model import Model
 
@@ -82,7 +82,7 @@ def _load_model(path: str, kind: str, keras_version, fuse: bool) -> Model:
             model = build_model(reader.model_config,
                                 _version(keras_version, reader.keras_version, reader.model_config),
                                 fuse)
-            model.load_keras3_weights(reader.open_weights(model).file, f"{path}:model.weights.h5")
+            load_keras3_weights(model, reader.open_weights(model).file, f"{path}:model.weights.h5")
             model.file_format = "Keras 3 .keras zip"
         return model
     with KerasH5Reader(path) as reader:

@@ -14,9 +14,10 @@ from .executor import Executor
 from .generate import generate
 from .graph import Graph
 from .inputs import shape_text, standardize_inputs
-from .io import keras1_config, keras3_weights, weights_file
-from .layers import LAYER_CLASSES, check_supported, register_container
+from .io import keras1_config, weights_file
+from .layers import LAYER_CLASSES, check_supported
 from .layers.base import Layer, LoadContext
+from .layers.registry import register_container
 from .summary import summary_rows, summary_text
 
 
@@ -130,19 +131,6 @@ class Model(Layer):
             t += n_t
             frozen_at += n_f
 
-    def load_legacy_weights(self, layer_weights, source: str, keras1: bool = False) -> None:
-        """Weights from a Keras 1/2-style HDF5 group, matched to layers by position and
-        converted as Keras 2 converts them (Keras 1 per-gate and CuDNN layouts, see
-        io/legacy_weights.py); ``keras1`` when the group records no Keras 2+ version."""
-        layers = self.weighted_layers()
-        if len(layer_weights) != len(layers):
-            raise ModelFormatError(
-                f"{source} holds weights for {len(layer_weights)} layers "
-                f"({[n for n, _ in layer_weights]}), the model has {len(layers)} layers with "
-                f"weights ({[l.name for l in layers]})")
-        for layer, (_, arrays) in zip(layers, layer_weights):
-            layer.set_weights(layer.convert_legacy_weights(list(arrays), keras1))
-
     def load_weights(self, path) -> None:
         """Keras ``model.load_weights``: a Keras 1/2 ``save_weights`` .h5, a Keras 3
         ``.weights.h5``, or the weights inside a full .h5/.keras model file."""
@@ -150,23 +138,11 @@ class Model(Layer):
             weights_file.load_weights(self, path)
             self._executor = self._whole = None
 
-    def load_keras3_weights(self, group, source: str) -> None:
-        """Weights from the Keras 3 object-path layout (see io/keras3_weights.py)."""
-        layers = list(self.layers.values())
-        if self.keras_class == "Sequential":
-            layers = self.sublayers()
-        container = keras3_weights.container(group, source)
-        paths = keras3_weights.layer_paths([l.keras_class for l in layers])
-        for layer, path in zip(layers, paths):
-            if layer.weight_shapes():
-                layer.load_keras3_group(keras3_weights.child(container, path, source),
-                                        f"{source}/{path}")
-
     def load_keras3_group(self, group, where: str) -> None:
         """A nested model's weights, under its own group."""
         if group is None:
             raise ModelFormatError(f"{where}: missing (weights of nested model {self.name!r})")
-        self.load_keras3_weights(group, where)
+        weights_file.load_keras3_weights(self, group, where)
 
     # -- running ----------------------------------------------------------------------------------
     def _compiled(self) -> Executor:

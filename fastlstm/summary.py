@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import List
 
-from .config import OP_CLASSES
 from .inputs import shape_text
 
 
@@ -15,7 +14,7 @@ def summary_rows(model) -> List[dict]:
     shown = model.sublayers() if model.keras_class == "Sequential" else list(
         model.layers.values())
     # Op nodes (mask computations) are operations, not layers, in Keras's model.layers.
-    shown = [layer for layer in shown if layer.keras_class not in OP_CLASSES]
+    shown = [layer for layer in shown if not layer.is_operation]
     return [{"name": layer.name, "class": layer.keras_class,
              "output_shapes": [tuple(s) for s in layer.output_shapes],
              "params": layer.count_params()} for layer in shown]

@@ -1,10 +1,10 @@
-"""Weights, state and input bytes are read from one place, whichever path runs: the compiled
-stack (predict on an ndarray), the layer-by-layer path (predict on a list) and generation. Each
-expected value is one Keras recorded (tests/fixtures)."""
+"""Weights, state and input bytes are read from one place, whichever path runs: predict's fast
+path (an ndarray into the whole-model stack), its general path (a list, through the graph and
+its fused segments), the layer-by-layer run (fuse=False) and generation. Each expected value
+is one Keras recorded (tests/fixtures)."""
 import numpy as np
 import pytest
 
-import fastlstm
 import keras_fixtures as kf
 
 
@@ -27,9 +27,11 @@ def _set_all(model, weights):
 @pytest.mark.parametrize("name", ["many_to_one", "stacked", "many_to_many_td", "long_chain"])
 def test_set_weights_after_a_compiled_call_reaches_every_path(flavour, name):
     """After a compiled call, other weights must reach the compiled path (the same bits as the
-    layer-by-layer path), and the file's weights set back must give Keras's outputs again."""
+    general path and the layer-by-layer run), and the file's weights set back must give Keras's
+    outputs again."""
     case_ = kf.case(flavour, name)
     model = kf.load(case_, "h5")
+    reference = kf.load(case_, "h5", fuse=False)
     (_, xs, expected), *_ = [p for p in _protocol(case_) if p[0]["op"] == "predict"]
     x = xs[0]
     kf.assert_close(model.predict(x), expected[0], "compiled, the file's weights")
@@ -38,6 +40,8 @@ def test_set_weights_after_a_compiled_call_reaches_every_path(flavour, name):
     halved = model.predict(x)
     assert not np.allclose(halved, expected[0]), "the compiled path kept the old weights"
     assert np.array_equal(halved, model.predict([x])), "compiled and general paths differ"
+    _set_all(reference, _scaled(reference, 0.5))
+    assert np.array_equal(halved, reference.predict(x)), "fused and layer-by-layer runs differ"
     _set_all(model, original)
     kf.assert_close(model.predict(x), expected[0], "compiled, the file's weights set back")
     kf.assert_close(model.predict([x]), expected[0], "general, the file's weights set back")
@@ -135,3 +139,56 @@ def test_raw_stack_entry_refuses_what_it_cannot_read():
     x = np.zeros((1, 10, 4), ">f4")
     with pytest.raises(ValueError, match=r"native-byte-order float32 array of rank 3, got >f4"):
         plan.run(x, 1)
+
+
+def _package_imports():
+    """{module: modules of the package it imports, at any depth of its code}."""
+    import ast
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    modules = {}
+    for folder, _, files in os.walk(os.path.join(root, "fastlstm")):
+        for f in files:
+            if f.endswith((".py", ".pyx")):
+                rel = os.path.relpath(os.path.join(folder, f), root).rsplit(".", 1)[0]
+                name = rel.replace(os.sep, ".").removesuffix(".__init__")
+                modules[name] = os.path.join(folder, f)
+    graph = {}
+    for name, path in modules.items():
+        if path.endswith(".pyx"):
+            graph[name] = set()
+            continue
+        package = name.split(".") if path.endswith("__init__.py") else name.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.ImportFrom):
+                base = package[:len(package) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                for alias in node.names:
+                    sub = f"{target}.{alias.name}"
+                    deps.add(sub if sub in modules else target)
+            elif isinstance(node, ast.Import):
+                deps |= {alias.name for alias in node.names}
+        graph[name] = {d for d in deps if d in modules and d != name}
+    return graph
+
+
+def test_the_package_has_no_import_cycle():
+    """Modules import in one direction (model -> graph -> layers -> registry, loading ->
+    model), also inside functions, so no module needs another that is half imported."""
+    graph = _package_imports()
+    assert "fastlstm.layers.registry" in graph["fastlstm.layers.bidirectional"]
+    state = {}
+
+    def visit(name, path):
+        state[name] = "active"
+        for dep in sorted(graph[name]):
+            assert state.get(dep) != "active", " -> ".join(path + [dep])
+            if dep not in state:
+                visit(dep, path + [dep])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])

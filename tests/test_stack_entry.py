@@ -10,7 +10,6 @@ import sysconfig
 import numpy as np
 import pytest
 
-from fastlstm import _kernels
 from fastlstm.layers.base import LoadContext
 from fastlstm.layers.gru import GRU
 from fastlstm.layers.lstm import LSTM

@@ -1,13 +1,13 @@
-"""The one table from Keras class names to fastlstm layers (nested models are built by
-fastlstm.model.Model)."""
+"""The layers fastlstm supports, entered into the one table from Keras class names to layer
+classes (layers/registry.py), and the check that a config uses only those."""
 from __future__ import annotations
 
 from typing import List, Tuple
 
 from ..config import MODEL_CLASSES
-from ..errors import ModelFormatError, UnsupportedConfigError
+from ..errors import UnsupportedConfigError
 from .activation import Activation
-from .base import Layer, LoadContext
+from .registry import LAYER_CLASSES, register_layers
 from .batch_normalization import BatchNormalization
 from .bidirectional import Bidirectional
 from .conv1d import Conv1D
@@ -32,15 +32,12 @@ from .reshape import Reshape
 from .simple_rnn import SimpleRNN
 from .time_distributed import TimeDistributed
 
-LAYER_CLASSES = {
-    cls.keras_class: cls
-    for cls in (InputLayer, LSTM, GRU, SimpleRNN, Bidirectional, Embedding, Masking, Dense,
-                TimeDistributed, RepeatVector, Activation, Dropout, Flatten, Reshape,
-                Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
-                BatchNormalization, LayerNormalization, Concatenate, Add, Subtract, Multiply,
-                Average, Maximum, Minimum, Permute,
-                CuDNNLSTM, CuDNNGRU, NotEqual, Any)
-}
+register_layers((
+    InputLayer, LSTM, GRU, SimpleRNN, Bidirectional, Embedding, Masking, Dense, TimeDistributed,
+    RepeatVector, Activation, Dropout, Flatten, Reshape, Conv1D, MaxPooling1D, AveragePooling1D,
+    GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization,
+    Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum, Permute, CuDNNLSTM,
+    CuDNNGRU, NotEqual, Any))
 
 # Keras class names that refer to code, not data: never supported, whatever else is added.
 CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
@@ -78,26 +75,3 @@ def check_supported(model_config: dict) -> None:
         raise UnsupportedConfigError(
             f"the model uses {len(bad)} unsupported layer(s): {listing}. Supported: "
             f"{', '.join(sorted(LAYER_CLASSES))}, and nested Sequential/Functional models.{note}")
-
-
-# Nested models: fastlstm.model.Model registers itself here for MODEL_CLASSES when imported
-# (it builds its layers through this table, so this module cannot import it).
-CONTAINER_CLASSES = {}
-
-
-def register_container(class_names, cls) -> None:
-    for name in class_names:
-        CONTAINER_CLASSES[name] = cls
-
-
-def build_layer(layer_dict: dict, ctx: LoadContext) -> Layer:
-    class_name = layer_dict.get("class_name")
-    if class_name in CONTAINER_CLASSES:
-        return CONTAINER_CLASSES[class_name].from_layer_dict(layer_dict, ctx)
-    cls = LAYER_CLASSES.get(class_name)
-    if cls is None:
-        raise UnsupportedConfigError(f"unsupported layer class {class_name!r}")
-    config = layer_dict.get("config")
-    if not isinstance(config, dict):
-        raise ModelFormatError(f"layer of class {class_name!r} has no config dict")
-    return cls(config, ctx)

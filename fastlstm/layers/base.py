@@ -44,6 +44,9 @@ class Layer:
     supports_masking = False
     # Layers whose call takes the mask (mask=...): recurrent layers, masked pooling.
     uses_mask = False
+    # A Keras 3 operation recorded as a node (keras/src/ops), not a layer: Keras's
+    # model.layers and summary leave it out.
+    is_operation = False
     # Asked of the class by config.py while it reads raw configs, before any layer exists.
     # A call's tensors after the input are its initial state: Keras 2 nodes list them as inputs
     # (tf_keras layers/rnn/base_rnn.py RNN.__call__ and Bidirectional.__call__ fold

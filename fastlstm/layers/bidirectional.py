@@ -18,6 +18,7 @@ from ..errors import ModelFormatError, UnsupportedConfigError
 from ..io import legacy_weights
 from .base import Layer
 from .recurrent import RecurrentLayer
+from .registry import LAYER_CLASSES
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -34,7 +35,6 @@ class Bidirectional(Layer):
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
-        from . import LAYER_CLASSES  # the registry imports this module
 
         self.merge_mode = config.get("merge_mode", "concat")
         if self.merge_mode not in MERGE_MODES:

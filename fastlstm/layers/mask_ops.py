@@ -18,6 +18,7 @@ def _broadcast_shape(a, b):
 
 class NotEqual(Layer):
     keras_class = "NotEqual"
+    is_operation = True
 
     def compute_output_shapes(self, input_shapes):
         if len(input_shapes) != 2:
@@ -32,6 +33,7 @@ class NotEqual(Layer):
 
 class Any(Layer):
     keras_class = "Any"
+    is_operation = True
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import ModelFormatError, UnsupportedConfigError
 from .base import Layer, single_input
+from .registry import build_layer
 
 WRAPPABLE = ("Dense", "Activation", "Dropout")
 
@@ -24,7 +25,6 @@ class TimeDistributed(Layer):
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
-        from . import build_layer  # the registry imports this module
 
         inner = config.get("layer")
         if not isinstance(inner, dict) or inner.get("class_name") not in WRAPPABLE:
