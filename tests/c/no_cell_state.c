@@ -11,14 +11,7 @@
 
 #define N_FEATURES 4
 
-static unsigned long long rng_state = 88172645463325252ULL;
-
-static float uniform(void) {  /* xorshift64, in [-0.5, 0.5) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) / (double)(1ULL << 24)) - 0.5f;
-}
+#include "test_rng.h"
 
 static float *floats(size_t n, int random) {
     float *p = calloc(n ? n : 1, sizeof(float));

@@ -11,14 +11,7 @@
 
 #include "fastlstm.h"
 
-static unsigned long long rng_state = 88172645463325252ULL;
-
-static float uniform(void) {  /* xorshift64, in [-0.5, 0.5) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) / (double)(1ULL << 24)) - 0.5f;
-}
+#include "../c/test_rng.h"
 
 static float *random_floats(size_t n) {
     float *p = malloc((n ? n : 1) * sizeof(float));
