@@ -133,10 +133,10 @@ class Model(Layer):
 
     def load_weights(self, path) -> None:
         """Keras ``model.load_weights``: a Keras 1/2 ``save_weights`` .h5, a Keras 3
-        ``.weights.h5``, or the weights inside a full .h5/.keras model file."""
+        ``.weights.h5``, or the weights inside a full .h5/.keras model file. The weights are
+        assigned in place, so a compiled executor runs on them as it is (no recompiling)."""
         with self._state_lock():
             weights_file.load_weights(self, path)
-            self._executor = self._whole = None
 
     def load_keras3_group(self, group, where: str) -> None:
         """A nested model's weights, under its own group."""

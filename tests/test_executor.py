@@ -102,3 +102,25 @@ def test_fuse_survives_pickling():
     x = np.zeros((2, 10, 4), np.float32)
     assert np.array_equal(again.predict(x), model.predict(x))
     assert fastlstm.load_model(kf.path(kf.case("keras3", "many_to_one")["files"]["keras"])).fuse
+
+
+def test_load_weights_after_a_fused_call_reaches_the_same_plan():
+    """Weights are assigned in place: a second load_weights (other values, same model) reaches
+    the executor compiled at the first call, without recompiling it."""
+    case_ = kf.case("keras3", "stacked")
+    files = case_["files"]
+    with open(kf.path(files["json"])) as f:
+        text = f.read()
+    model = fastlstm.model_from_json(text)
+    model.load_weights(kf.path(files["h5"]))
+    d = kf.data(case_)
+    op = next(op for op in case_["protocol"] if op["op"] == "predict")
+    x = d[op["inputs"][0]]
+    kf.assert_close(model.predict(x), d[op["outputs"][0]], "first weights")
+    plan = model._compiled().whole
+    for layer in model.weighted_layers():
+        layer.set_weights([w * 0.5 for w in layer.weights])
+    assert not np.allclose(model.predict(x), d[op["outputs"][0]])
+    model.load_weights(kf.path(files["h5"]))
+    assert model._compiled().whole is plan
+    kf.assert_close(model.predict(x), d[op["outputs"][0]], "weights loaded again")

@@ -184,6 +184,29 @@ def test_handles_from_several_threads_match_serial_calls():
             assert np.array_equal(g, e)
 
 
+@pytest.mark.parametrize("who", ["handle", "model"])
+def test_a_stores_lock_holds_back_every_call_that_advances_it(who):
+    """Each State has one lock (its store's): while it is held, predict, generate and
+    reset_states on that state wait, and calls on another state do not."""
+    model = chain_model((2, None, 4), 8, 4, stateful=True, seed=3)
+    handle = model.new_state(2)
+    other = model.new_state(2)
+    state = handle if who == "handle" else model._own
+    x = _x(2, 3, 4)
+    calls = {"predict": lambda: model.predict(x, state=handle if who == "handle" else None),
+             "generate": lambda: model.generate(x, 2, state=handle if who == "handle" else None),
+             "reset": (handle.reset if who == "handle" else model.reset_states)}
+    for name, call in calls.items():
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (call(), done.set()))
+        with state._store.lock:
+            worker.start()
+            model.predict(x, state=other)  # another store: not held back
+            assert not done.wait(0.3), f"{name} ran while the state's lock was held"
+        worker.join(10)
+        assert done.is_set(), f"{name} did not run once the lock was free"
+
+
 def test_new_state_errors():
     model = chain_model((None, None, 2), 5, 2)
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
