@@ -120,3 +120,18 @@ def test_predict_before_any_weights_names_the_layers_without_them():
     with pytest.raises(ValueError, match=r"no weights for layers \['lstm', 'dense'\] yet; load "
                                          r"them with model.load_weights"):
         model.predict(np.zeros((1, 2, 3), np.float32))
+
+
+@pytest.mark.parametrize("class_name", [[1], {"a": 1}, 5, None])
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_class_name_that_is_no_string_is_an_unsupported_layer(class_name, wrapped):
+    """A hostile config may put anything where a class name goes, also inside a wrapper."""
+    import json
+
+    layer = {"class_name": class_name, "config": {"name": "q", "units": 2}}
+    if wrapped:
+        layer = {"class_name": "Bidirectional", "config": {"name": "bi", "layer": layer}}
+    config = {"class_name": "Sequential", "config": {"name": "m", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "x", "batch_shape": [None, 2, 3]}}, layer]}}
+    with pytest.raises(fastlstm.UnsupportedConfigError, match=r"unsupported|wraps"):
+        fastlstm.model_from_json(json.dumps(config))

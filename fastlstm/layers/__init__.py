@@ -7,7 +7,7 @@ from typing import List, Tuple
 from ..config import MODEL_CLASSES
 from ..errors import UnsupportedConfigError
 from .activation import Activation
-from .registry import LAYER_CLASSES, register_layers
+from .registry import LAYER_CLASSES, layer_class, register_layers
 from .batch_normalization import BatchNormalization
 from .bidirectional import Bidirectional
 from .conv1d import Conv1D
@@ -56,10 +56,10 @@ def unsupported_layers(layer_dicts) -> List[Tuple[str, str]]:
         if class_name in MODEL_CLASSES:
             inner = config if isinstance(config, list) else (config or {}).get("layers", [])
             found.extend(unsupported_layers(inner))
-        elif class_name not in LAYER_CLASSES:
+        elif layer_class(class_name) is None:
             found.append((str(class_name), str(name)))
         elif isinstance(config, dict):
-            found.extend(LAYER_CLASSES[class_name].unsupported_inner(config, str(name)))
+            found.extend(layer_class(class_name).unsupported_inner(config, str(name)))
     return found
 
 

@@ -18,7 +18,7 @@ from ..errors import ModelFormatError, UnsupportedConfigError
 from ..io import legacy_weights
 from .base import Layer
 from .recurrent import RecurrentLayer
-from .registry import LAYER_CLASSES
+from .registry import layer_class
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -45,7 +45,7 @@ class Bidirectional(Layer):
                                                                   True)):
             inner = config.get(key) if key == "layer" or config.get(key) else config.get("layer")
             flip = flip and not config.get("backward_layer")
-            cls = LAYER_CLASSES.get(inner.get("class_name")) if isinstance(inner, dict) else None
+            cls = layer_class(inner.get("class_name")) if isinstance(inner, dict) else None
             if cls is None or not issubclass(cls, RecurrentLayer):
                 got = inner.get("class_name") if isinstance(inner, dict) else inner
                 raise UnsupportedConfigError(

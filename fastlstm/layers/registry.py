@@ -12,6 +12,12 @@ LAYER_CLASSES = {}
 CONTAINER_CLASSES = {}
 
 
+def layer_class(class_name):
+    """The class for a Keras class name, or None (also for a name that is no string: a file's
+    config may hold anything there)."""
+    return LAYER_CLASSES.get(class_name) if isinstance(class_name, str) else None
+
+
 def register_layers(classes) -> None:
     for cls in classes:
         LAYER_CLASSES[cls.keras_class] = cls
@@ -24,9 +30,9 @@ def register_container(class_names, cls) -> None:
 
 def build_layer(layer_dict: dict, ctx: LoadContext) -> Layer:
     class_name = layer_dict.get("class_name")
-    if class_name in CONTAINER_CLASSES:
+    if isinstance(class_name, str) and class_name in CONTAINER_CLASSES:
         return CONTAINER_CLASSES[class_name].from_layer_dict(layer_dict, ctx)
-    cls = LAYER_CLASSES.get(class_name)
+    cls = layer_class(class_name)
     if cls is None:
         raise UnsupportedConfigError(f"unsupported layer class {class_name!r}")
     config = layer_dict.get("config")
