@@ -62,7 +62,7 @@ class Executor:
         self.fused = {}
         own, handle = model.state_slots(handle=False), model.state_slots(handle=True)
         fixed_batch = model.batch_size if model.stateful else None
-        _fuse_graph(model.graph, own, handle, fixed_batch, self.fused)
+        _fuse_graph(model.graph, own, handle, fixed_batch, self.fused, top=True)
         graph = model.graph
         segments = self.fused[graph]
         if (len(graph.inputs) == 1 and len(graph.outputs) == 1 and len(segments) == 1):
@@ -85,18 +85,19 @@ class Executor:
                 "other layers one call each (graph with branches or non-stack layers)")
 
 
-def _fuse_graph(graph, own, handle, fixed_batch, fused: dict) -> None:
+def _fuse_graph(graph, own, handle, fixed_batch, fused: dict, top: bool) -> None:
     segments = {}
     for chain in graph.chains():
-        for segment in _segments(graph, chain, own, handle, fixed_batch):
+        for segment in _segments(graph, chain, own, handle, fixed_batch if top else None, top):
             segments[segment.keys[0]] = segment
     fused[graph] = segments
-    for layer in graph.sublayers():
-        for inner in layer.nested_graphs():
-            _fuse_graph(inner, own, handle, fixed_batch, fused)
+    for key in graph.order:
+        for inner in graph.layers[key[0]].nested_graphs():
+            if inner not in fused:  # a nested model called at several nodes: one table
+                _fuse_graph(inner, own, handle, fixed_batch, fused, top=False)
 
 
-def _segments(graph, chain, own, handle, fixed_batch) -> List[Segment]:
+def _segments(graph, chain, own, handle, fixed_batch, top: bool) -> List[Segment]:
     """The chain cut into runs of layers the stack takes, each starting on a 3-D input."""
     found, plan, keys = [], None, []
     for key in chain:
@@ -105,7 +106,11 @@ def _segments(graph, chain, own, handle, fixed_batch) -> List[Segment]:
             shape = graph.shapes[src]
             if len(shape) != 3 or shape[2] is None:
                 continue
-            at_input = src in [tuple(r) for r in graph.inputs]
+            # Only the model's own input has the timesteps and batch it declares (checked by
+            # inputs.standardize_inputs), and predict's fast path relies on the plan to check
+            # them. Inside the graph, and in a nested model (called on whatever its callers
+            # feed, e.g. a shared encoder on inputs of two lengths), shapes are what flows.
+            at_input = top and src in [tuple(r) for r in graph.inputs]
             plan = _kernels.StackPlan(shape[2], shape[1] if at_input else None,
                                       fixed_batch if at_input else None)
         if graph.layers[key[0]].stack_ops(StackBuilder(plan, own, handle)):

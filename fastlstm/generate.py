@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _runtime
-from .inputs import standardize_inputs
+from .inputs import shape_text, standardize_inputs
 
 
 def generate(model, x, steps, state=None) -> np.ndarray:
@@ -37,7 +37,7 @@ def generate(model, x, steps, state=None) -> np.ndarray:
     out_shape = model.output_shapes[0]
     if len(in_shape) != 3 or len(out_shape) not in (2, 3) or out_shape[-1] != in_shape[-1]:
         raise ValueError(f"generate feeds each output back as the next input: model "
-                         f"{model.name!r} takes {_text(in_shape)} and outputs {_text(out_shape)}, "
+                         f"{model.name!r} takes {shape_text(in_shape)} and outputs {shape_text(out_shape)}, "
                          f"so the feature sizes must match and the input be 3-D")
     if in_shape[1] is not None and in_shape[1] != 1 and (model.stateful or state is not None):
         raise ValueError(f"model {model.name!r} takes exactly {in_shape[1]} timesteps per call, so "
@@ -74,7 +74,3 @@ def _generate_with_predict(model, x, steps, state, slide) -> np.ndarray:
         else:
             window = out[:, k:k + 1]
     return out
-
-
-def _text(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"

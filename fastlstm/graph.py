@@ -96,30 +96,42 @@ class Graph:
 
     def recurrent_layers(self) -> List[Layer]:
         """Every recurrent layer the outputs need, nested ones included, in execution order."""
-        found = []
+        return [layer for _, layer in self.recurrent_paths()]
+
+    def recurrent_paths(self, prefix: Tuple[str, ...] = ()) -> list:
+        """(path, layer) of every recurrent layer the outputs need, in execution order; a
+        path is the names of the nested models down to the layer, then its own."""
+        found, seen = [], set()
         for key in self.order:
-            found += [l for l in self.layers[key[0]].recurrent_layers() if l not in found]
+            layer = self.layers[key[0]]
+            inner = layer.nested_graphs()
+            items = ([item for g in inner for item in g.recurrent_paths(prefix + (layer.name,))]
+                     if inner else [(prefix + (l.name,), l) for l in layer.recurrent_layers()])
+            for path, found_layer in items:
+                if found_layer not in seen:
+                    seen.add(found_layer)
+                    found.append((path, found_layer))
         return found
 
     def chains(self) -> List[List[NodeKey]]:
         """Maximal runs of nodes that each take only the previous node's single output, which
-        nothing else reads: what the executor may fuse. A shared layer (called at several
-        nodes) and nodes with initial states, explicit masks or op arguments never join one."""
+        nothing else reads: what the executor may fuse. Nodes with initial states, explicit
+        masks or op arguments never join one, nor does a node whose other outputs (an RNN's
+        returned states) someone reads: a fused chain produces only its last output. A shared
+        layer may join one at each of its nodes (each plan reads the same weights and, for a
+        recurrent layer, advances the same state slot, in the walk's order, as its calls do)."""
         readers: Dict[Ref, int] = {}
         for key in self.order:
             for ref in self.nodes[key].refs():
                 readers[ref] = readers.get(ref, 0) + 1
         for ref in self.outputs:
             readers[ref] = readers.get(ref, 0) + 1
-        calls: Dict[str, int] = {}
-        for key in self.order:
-            calls[key[0]] = calls.get(key[0], 0) + 1
 
         def plain(key) -> bool:
             node = self.nodes[key]
             n_outputs = len(self.layers[key[0]].output_shapes)
             return (len(node.inputs) == 1 and not node.initial_state and node.mask is None
-                    and node.op_args is None and calls[key[0]] == 1
+                    and node.op_args is None
                     and all(readers.get((key[0], key[1], i), 0) == 0
                             for i in range(1, n_outputs)))
 

@@ -134,9 +134,10 @@ class Model(Layer):
     def load_weights(self, path) -> None:
         """Keras ``model.load_weights``: a Keras 1/2 ``save_weights`` .h5, a Keras 3
         ``.weights.h5``, or the weights inside a full .h5/.keras model file. The weights are
-        assigned in place, so a compiled executor runs on them as it is (no recompiling)."""
-        with self._state_lock():
-            weights_file.load_weights(self, path)
+        assigned in place, as Keras assigns its variables, so a compiled executor runs on them
+        as it is; like ``set_weights``, call it between predictions (no lock guards weights:
+        the one lock guards a state)."""
+        weights_file.load_weights(self, path)
 
     def load_keras3_group(self, group, where: str) -> None:
         """A nested model's weights, under its own group."""
@@ -168,9 +169,6 @@ class Model(Layer):
 
     def run_node(self, inputs, initial_state, in_masks, n_threads, states=None, fused=None):
         return self.graph.run(inputs, in_masks, n_threads, states, fused)
-
-    def call(self, inputs, initial_state=None, n_threads=1):
-        return self.run(list(inputs), n_threads)
 
     def predict(self, x, batch_size: Optional[int] = None, state=None):
         """Keras ``model.predict``.
@@ -282,7 +280,7 @@ class Model(Layer):
         """The zeroed carried state of the stateful layers the model runs (after the budget
         check at load)."""
         layers = self._stateful_layers()
-        self._own = states.new_state(layers, self.batch_size) if layers else None
+        self._own = states.new_state(self._signature(layers), self.batch_size) if layers else None
         self._own_store = self._own._store if layers else None
 
     def _state_lock(self):
@@ -310,10 +308,7 @@ class Model(Layer):
             each stateful recurrent layer, float32 arrays of shape
             ``(batch_size, units)``.
         """
-        if self._own is None:
-            return {}
-        with self._state_lock():
-            return self._own.as_dict()
+        return {} if self._own is None else self._own.as_dict()  # under the state's lock
 
     def set_states(self, values: Dict[str, Sequence]) -> None:
         """Set carried states.
@@ -327,8 +322,13 @@ class Model(Layer):
         with self._state_lock():
             states.set_states(self._own or _NO_STATE, values, self._state_classes())
 
+    def _signature(self, layers) -> tuple:
+        names = states.state_names(self.graph.recurrent_paths())
+        return states.signature((names[l], l) for l in layers)
+
     def _state_classes(self) -> Dict[str, str]:
-        return {l.name: l.keras_class for l in self._stateful_layers()}
+        names = states.state_names(self.graph.recurrent_paths())
+        return {names[l]: l.keras_class for l in self._stateful_layers()}
 
     def save_states(self, path) -> None:
         """Write the carried states to an HDF5 file at ``path`` (Keras's ``model.save`` drops
@@ -356,13 +356,13 @@ class Model(Layer):
             model's own state, so any number of streams (or a stateless-trained model served step
             by step) share these weights.
         """
-        return states.new_state(self.recurrent_layers(), batch_size)
+        return states.new_state(self._signature(self.recurrent_layers()), batch_size)
 
     def _check_handle(self, state) -> None:
         if not isinstance(state, states.State):
             raise TypeError(f"state must be a fastlstm.State from model.new_state(), got "
                             f"{type(state).__name__}")
-        expected = states.signature(self.recurrent_layers())
+        expected = self._signature(self.recurrent_layers())
         if state._signature != expected:
             raise ValueError(f"{state!r} belongs to another model (its layers "
                              f"{list(state._signature)}, this model's {list(expected)})")

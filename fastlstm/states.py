@@ -55,9 +55,10 @@ class State:
 
     def as_dict(self) -> Dict[str, List[np.ndarray]]:
         """``{layer_name: [h, c]}`` (LSTM) or ``{layer_name: [h]}`` copies, arrays of shape
-        ``(batch_size, units)``."""
-        return {name: [a.copy() for a in arrays]
-                for (name, _, _), arrays in zip(self._signature, self._store.arrays)}
+        ``(batch_size, units)``, taken while no call advances the state."""
+        with self._store.lock:
+            return {name: [a.copy() for a in arrays]
+                    for (name, _, _), arrays in zip(self._signature, self._store.arrays)}
 
     def rows(self, start: int, stop: Optional[int] = None) -> "State":
         """A new handle holding copies of rows ``start:stop`` (one row when ``stop`` is None)."""
@@ -65,12 +66,14 @@ class State:
         stop = start + 1 if stop is None else stop
         if not (0 <= start < stop <= n):
             raise ValueError(f"rows({start}, {stop}) is outside a state of {n} rows")
-        return _from_slots(self._signature, [[a[start:stop] for a in arrays]
-                                             for arrays in self._store.arrays])
+        with self._store.lock:
+            return _from_slots(self._signature, [[a[start:stop] for a in arrays]
+                                                 for arrays in self._store.arrays])
 
     def copy(self) -> "State":
-        return State(self._signature, _kernels.StateStore(self.batch_size, self._store.layout,
-                                                          self._store.data))
+        with self._store.lock:
+            return State(self._signature, _kernels.StateStore(
+                self.batch_size, self._store.layout, self._store.data))
 
     def reset(self, samples=None) -> None:
         """Zero every row, or only the rows listed in ``samples`` (an int or a sequence)."""
@@ -115,10 +118,12 @@ def stack_states(states: Sequence[State]) -> State:
     for s in states[1:]:
         if s._signature != sig:
             raise ValueError(f"cannot stack states of different models: {states[0]!r} and {s!r}")
-    n_slots = len(sig)
-    return _from_slots(sig, [[np.concatenate([s._store.arrays[i][k] for s in states])
-                              for k in range(len(states[0]._store.arrays[i]))]
-                             for i in range(n_slots)])
+    parts = []
+    for s in states:  # each read while no call advances it
+        with s._store.lock:
+            parts.append([[a.copy() for a in arrays] for arrays in s._store.arrays])
+    return _from_slots(sig, [[np.concatenate([p[i][k] for p in parts])
+                              for k in range(len(parts[0][i]))] for i in range(len(sig))])
 
 
 def sample_rows(samples, batch_size: int) -> np.ndarray:
@@ -134,18 +139,32 @@ def sample_rows(samples, batch_size: int) -> np.ndarray:
     return rows.astype(np.intp)
 
 
-def new_state(recurrent_layers, batch_size: int) -> State:
+def new_state(signature: tuple, batch_size: int) -> State:
+    """A zero State for signature (see signature)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not recurrent_layers:
+    if not signature:
         raise ValueError("the model has no recurrent layer, so it has no state")
-    return State.zeros(signature(recurrent_layers), int(batch_size))
+    return State.zeros(signature, int(batch_size))
 
 
-def signature(recurrent_layers) -> tuple:
-    """What a state handle must match: each recurrent layer's name, units and state count."""
-    return tuple((l.name, l.units, l.n_states) for l in recurrent_layers)
+def signature(named_layers) -> tuple:
+    """What a state must match: for each (name, recurrent layer), the name its states go by,
+    the units and the state count."""
+    return tuple((name, l.units, l.n_states) for name, l in named_layers)
+
+
+def state_names(paths) -> Dict[object, str]:
+    """The name each recurrent layer's states go by (get_states keys, save_states groups): its
+    own name, or, where two layers share one (Keras allows a nested model's layer the name of
+    an outer one), its path through the nested models, "encoder/lstm". paths: (path, layer)
+    pairs, a path being the names from the outer model down to the layer."""
+    paths = list(paths)
+    count: Dict[str, int] = {}
+    for path, _ in paths:
+        count[path[-1]] = count.get(path[-1], 0) + 1
+    return {layer: path[-1] if count[path[-1]] == 1 else "/".join(path) for path, layer in paths}
 
 
 # -- the model's own state (a State over its stateful layers) -----------------------------------

@@ -75,9 +75,9 @@ fl_stack_workspace fl_stack_workspace_size(const fl_stack *s, int call,
                                            const fl_op_state *states, ptrdiff_t n_batch,
                                            ptrdiff_t n_timesteps, int n_threads) {
     fl_stack_workspace w = {0, 0, 0, 0};
-    if (s == NULL || s->ops == NULL || s->n_ops < 1 || n_batch < 0 || n_timesteps < 1
-        || n_threads < 1 || call < FL_STACK_FORWARD || call > FL_STACK_GENERATE_SLIDE)
-        return w;
+    if (n_batch < 0 || n_timesteps < 1 || n_threads < 1 || call < FL_STACK_FORWARD
+        || call > FL_STACK_GENERATE_SLIDE || !fl_stack_valid(s, states, call))
+        return w;  /* every size below reads the ops' fields, checked first */
     for (int i = 0; i < s->n_ops; i++)
         w.forward += (size_t)(n_batch * fl_op_steps(&s->ops[i], n_timesteps) * s->ops[i].n_out)
                      + fl_op_extra_floats(&s->ops[i], n_batch, n_threads);

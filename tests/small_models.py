@@ -37,3 +37,13 @@ def chain_model(batch_shape, units, n_out, stateful=False, return_sequences=Fals
         layer.set_weights([rng.uniform(-0.5, 0.5, s).astype(np.float32)
                            for s in layer.weight_shapes()])
     return model
+
+
+def set_random_weights(model, seed=0):
+    """Every weight of every layer (nested models' included) uniform(-0.5, 0.5)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.leaf_layers():
+        if layer.weight_shapes():
+            layer.set_weights([rng.uniform(-0.5, 0.5, s).astype(np.float32)
+                               for s in layer.weight_shapes()])
+    return model

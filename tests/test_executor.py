@@ -6,7 +6,7 @@ import pytest
 
 import fastlstm
 import keras_fixtures as kf
-from small_models import chain_model
+from small_models import chain_model, set_random_weights
 
 CASES = [pytest.param(c, id=f"{c['flavour']}-{c['name']}") for c in kf.cases()]
 
@@ -124,3 +124,42 @@ def test_load_weights_after_a_fused_call_reaches_the_same_plan():
     model.load_weights(kf.path(files["h5"]))
     assert model._compiled().whole is plan
     kf.assert_close(model.predict(x), d[op["outputs"][0]], "weights loaded again")
+
+
+def _functional(name, layers, inputs, outputs):
+    return {"class_name": "Functional", "config": {
+        "name": name, "layers": layers, "input_layers": [[i, 0, 0] for i in inputs],
+        "output_layers": [[o, 0, 0] for o in outputs]}}
+
+
+def _layer(cls, name, inbound=None, **config):
+    d = {"class_name": cls, "name": name, "config": dict(config, name=name)}
+    if inbound is not None:
+        d["inbound_nodes"] = [[[ref, node, 0, {}] for ref, node in refs] for refs in inbound]
+    return d
+
+
+def _with_weights(text, fuse):
+    return set_random_weights(fastlstm.model_from_json(text, "2.15.0", fuse=fuse))
+
+
+@pytest.mark.parametrize("inner_timesteps,b_timesteps", [(None, 7), (5, None)])
+def test_a_nested_model_shared_by_inputs_of_two_lengths(inner_timesteps, b_timesteps):
+    """A nested model called on inputs of 5 and 7 timesteps (a shared encoder; or one that
+    declares 5 and is fed an outer input of any length) runs its fused chain on both: only the
+    outer model's inputs fix the timesteps a plan accepts."""
+    import json
+
+    inner = {"class_name": "Sequential", "name": "inner", "config": {"name": "inner", "layers": [
+        _layer("InputLayer", "ix", batch_input_shape=[None, inner_timesteps, 4]),
+        _layer("LSTM", "il", units=3), _layer("Dense", "idense", units=4)]}}
+    inner["inbound_nodes"] = [[["a", 0, 0, {}]], [["b", 0, 0, {}]]]
+    layers = [_layer("InputLayer", "a", batch_input_shape=[None, 5, 4]),
+              _layer("InputLayer", "b", batch_input_shape=[None, b_timesteps, 4]), inner,
+              _layer("Add", "add", inbound=[[("inner", 0), ("inner", 1)]])]
+    text = json.dumps(_functional("outer", layers, ["a", "b"], ["add"]))
+    fused, reference = _with_weights(text, True), _with_weights(text, False)
+    rng = np.random.default_rng(3)
+    xs = [rng.uniform(-1, 1, (2, t, 4)).astype(np.float32) for t in (5, 7)]
+    assert _fused_layers(fused) == 2
+    assert np.array_equal(fused.predict(xs), reference.predict(xs))

@@ -7,7 +7,7 @@ import pytest
 
 import fastlstm
 import keras_fixtures as kf
-from small_models import chain_model
+from small_models import chain_model, set_random_weights
 
 RNG = np.random.default_rng(11)
 
@@ -236,3 +236,55 @@ def test_load_states_never_reads_outside_the_file(tmp_path, kind):
     with pytest.raises(ValueError, match=r"HDF5 (object|dataset) /lstm_0/h .*external"):
         model.load_states(path)
     assert not model.get_states()["lstm_0"][0].any()
+
+
+def _same_names_model():
+    """A stateful LSTM 'l' feeding a nested model whose own stateful LSTM is also named 'l'
+    (Keras allows a nested model's layer the name of an outer one)."""
+    import json
+
+    def layer(cls, name, inbound=None, **config):
+        d = {"class_name": cls, "name": name, "config": dict(config, name=name)}
+        if inbound:
+            d["inbound_nodes"] = [[[inbound, 0, 0, {}]]]
+        return d
+
+    inner = {"class_name": "Sequential", "name": "inner", "config": {"name": "inner", "layers": [
+        layer("InputLayer", "ix", batch_input_shape=[2, None, 3]),
+        layer("LSTM", "l", units=2, stateful=True)]}, "inbound_nodes": [[["l", 0, 0, {}]]]}
+    config = {"class_name": "Functional", "config": {"name": "outer", "layers": [
+        layer("InputLayer", "a", batch_input_shape=[2, None, 4]),
+        layer("LSTM", "l", "a", units=3, stateful=True, return_sequences=True), inner],
+        "input_layers": [["a", 0, 0]], "output_layers": [["inner", 0, 0]]}}
+    return set_random_weights(fastlstm.model_from_json(json.dumps(config), "2.15.0"), seed=5)
+
+
+def test_layers_of_one_name_keep_their_own_states(tmp_path):
+    """States go by the layer's name, or by its path through the nested models where two
+    share one: nothing is merged or lost in get/set, save/load or pickling."""
+    import pickle
+
+    model = _same_names_model()
+    x = _x(2, 5, 4)
+    model.predict(x)
+    states = model.get_states()
+    assert sorted(states) == ["inner/l", "l"]
+    assert [a.shape for a in states["l"]] == [(2, 3)] * 2
+    assert [a.shape for a in states["inner/l"]] == [(2, 2)] * 2
+    assert model.new_state(1).layer_names == ["l", "inner/l"]
+    model.save_states(tmp_path / "s.h5")
+    want = model.predict(x)
+    for again in (pickle.loads(pickle.dumps(_reloaded(model, states))),
+                  _loaded(tmp_path / "s.h5")):
+        assert np.array_equal(again.predict(x), want)
+
+
+def _reloaded(model, states):
+    model.set_states(states)
+    return model
+
+
+def _loaded(path):
+    fresh = _same_names_model()
+    fresh.load_states(path)
+    return fresh

@@ -77,7 +77,7 @@ class RecurrentLayer(Layer):
                     f"layer {self.name!r} is stateful but the model does not fix the batch size "
                     "(Keras requires batch_input_shape/batch_shape for stateful RNNs)")
             # The state is allocated at load once the whole model's sizes are checked
-            # (budget.check_budget, then budget.allocate_states).
+            # (budget.check_budget, then Model.allocate_state).
             self.batch_size = int(n_batch)
         for state_shape in input_shapes[1:]:
             if tuple(state_shape[1:]) != (self.units,):
