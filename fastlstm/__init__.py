@@ -7,7 +7,7 @@ TensorFlow.
 """
 
 from .version import __version__
-from ._runtime import build_info, get_num_threads, set_kernel_path, set_num_threads
+from ._runtime import build_info, get_num_threads, set_isa, set_kernel_path, set_num_threads
 from .errors import ModelFormatError, UnsupportedConfigError
 from .loading import load_model, model_from_json
 from .model import Model
@@ -15,7 +15,8 @@ from .states import State, stack_states
 
 __all__ = [
     "Model", "ModelFormatError", "State", "UnsupportedConfigError", "build_info",
-    "get_num_threads", "load_model", "model_from_json", "set_kernel_path", "set_num_threads",
+    "get_num_threads", "load_model", "model_from_json", "set_isa", "set_kernel_path",
+    "set_num_threads",
     "stack_states", "__version__",
 ]
 

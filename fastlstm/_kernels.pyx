@@ -235,8 +235,10 @@ cdef extern from "fastlstm.h" nogil:
                               int n_threads)
     int fl_has_openmp()
     int fl_default_num_threads()
-    int fl_cpu_has_avx2_fma()
-    int fl_avx2_compiled()
+    int FL_ISA_AVX512
+    int FL_ISA_COUNT
+    int fl_isa_compiled(int isa)
+    int fl_isa_supported(int isa)
     int fl_get_isa()
     int fl_set_isa(int isa)
 
@@ -251,7 +253,9 @@ def rnn_block_units(int cell):
         raise ValueError(f"unknown cell id {cell}")
     return fl_rnn_block_units(cell)
 ACTIVATION_COUNT = FL_ACT_COUNT
-ISA_NAMES = {FL_ISA_PORTABLE: "portable", FL_ISA_AVX2: "avx2+fma"}
+# In fallback order (src/fastlstm.h enum fl_isa).
+ISA_NAMES = ("portable", "avx2", "avx512")
+assert len(ISA_NAMES) == FL_ISA_COUNT, "ISA names out of sync with fastlstm.h"
 
 
 def has_openmp():
@@ -262,12 +266,14 @@ def default_num_threads():
     return fl_default_num_threads()
 
 
-def cpu_has_avx2_fma():
-    return bool(fl_cpu_has_avx2_fma())
+def compiled_isas():
+    """The instruction sets this build has kernels for, in fallback order."""
+    return [name for i, name in enumerate(ISA_NAMES) if fl_isa_compiled(i)]
 
 
-def avx2_compiled():
-    return bool(fl_avx2_compiled())
+def supported_isas():
+    """The compiled ones this CPU and OS run."""
+    return [name for i, name in enumerate(ISA_NAMES) if fl_isa_supported(i)]
 
 
 def get_isa():
@@ -275,15 +281,10 @@ def get_isa():
 
 
 def set_isa(str name):
-    cdef int isa
-    if name == "portable":
-        isa = FL_ISA_PORTABLE
-    elif name == "avx2+fma":
-        isa = FL_ISA_AVX2
-    else:
-        raise ValueError(f"unknown kernel path {name!r}; expected 'portable' or 'avx2+fma'")
-    if fl_set_isa(isa) != 0:
-        raise ValueError(f"kernel path {name!r} is not available on this CPU or in this build")
+    """name: one of ISA_NAMES (checked by the caller); ValueError when it cannot run here."""
+    if fl_set_isa(ISA_NAMES.index(name)) != 0:
+        raise ValueError(f"instruction set {name!r} is not available here: this build has "
+                         f"{compiled_isas()}, this CPU runs {supported_isas()}")
 
 
 def activation_apply(int activation, float[:, ::1] x):  # x: IN/OUT (n_rows, n_cols)

@@ -1,4 +1,5 @@
-"""Process-wide settings: thread count and kernel path (portable C or AVX2+FMA)."""
+"""Process-wide settings: thread count and the kernels' instruction set (portable C, AVX2+FMA,
+AVX-512)."""
 from __future__ import annotations
 
 import os
@@ -45,16 +46,84 @@ def get_num_threads() -> int:
     return _kernels.get_threads()
 
 
-def set_kernel_path(name: str) -> None:
-    """'portable' or 'avx2+fma' (ValueError when the CPU or the build lacks it)."""
+ISAS = _kernels.ISA_NAMES  # in fallback order
+# Names of earlier releases: "avx2+fma" was the AVX2 path's.
+_ALIASES = {"avx2+fma": "avx2"}
+_tested = {"portable": True}   # ISA -> whether its self-test passed in this process
+
+
+def set_isa(name: str) -> None:
+    """The instruction set the kernels use: "portable", "avx2" or "avx512".
+
+    The first time an ISA is chosen its kernels are checked against the portable ones on a few
+    known inputs (microseconds); if they disagree, a RuntimeWarning says so and the next ISA
+    down is used instead. ValueError when this build or this CPU lacks ``name``
+    (``build_info()["isas_supported"]`` lists what runs here). The environment variable
+    ``FASTLSTM_ISA`` sets it at import."""
+    if not isinstance(name, str) or _ALIASES.get(name, name) not in ISAS:
+        raise ValueError(f"instruction set must be one of {list(ISAS)}, got {name!r}")
+    name = _ALIASES.get(name, name)
     _kernels.set_isa(name)
+    while not _self_test(name):
+        name = ISAS[ISAS.index(name) - 1]
+        _kernels.set_isa(name)
+
+
+def set_kernel_path(name: str) -> None:
+    """The former name of :func:`set_isa`."""
+    set_isa(name)
+
+
+def _self_test(name: str) -> bool:
+    """Known answers for the ISA's kernels: each cell and a Dense layer on small random inputs,
+    against the portable path (whose formulas are libm's), within float32 rounding of the
+    vector exponentials. Once per ISA and process."""
+    if name not in _tested:
+        got = _known_answers()
+        _kernels.set_isa("portable")
+        want = _known_answers()
+        _kernels.set_isa(name)
+        bad = [what for what, (g, w) in enumerate(zip(got, want))
+               if not np.allclose(g, w, rtol=1e-4, atol=1e-5)]
+        _tested[name] = not bad
+        if bad:
+            warnings.warn(f"fastlstm: the {name} kernels disagree with the portable ones on "
+                          f"their self-test ({len(bad)} of {len(got)} checks); using "
+                          f"{ISAS[ISAS.index(name) - 1]} instead", RuntimeWarning, stacklevel=3)
+    return _tested[name]
+
+
+def _known_answers() -> list:
+    from .layers.packing import pack_for_self_test
+
+    rng = np.random.default_rng(20261207)
+    out = []
+    for cell in ("lstm", "gru", "gru_reset_before", "simple"):
+        for n_batch in (1, 13):  # one row (blocks at once) and register blocks with a rest
+            kernel, n_features, n_units = pack_for_self_test(cell, rng)
+            x = rng.uniform(-1, 1, (n_batch, 3, n_features)).astype(np.float32)
+            h = np.zeros((n_batch, n_units), np.float32)
+            c = np.zeros_like(h) if cell == "lstm" else None
+            y = np.empty((n_batch, 3, n_units), np.float32)
+            kernel.forward(x, h, c, y, True, False, 1)
+            out.append(y)
+    x = rng.uniform(-1, 1, (5, 40)).astype(np.float32)
+    w = rng.uniform(-0.3, 0.3, (40, 24)).astype(np.float32)
+    out.append(_kernels.dense_forward(x, w, np.zeros(24, np.float32), 2))  # tanh
+    return out
 
 
 def _apply_environment() -> None:
-    # FASTLSTM_FORCE_PORTABLE=1 runs the portable C path even on an AVX2 CPU, so both paths can
-    # be tested on one machine.
+    # FASTLSTM_ISA picks the kernels (portable, avx2, avx512); FASTLSTM_FORCE_PORTABLE=1, its
+    # older form, runs the portable C path even on an AVX2 CPU, so every path can be tested
+    # on one machine.
+    wanted = os.environ.get("FASTLSTM_ISA", "")
     if os.environ.get("FASTLSTM_FORCE_PORTABLE", "") not in ("", "0"):
-        _kernels.set_isa("portable")
+        wanted = "portable"
+    if wanted:
+        set_isa(wanted)
+    else:
+        set_isa(_kernels.get_isa())  # the best this CPU runs, self-tested
 
 
 def build_info() -> dict:
@@ -63,16 +132,19 @@ def build_info() -> dict:
     Returns
     -------
     dict
-        ``version``, ``openmp`` (bool), ``kernel_path`` ("portable" or "avx2+fma"),
-        ``avx2_compiled``, ``cpu_has_avx2_fma``, ``num_threads``, ``fork_serial`` (this
-        process was forked after a multi-threaded call and runs on one thread), ``machine``.
+        ``version``, ``openmp`` (bool), ``isa`` (the instruction set in use: "portable",
+        "avx2" or "avx512"; also as ``kernel_path``), ``isas_compiled`` (what this build has
+        kernels for), ``isas_supported`` (what of those this CPU and OS run), ``num_threads``,
+        ``fork_serial`` (this process was forked after a multi-threaded call and runs on one
+        thread), ``machine``.
     """
     return {
         "version": __import__("fastlstm").__version__,
         "openmp": _kernels.has_openmp(),
+        "isa": _kernels.get_isa(),
         "kernel_path": _kernels.get_isa(),
-        "avx2_compiled": _kernels.avx2_compiled(),
-        "cpu_has_avx2_fma": _kernels.cpu_has_avx2_fma(),
+        "isas_compiled": _kernels.compiled_isas(),
+        "isas_supported": _kernels.supported_isas(),
         "num_threads": get_num_threads(),
         "fork_serial": _kernels.fork_serial(),
         "machine": platform.machine(),

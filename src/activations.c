@@ -75,7 +75,7 @@ int fl_activation_apply(int activation, float *x, ptrdiff_t n_rows, ptrdiff_t n_
         case FL_ACT_SPARSEMAX: fl_sparsemax_row(row, n_cols, scratch); break;
         default:
 #if FL_BUILD_AVX2
-            if (fl_get_isa() == FL_ISA_AVX2) {
+            if (fl_get_isa() >= FL_ISA_AVX2) {  /* and AVX-512, which has no loop of its own */
                 fl_activation_row_avx2(activation, row, n_cols);
                 break;
             }

@@ -1,4 +1,4 @@
-/* Build facts and the run-time choice between the portable and the AVX2+FMA kernels. */
+/* Build facts and the run-time choice between the portable, AVX2+FMA and AVX-512 kernels. */
 #include "fastlstm.h"
 #include "cpu_dispatch.h"
 
@@ -26,9 +26,7 @@ int fl_default_num_threads(void) {
 #endif
 }
 
-int fl_avx2_compiled(void) { return FL_BUILD_AVX2; }
-
-int fl_cpu_has_avx2_fma(void) {
+static int fl_cpu_has_avx2_fma(void) {
 #if FL_BUILD_AVX2
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -37,19 +35,52 @@ int fl_cpu_has_avx2_fma(void) {
 #endif
 }
 
+/* AVX512F from CPUID, and the OS saving the opmask and all 32 zmm registers on a context
+ * switch (XCR0 bits 1, 2, 5, 6, 7: SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM), which CPUID alone
+ * does not tell: a kernel or hypervisor may leave them off. */
+static int fl_cpu_has_avx512(void) {
+#if FL_BUILD_AVX512
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !fl_cpu_has_avx2_fma()) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    return (lo & 0xe6u) == 0xe6u;
+#else
+    return 0;
+#endif
+}
+
+int fl_isa_compiled(int isa) {
+    switch (isa) {
+    case FL_ISA_PORTABLE: return 1;
+    case FL_ISA_AVX2: return FL_BUILD_AVX2;
+    case FL_ISA_AVX512: return FL_BUILD_AVX512;
+    default: return 0;
+    }
+}
+
+int fl_isa_supported(int isa) {
+    switch (isa) {
+    case FL_ISA_PORTABLE: return 1;
+    case FL_ISA_AVX2: return fl_cpu_has_avx2_fma();
+    case FL_ISA_AVX512: return fl_cpu_has_avx512();
+    default: return 0;
+    }
+}
+
 int fl_get_isa(void) {
-    if (fl_isa < 0) fl_isa = fl_cpu_has_avx2_fma() ? FL_ISA_AVX2 : FL_ISA_PORTABLE;
+    if (fl_isa < 0) {
+        int best = FL_ISA_PORTABLE;
+        for (int isa = FL_ISA_PORTABLE + 1; isa < FL_ISA_COUNT; isa++)
+            if (fl_isa_supported(isa)) best = isa;
+        fl_isa = best;
+    }
     return fl_isa;
 }
 
 int fl_set_isa(int isa) {
-    if (isa == FL_ISA_PORTABLE) {
-        fl_isa = isa;
-        return FL_OK;
-    }
-    if (isa == FL_ISA_AVX2 && fl_cpu_has_avx2_fma()) {
-        fl_isa = isa;
-        return FL_OK;
-    }
-    return FL_ERR_ARGUMENT;
+    if (!fl_isa_supported(isa)) return FL_ERR_ARGUMENT;
+    fl_isa = isa;
+    return FL_OK;
 }

@@ -68,7 +68,7 @@ int fl_dense_forward(const float *x, ptrdiff_t n_rows, ptrdiff_t n_in, const flo
         return FL_ERR_ARGUMENT;
     }
 #if FL_BUILD_AVX2
-    if (fl_get_isa() == FL_ISA_AVX2) {
+    if (fl_get_isa() >= FL_ISA_AVX2) {  /* AVX-512 falls back to the AVX2 loop */
         fl_dense_rows_avx2(x, n_rows, n_in, kernel, bias, n_out, y);
         return fl_activation_apply(activation, y, n_rows, n_out, scratch);
     }

@@ -229,13 +229,14 @@ int fl_dense_forward(const float *x /* (n_rows, n_in) */, ptrdiff_t n_rows, ptrd
 /* ------------------------------------------------------------------------------------------------
  * Build and CPU facts.
  * ---------------------------------------------------------------------------------------------- */
-enum fl_isa { FL_ISA_PORTABLE = 0, FL_ISA_AVX2 = 1 };
+/* In fallback order: a kernel an ISA has no instantiation of runs the one below it. */
+enum fl_isa { FL_ISA_PORTABLE = 0, FL_ISA_AVX2 = 1, FL_ISA_AVX512 = 2, FL_ISA_COUNT = 3 };
 
 int fl_has_openmp(void);
 int fl_default_num_threads(void);
-int fl_cpu_has_avx2_fma(void);   /* what the CPU offers */
-int fl_avx2_compiled(void);      /* whether this build contains the AVX2+FMA path */
-int fl_get_isa(void);            /* path in use */
+int fl_isa_compiled(int isa);    /* whether this build contains the path */
+int fl_isa_supported(int isa);   /* compiled, and the CPU and the OS run it */
+int fl_get_isa(void);            /* path in use: the best supported one unless set */
 int fl_set_isa(int isa);         /* FL_ERR_ARGUMENT if the CPU or the build lacks it */
 
 /* Threads a call asking for n_requested runs on (and sizes its workspace for): at most the

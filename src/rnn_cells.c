@@ -17,6 +17,9 @@ int fl_rnn_block_units(int cell) {
 #include "lstm_step_avx2.h"
 #include "gru_step_avx2.h"
 #endif
+#if FL_BUILD_AVX512
+#include "lstm_step_avx512.h"
+#endif
 #include "rnn_project.h"
 
 void fl_rnn_step_whole_rows(const fl_rnn_cell_fns *cell, const fl_rnn_params *p,
@@ -36,7 +39,7 @@ int fl_rnn_params_valid(const fl_rnn_params *p) {
 }
 
 fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
-    fl_rnn_step_fn step_avx2 = NULL;
+    fl_rnn_step_fn step_avx2 = NULL, step_avx512 = NULL;
     fl_rnn_cell_fns f;
     f.project = fl_rnn_project_portable;
     f.rows = NULL;
@@ -62,6 +65,9 @@ fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
 #if FL_BUILD_AVX2
         step_avx2 = fl_simple_rnn_step_avx2;
 #endif
+#if FL_BUILD_AVX512
+        step_avx512 = fl_simple_rnn_step_avx512;
+#endif
         break;
     default:
         f.step = fl_lstm_step_portable;
@@ -69,15 +75,25 @@ fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
 #if FL_BUILD_AVX2
         step_avx2 = fl_lstm_step_avx2;
 #endif
+#if FL_BUILD_AVX512
+        step_avx512 = fl_lstm_step_avx512;
+#endif
     }
+    /* Each ISA takes its own kernels where it has them and the next one down's otherwise. */
+    const int isa = fl_get_isa();
 #if FL_BUILD_AVX2
-    if (fl_get_isa() == FL_ISA_AVX2) {
+    if (isa >= FL_ISA_AVX2) {
         f.project = fl_rnn_project_avx2;
         if (step_avx2 != NULL) f.step = step_avx2;
         if (p->cell == FL_CELL_GRU_RESET_BEFORE) f.rows = fl_gru_reset_before_rows_avx2;
     }
 #endif
+#if FL_BUILD_AVX512
+    if (isa >= FL_ISA_AVX512 && step_avx512 != NULL) f.step = step_avx512;
+#endif
+    (void)isa;
     (void)step_avx2;
+    (void)step_avx512;
     return f;
 }
 

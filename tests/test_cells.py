@@ -6,13 +6,13 @@ import pytest
 
 import fastlstm
 from fastlstm import _kernels
+from isa_params import isa_params
 from fastlstm.layers.base import LoadContext
 from fastlstm.layers.gru import GRU
 from fastlstm.layers.lstm import LSTM
 from fastlstm.layers.simple_rnn import SimpleRNN
 
-PATHS = ["portable"] + (["avx2+fma"] if _kernels.cpu_has_avx2_fma() and _kernels.avx2_compiled()
-                        else [])
+PATHS = isa_params()
 CELLS = [
     (GRU, {"reset_after": True}),
     (GRU, {"reset_after": False}),
@@ -63,10 +63,10 @@ def test_paths_agree_on_long_sequences(kernel_path, cls, config):
                        **config)
     x = rng.uniform(-1, 1, (5, 200, 9)).astype(np.float32)
     results = {}
-    for path in PATHS:
+    for path in _kernels.supported_isas():
         kernel_path(path)
         results[path] = layer.call([x])[0]
-    for path in PATHS[1:]:
+    for path in _kernels.supported_isas()[1:]:
         np.testing.assert_allclose(results[path], results["portable"], atol=1e-5, rtol=1e-4)
 
 
@@ -145,3 +145,35 @@ def test_generation_in_c_matches_a_predict_loop(cls, config):
             assert np.array_equal(generated[:, k], y[:, 0]), k
     finally:
         fastlstm.set_num_threads(fastlstm.build_info()["num_threads"])
+
+
+SIMD = [p for p in _kernels.ISA_NAMES if p != "portable"]
+
+
+@pytest.mark.parametrize("cls,config", CELLS, ids=CELL_IDS)
+def test_every_simd_isa_gives_the_same_bits_on_random_shapes(kernel_path, cls, config):
+    """The SIMD instantiations of one kernel body (AVX2's 8 lanes, AVX-512's 16) run each
+    unit's same chain of FMAs and the same update, so they agree to the bit, on any batch
+    (register blocks and their rests), any units (partial blocks) and any thread count."""
+    supported = [p for p in SIMD if p in _kernels.supported_isas()]
+    if len(supported) < 2:
+        pytest.skip(f"needs two SIMD instruction sets; this machine runs {supported} of {SIMD}")
+    rng = np.random.default_rng(7)
+    before = fastlstm.get_num_threads()
+    try:
+        for _ in range(12):
+            n_batch, n_units = int(rng.integers(1, 30)), int(rng.integers(1, 140))
+            n_features, n_steps = int(rng.integers(1, 20)), int(rng.integers(1, 12))
+            layer = make_layer(cls, n_features, n_units, rng, return_sequences=True, **config)
+            x = rng.uniform(-1, 1, (n_batch, n_steps, n_features)).astype(np.float32)
+            outs = []
+            for path in supported:
+                kernel_path(path)
+                for n in (1, 2):
+                    fastlstm.set_num_threads(n)
+                    outs.append(layer.call([x], n_threads=n)[0])
+            for out in outs[1:]:
+                assert np.array_equal(out, outs[0]), (n_batch, n_units, n_features, n_steps)
+    finally:
+        fastlstm.set_num_threads(before)
+

@@ -4,14 +4,14 @@ import pytest
 
 import fastlstm
 from fastlstm import _kernels
+from isa_params import isa_params
 from fastlstm.activations import C_IDS
 from fastlstm.layers.base import LoadContext
 from fastlstm.layers.lstm import LSTM
 
 from reference_lstm import lstm_reference
 
-PATHS = ["portable"] + (["avx2+fma"] if _kernels.cpu_has_avx2_fma() and _kernels.avx2_compiled()
-                        else [])
+PATHS = isa_params()
 
 
 @pytest.fixture
@@ -92,7 +92,9 @@ def test_activation_table_matches_c_header():
 
 def test_build_info_reports_paths():
     info = fastlstm.build_info()
-    assert info["kernel_path"] in ("portable", "avx2+fma")
+    assert info["isa"] == info["kernel_path"] and info["isa"] in info["isas_supported"]
+    assert set(info["isas_supported"]) <= set(info["isas_compiled"]) <= set(_kernels.ISA_NAMES)
+    assert info["isas_supported"][0] == "portable"
     assert isinstance(info["openmp"], bool)
     assert info["num_threads"] >= 1
 
@@ -210,3 +212,24 @@ def test_dense_matches_float64_product(kernel_path, path, n_in, n_out, with_bias
         want += bias
     assert got.shape == (5, n_out)
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-6 * n_in)
+
+
+def test_an_isa_that_fails_its_self_test_warns_and_falls_back(monkeypatch):
+    """A miscompiled or misdetected path (simulated: its known answers are off by one) is not
+    used: set_isa warns and takes the next instruction set down."""
+    from fastlstm import _runtime
+
+    supported = _kernels.supported_isas()
+    if len(supported) < 2:
+        pytest.skip(f"needs an instruction set besides portable; this machine runs {supported}")
+    top, before = supported[-1], _kernels.get_isa()
+    real = _runtime._known_answers
+    monkeypatch.setattr(_runtime, "_tested", {"portable": True})
+    monkeypatch.setattr(_runtime, "_known_answers",
+                        lambda: [a + (_kernels.get_isa() == top) for a in real()])
+    try:
+        with pytest.warns(RuntimeWarning, match=f"the {top} kernels disagree with the portable"):
+            fastlstm.set_isa(top)
+        assert _kernels.get_isa() == supported[-2]
+    finally:
+        _kernels.set_isa(before)

@@ -1,23 +1,49 @@
-"""The Keras-parity suite also passes on the portable C path, forced by FASTLSTM_FORCE_PORTABLE
-(the path a CPU without AVX2+FMA runs)."""
+"""The Keras-parity suite passes on every instruction set this machine runs, each chosen by
+FASTLSTM_ISA in a fresh interpreter (the rest of the suite runs on the default, the best one);
+FASTLSTM_FORCE_PORTABLE, its older form, still picks the portable path (what a CPU without
+AVX2+FMA runs)."""
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import fastlstm
 import keras_fixtures as kf
+from fastlstm import _kernels
+from isa_params import isa_params
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_ISA = _kernels.supported_isas()[-1]
 
 
-def test_parity_suite_on_the_portable_path():
-    env = dict(os.environ, FASTLSTM_FORCE_PORTABLE="1")
+def _isa_in(env) -> str:
     check = subprocess.run(
-        [sys.executable, "-c", "import fastlstm; print(fastlstm.build_info()['kernel_path'])"],
+        [sys.executable, "-c", "import fastlstm; print(fastlstm.build_info()['isa'])"],
         env=env, capture_output=True, text=True)
-    assert check.stdout.strip() == "portable", check.stdout + check.stderr
+    return check.stdout.strip() + check.stderr
+
+
+def test_the_default_is_the_best_isa_and_the_environment_chooses():
+    env = {k: v for k, v in os.environ.items() if k not in ("FASTLSTM_ISA",
+                                                              "FASTLSTM_FORCE_PORTABLE")}
+    assert _isa_in(env) == DEFAULT_ISA
+    assert _isa_in(dict(env, FASTLSTM_FORCE_PORTABLE="1")) == "portable"
+    for name in _kernels.supported_isas():
+        assert _isa_in(dict(env, FASTLSTM_ISA=name)) == name
+    with pytest.raises(ValueError, match=r"instruction set must be one of \['portable', 'avx2', "
+                                         r"'avx512'\], got 'sse9'"):
+        fastlstm.set_isa("sse9")
+
+
+@pytest.mark.parametrize("isa", isa_params())
+def test_parity_suite_on_every_isa(isa):
+    if isa == DEFAULT_ISA:
+        pytest.skip(f"{isa} is the default: the whole suite runs on it")
+    env = dict(os.environ, FASTLSTM_ISA=isa)
+    env.pop("FASTLSTM_FORCE_PORTABLE", None)
+    assert _isa_in(env) == isa
     suite = [os.path.join(HERE, f) for f in ("test_formats.py", "test_stateful.py",
                                              "test_layers.py", "test_models.py")]
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",

@@ -58,3 +58,26 @@ def pack_simple_rnn(kernel, recurrent, bias, n_units):
     block = _kernels.rnn_block_units(_kernels.CELLS["simple"])
     w = _blocks(np.concatenate([kernel, recurrent]), 1, n_units, block)
     return _flat(w), _flat(_blocks(bias.reshape(1, -1), 1, n_units, block))
+
+
+def pack_for_self_test(cell: str, rng) -> Tuple["_kernels.RecurrentKernel", int, int]:
+    """A kernel of this cell with random Keras-layout weights, for an instruction set's
+    known-answer test (_runtime.set_isa): 5 features, and units that leave a partial last
+    block and several blocks, so that every loop of the kernels runs."""
+    n_features, n_units = 5, (72 if cell == "simple" else 44)
+    n_gates = {"lstm": 4, "gru": 3, "gru_reset_before": 3, "simple": 1}[cell]
+    kernel = rng.uniform(-0.5, 0.5, (n_features, n_gates * n_units)).astype(np.float32)
+    recurrent = rng.uniform(-0.5, 0.5, (n_units, n_gates * n_units)).astype(np.float32)
+    if cell == "lstm":
+        packed = pack_lstm(kernel, recurrent, rng.uniform(-0.5, 0.5, 4 * n_units), n_units)
+    elif cell == "simple":
+        packed = pack_simple_rnn(kernel, recurrent, rng.uniform(-0.5, 0.5, n_units), n_units)
+    else:
+        reset_after = cell == "gru"
+        bias = rng.uniform(-0.5, 0.5, (2, 3 * n_units) if reset_after else 3 * n_units)
+        packed = pack_gru(kernel, recurrent, bias.astype(np.float32), n_units, reset_after)
+    from ..activations import activation_id
+
+    tanh, sigmoid = activation_id("tanh", 3), activation_id("sigmoid", 3)
+    return (_kernels.RecurrentKernel(_kernels.CELLS[cell], packed[0], packed[1], n_features,
+                                     n_units, tanh, sigmoid), n_features, n_units)

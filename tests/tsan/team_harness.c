@@ -124,6 +124,7 @@ int main(void) {
     }
     int ok = fl_set_isa(FL_ISA_PORTABLE) == FL_OK && run_all("portable");
     if (fl_set_isa(FL_ISA_AVX2) == FL_OK) ok &= run_all("avx2");
+    if (fl_set_isa(FL_ISA_AVX512) == FL_OK) ok &= run_all("avx512");
     return ok ? 0 : 1;
 }
 
