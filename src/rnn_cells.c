@@ -19,6 +19,7 @@ int fl_rnn_block_units(int cell) {
 #endif
 #if FL_BUILD_AVX512
 #include "lstm_step_avx512.h"
+#include "gru_step_avx512.h"
 #endif
 #include "rnn_project.h"
 
@@ -53,6 +54,9 @@ fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
         f.row = fl_gru_step_row;
 #if FL_BUILD_AVX2
         step_avx2 = fl_gru_step_avx2;
+#endif
+#if FL_BUILD_AVX512
+        step_avx512 = fl_gru_step_avx512;
 #endif
         break;
     case FL_CELL_GRU_RESET_BEFORE:

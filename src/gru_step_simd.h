@@ -1,0 +1,166 @@
+/* The reset_after GRU step, written once for every SIMD instruction set and stamped out per ISA
+ * (as lstm_step_simd.h): gru_step_<isa>.h defines fl_pair_<isa> (the 16 lanes of a block's z
+ * and r sums), fl_bcast_<isa> (a broadcast k-th input), FL_ROWS rows per register block,
+ * FL_ROW_BLOCKS unit blocks for a single row, and fl_pload/fl_pfma/fl_plo/fl_phi/fl_bcast_of/
+ * fl_bcast_ymm_<isa>, then includes this file.
+ *
+ * A block keeps 4 sums of 8 units per row: z and r (input and recurrent parts together), the
+ * candidate's input part x_h and its recurrent part h_h, which Keras multiplies by r before
+ * adding (GRUCell.call, keras layers/rnn/gru.py). Rows of x add to z, r, x_h and rows of h to
+ * z, r, h_h: per k one z|r pair and one 8-unit vector. Each unit's arithmetic is the same chain
+ * of FMAs over k on every ISA and in every grouping of rows, so results do not depend on
+ * either. Internal to rnn_cells.c; packing in fastlstm.h. */
+
+#define FL_PASTE2(a, b) a##_##b
+#define FL_PASTE(a, b) FL_PASTE2(a, b)
+#define FL_ISA_NAME(name) FL_PASTE(name, FL_SIMD_ISA)
+#define FL_PAIR FL_ISA_NAME(fl_pair)
+#define FL_BCAST FL_ISA_NAME(fl_bcast)
+
+/* zr[i] += src[i][k] * w[k][0..16), part[i] += src[i][k] * w[k][16..24) for k < n_k (part: x_h
+ * for rows of x, h_h for rows of h); returns w past the rows. */
+FL_SIMD_INLINE const float *FL_ISA_NAME(fl_gru_accumulate)(const int n_rows,
+                                                           const float *const *src,
+                                                           ptrdiff_t n_k, const float *w,
+                                                           FL_PAIR *zr, __m256 *part) {
+    for (ptrdiff_t k = 0; k < n_k; k++, w += 3 * FL_RNN_BLOCK) {
+        const FL_PAIR w01 = FL_ISA_NAME(fl_pload)(w);
+        const __m256 w2 = _mm256_loadu_ps(w + 2 * FL_RNN_BLOCK);
+        for (int i = 0; i < n_rows; i++) {
+            const FL_BCAST v = FL_ISA_NAME(fl_bcast_of)(src[i] + k);
+            zr[i] = FL_ISA_NAME(fl_pfma)(v, w01, zr[i]);
+            part[i] = _mm256_fmadd_ps(FL_ISA_NAME(fl_bcast_ymm)(v), w2, part[i]);
+        }
+    }
+    return w;
+}
+
+/* The update of n (row, block) accumulator sets. */
+FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_finish)(const int n, const fl_rnn_params *p,
+                                               const FL_PAIR *zr, const __m256 *x_h,
+                                               const __m256 *h_h, const float *const *h_b,
+                                               float *const *h_next) {
+    __m256 s[FL_ROWS > FL_ROW_BLOCKS ? FL_ROWS : FL_ROW_BLOCKS][4];
+    for (int i = 0; i < n; i++) {
+        s[i][0] = FL_ISA_NAME(fl_plo)(zr[i]);
+        s[i][1] = FL_ISA_NAME(fl_phi)(zr[i]);
+        s[i][2] = x_h[i];
+        s[i][3] = h_h[i];
+    }
+    if (p->activation == FL_ACT_TANH && p->recurrent_activation == FL_ACT_SIGMOID) {
+        fl_gru_update_sigmoid_tanh_avx2(n, s, h_b, h_next);
+    } else {
+        for (int i = 0; i < n; i++) fl_gru_update_avx2(p, s[i], h_b[i], h_next[i]);
+    }
+}
+
+/* Block b of rows r .. r + n_rows - 1. */
+FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_block)(const int n_rows, const fl_rnn_params *p,
+                                              const fl_rnn_step_args *a, ptrdiff_t r,
+                                              ptrdiff_t b) {
+    enum { B = FL_RNN_BLOCK, G = 4 * FL_RNN_BLOCK };
+    const ptrdiff_t n_features = p->n_features, n_units = p->n_units;
+    const ptrdiff_t panel = (n_features + n_units) * 3 * B, n_blocks = a->n_padded / B;
+    const float *x_t[FL_ROWS], *h[FL_ROWS], *h_b[FL_ROWS];
+    float *h_next[FL_ROWS];
+    FL_PAIR zr[FL_ROWS];
+    __m256 x_h[FL_ROWS], h_h[FL_ROWS];
+    for (int i = 0; i < n_rows; i++) {
+        x_t[i] = a->x + ((r + i) * a->n_timesteps + a->t) * n_features;
+        h[i] = a->h_cur + (r + i) * a->n_padded;
+        const float *init = a->xproj == NULL
+            ? p->bias + b * G
+            : fl_rnn_xproj_at(a, n_blocks, r + i, a->step_in_chunk, b);
+        zr[i] = FL_ISA_NAME(fl_pload)(init);
+        x_h[i] = _mm256_loadu_ps(init + 2 * B);
+        h_h[i] = _mm256_loadu_ps(init + 3 * B);
+        h_b[i] = a->h_cur + (r + i) * a->n_padded + b * B;
+        h_next[i] = a->h_next + (r + i) * a->n_padded + b * B;
+    }
+    const float *w = p->weights + b * panel;
+    if (a->xproj == NULL) w = FL_ISA_NAME(fl_gru_accumulate)(n_rows, x_t, n_features, w, zr, x_h);
+    else w += n_features * 3 * B;
+    FL_ISA_NAME(fl_gru_accumulate)(n_rows, h, n_units, w, zr, h_h);
+    FL_ISA_NAME(fl_gru_finish)(n_rows, p, zr, x_h, h_h, h_b, h_next);
+}
+
+/* One row, n_at blocks from b at once: more independent FMA chains for a single row. */
+FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_blocks_of_row)(const int n_at, const fl_rnn_params *p,
+                                                      const fl_rnn_step_args *a, ptrdiff_t r,
+                                                      ptrdiff_t b) {
+    enum { B = FL_RNN_BLOCK, G = 4 * FL_RNN_BLOCK };
+    const ptrdiff_t n_features = p->n_features, n_units = p->n_units;
+    const ptrdiff_t panel = (n_features + n_units) * 3 * B, n_blocks = a->n_padded / B;
+    const float *x_t = a->x + (r * a->n_timesteps + a->t) * n_features;
+    const float *h = a->h_cur + r * a->n_padded, *h_b[FL_ROW_BLOCKS];
+    float *h_next[FL_ROW_BLOCKS];
+    FL_PAIR zr[FL_ROW_BLOCKS];
+    __m256 x_h[FL_ROW_BLOCKS], h_h[FL_ROW_BLOCKS];
+    for (int i = 0; i < n_at; i++) {
+        const float *init = a->xproj == NULL
+            ? p->bias + (b + i) * G
+            : fl_rnn_xproj_at(a, n_blocks, r, a->step_in_chunk, b + i);
+        zr[i] = FL_ISA_NAME(fl_pload)(init);
+        x_h[i] = _mm256_loadu_ps(init + 2 * B);
+        h_h[i] = _mm256_loadu_ps(init + 3 * B);
+        h_b[i] = h + (b + i) * B;
+        h_next[i] = a->h_next + r * a->n_padded + (b + i) * B;
+    }
+    ptrdiff_t k = a->xproj == NULL ? 0 : n_features;
+    const float *w = p->weights + b * panel + k * 3 * B;
+    for (; k < n_features + n_units; k++, w += 3 * B) {
+        const int is_x = k < n_features;
+        const FL_BCAST v = FL_ISA_NAME(fl_bcast_of)(is_x ? x_t + k : h + (k - n_features));
+        const __m256 v8 = FL_ISA_NAME(fl_bcast_ymm)(v);
+        for (int i = 0; i < n_at; i++) {
+            const float *wi = w + i * panel;
+            zr[i] = FL_ISA_NAME(fl_pfma)(v, FL_ISA_NAME(fl_pload)(wi), zr[i]);
+            if (is_x) x_h[i] = _mm256_fmadd_ps(v8, _mm256_loadu_ps(wi + 2 * B), x_h[i]);
+            else h_h[i] = _mm256_fmadd_ps(v8, _mm256_loadu_ps(wi + 2 * B), h_h[i]);
+        }
+    }
+    FL_ISA_NAME(fl_gru_finish)(n_at, p, zr, x_h, h_h, h_b, h_next);
+}
+
+/* The rows left after the groups of FL_ROWS, as one block call with a constant row count. */
+FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_block_rest)(const int n_rows, const fl_rnn_params *p,
+                                                   const fl_rnn_step_args *a, ptrdiff_t r,
+                                                   ptrdiff_t b) {
+    switch (n_rows) {
+#define FL_REST(n) \
+    case n: if (n < FL_ROWS) FL_ISA_NAME(fl_gru_block)(n < FL_ROWS ? n : 1, p, a, r, b); break;
+    FL_REST(2) FL_REST(3) FL_REST(4) FL_REST(5) FL_REST(6) FL_REST(7) FL_REST(8)
+#undef FL_REST
+    default: break;
+    }
+}
+
+FL_SIMD_FN static void FL_ISA_NAME(fl_gru_step)(const fl_rnn_params *p, const fl_rnn_step_args *a,
+                                                ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0,
+                                                ptrdiff_t b1) {
+    const ptrdiff_t r_rest = r1 - (r1 - r0) % FL_ROWS;  /* rows past the groups of FL_ROWS */
+    for (ptrdiff_t b = b0; b < b1; b++) {
+        for (ptrdiff_t r = r0; r + FL_ROWS <= r1; r += FL_ROWS)
+            FL_ISA_NAME(fl_gru_block)(FL_ROWS, p, a, r, b);
+        if (r1 - r_rest >= 2) FL_ISA_NAME(fl_gru_block_rest)((int)(r1 - r_rest), p, a, r_rest, b);
+    }
+    if (r1 - r_rest == 1) {  /* one row: several blocks at once */
+        ptrdiff_t b = b0;
+        for (; b + FL_ROW_BLOCKS <= b1; b += FL_ROW_BLOCKS)
+            FL_ISA_NAME(fl_gru_blocks_of_row)(FL_ROW_BLOCKS, p, a, r_rest, b);
+        if (FL_ROW_BLOCKS > 2)
+            for (; b + 2 <= b1; b += 2) FL_ISA_NAME(fl_gru_blocks_of_row)(2, p, a, r_rest, b);
+        if (b < b1) FL_ISA_NAME(fl_gru_block)(1, p, a, r_rest, b);
+    }
+}
+
+#undef FL_BCAST
+#undef FL_PAIR
+#undef FL_ISA_NAME
+#undef FL_PASTE
+#undef FL_PASTE2
+#undef FL_SIMD_ISA
+#undef FL_SIMD_INLINE
+#undef FL_SIMD_FN
+#undef FL_ROWS
+#undef FL_ROW_BLOCKS
