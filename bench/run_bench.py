@@ -67,14 +67,15 @@ CELLS = {
     "gru": dict(keras="GRU", torch="GRU", gates=3, state=("h",), torch_order=(1, 0, 2),
                 budget=0.5),
 }
-SYSTEMS = ["fastlstm", "onnxruntime", "litert", "torch", "tf.function", "keras.predict"]
+SYSTEMS = ["fastlstm", "onnxruntime", "openvino", "litert", "torch", "tf.function",
+           "keras.predict"]
 PEERS = SYSTEMS[1:]
 # Systems whose thread count can be changed inside one process (TensorFlow fixes its thread pools
 # when it starts, so the two TF systems are timed at --threads only).
-THREADABLE = ["fastlstm", "onnxruntime", "litert", "torch"]
+THREADABLE = ["fastlstm", "onnxruntime", "openvino", "litert", "torch"]
 UNITS_SWEEP = [32, 64, 128, 256, 512, 1024]
 UNITS_SWEEP_SHAPE = dict(batch=64, timesteps=100, features=32)
-UNITS_SWEEP_SYSTEMS = ["fastlstm", "onnxruntime", "litert", "torch", "tf.function"]
+UNITS_SWEEP_SYSTEMS = ["fastlstm", "onnxruntime", "openvino", "litert", "torch", "tf.function"]
 
 WEIGHT_SCALE = 0.1
 ATOL, RTOL, GROSS = 1e-5, 1e-4, 1e-3
@@ -137,6 +138,7 @@ class Env:
         self.keras = self._try("keras", lambda: __import__("keras")) if self.tf else None
         self.ort = self._try("onnxruntime", lambda: __import__("onnxruntime"))
         self.onnx = self._try("onnx", lambda: __import__("onnx"))
+        self.openvino = self._try("openvino", lambda: __import__("openvino"))
         self.litert = self._try("ai_edge_litert", self._import_litert)
         from importlib import metadata
         for dist in ("matplotlib", "threadpoolctl"):
@@ -440,6 +442,35 @@ class OrtRunner(Runner):
         return y
 
 
+class OpenvinoRunner(Runner):
+    """OpenVINO's CPU plugin on the ONNX export ONNX Runtime runs (read_model takes .onnx):
+    inference threads as the others, one stream, latency hint, f32 (no bf16 down-conversion,
+    which would change the results)."""
+    name = "openvino"
+
+    def __init__(self, env, spec, onnx_path, threads):
+        ov = env.openvino
+        core = ov.Core()
+        config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
+                  "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        self.compiled = core.compile_model(core.read_model(onnx_path), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.threads, self.spec = threads, spec
+        self.reset()
+
+    def predict(self, x):
+        return self.request.infer({"x": x})[0].copy()
+
+    def reset(self):
+        self.state = self.spec.zero_state((1,))
+
+    def step(self, x):
+        out = self.request.infer({"x": x, **dict(zip(self.spec.state_names, self.state))})
+        y, *state = [out[i].copy() for i in range(len(out))]
+        self.state = state
+        return y
+
+
 def convert_litert(env, spec, weights):
     """Frozen concrete function with the workload's fixed shapes -> .tflite bytes.
 
@@ -610,7 +641,7 @@ def build_runners(env, spec, seed, tmpdir, threads, systems, extra_threads=()):
         return r
 
     net = None
-    if "torch" in systems or "onnxruntime" in systems:
+    if "torch" in systems or "onnxruntime" in systems or "openvino" in systems:
         def mk_net():
             need(env.torch, "torch")
             return torch_modules(env, spec, weights)
@@ -632,6 +663,14 @@ def build_runners(env, spec, seed, tmpdir, threads, systems, extra_threads=()):
                     info["onnx_exporter"] = export_onnx(env, spec, net, onnx_path)
                 return OrtRunner(env, spec, onnx_path, n)
             runners.append(tagged(attempt("onnxruntime", mk_ort), n))
+        if "openvino" in sub and net is not None:
+            def mk_ov():
+                need(env.openvino, "openvino")
+                onnx_path = os.path.join(tmpdir, f"{spec.id}_{spec.units}.onnx")
+                if not os.path.exists(onnx_path):
+                    info["onnx_exporter"] = export_onnx(env, spec, net, onnx_path)
+                return OpenvinoRunner(env, spec, onnx_path, n)
+            runners.append(tagged(attempt("openvino", mk_ov), n))
         if "litert" in sub:
             def mk_lite():
                 need(env.litert, "ai_edge_litert")
