@@ -122,6 +122,82 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_blocks_of_row)(const int n_at, const fl_r
     FL_ISA_NAME(fl_gru_finish)(n_at, p, zr, x_h, h_h, h_b, h_next);
 }
 
+#ifdef FL_GRU_PAIR_ROWS
+/* zr[i][j] += src[i][k] * w_j[k][0..16) for blocks j = 0, 1 (w_1 = w_0 + panel), part[i] +=
+ * src[i][k] * (w_0[k][16..24) | w_1[k][16..24)) for k < n_k; returns w_0 past the rows. */
+FL_SIMD_INLINE const float *FL_ISA_NAME(fl_gru_accumulate2)(const int n_rows,
+                                                            const float *const *src,
+                                                            ptrdiff_t n_k, const float *w,
+                                                            ptrdiff_t panel,
+                                                            FL_PAIR zr[][2], FL_PART2 *part) {
+    for (ptrdiff_t k = 0; k < n_k; k++, w += 3 * FL_RNN_BLOCK) {
+        const FL_PAIR w0 = FL_ISA_NAME(fl_pload)(w), w1 = FL_ISA_NAME(fl_pload)(w + panel);
+        const FL_PART2 w2 = FL_ISA_NAME(fl_part2_load)(w + 2 * FL_RNN_BLOCK,
+                                                       w + panel + 2 * FL_RNN_BLOCK);
+        for (int i = 0; i < n_rows; i++) {
+            const FL_BCAST v = FL_ISA_NAME(fl_bcast_of)(src[i] + k);
+            zr[i][0] = FL_ISA_NAME(fl_pfma)(v, w0, zr[i][0]);
+            zr[i][1] = FL_ISA_NAME(fl_pfma)(v, w1, zr[i][1]);
+            part[i] = FL_ISA_NAME(fl_part2_fma)(v, w2, part[i]);
+        }
+    }
+    return w;
+}
+
+/* Blocks b and b + 1 of rows r .. r + n_rows - 1, for an ISA whose vectors hold two blocks' 8
+ * candidate units (fl_part2_<isa>): per k, one z|r vector per block and one candidate vector
+ * for both, every lane of every FMA used. The candidate's input part is accumulated first,
+ * then its recurrent part. */
+FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_block2)(const int n_rows, const fl_rnn_params *p,
+                                               const fl_rnn_step_args *a, ptrdiff_t r,
+                                               ptrdiff_t b) {
+    enum { B = FL_RNN_BLOCK, G = 4 * FL_RNN_BLOCK };
+    const ptrdiff_t n_features = p->n_features, n_units = p->n_units;
+    const ptrdiff_t panel = (n_features + n_units) * 3 * B;
+    const float *x_t[FL_GRU_PAIR_ROWS], *h[FL_GRU_PAIR_ROWS];
+    FL_PAIR zr[FL_GRU_PAIR_ROWS][2];
+    FL_PART2 part[FL_GRU_PAIR_ROWS], x_h[FL_GRU_PAIR_ROWS];
+    for (int i = 0; i < n_rows; i++) {
+        x_t[i] = a->x + ((r + i) * a->n_timesteps + a->t) * n_features;
+        h[i] = a->h_cur + (r + i) * a->n_padded;
+        for (int j = 0; j < 2; j++) zr[i][j] = FL_ISA_NAME(fl_pload)(p->bias + (b + j) * G);
+        x_h[i] = FL_ISA_NAME(fl_part2_load)(p->bias + b * G + 2 * B, p->bias + (b + 1) * G + 2 * B);
+    }
+    const float *w = FL_ISA_NAME(fl_gru_accumulate2)(n_rows, x_t, n_features,
+                                                     p->weights + b * panel, panel, zr, x_h);
+    for (int i = 0; i < n_rows; i++)
+        part[i] = FL_ISA_NAME(fl_part2_load)(p->bias + b * G + 3 * B, p->bias + (b + 1) * G + 3 * B);
+    FL_ISA_NAME(fl_gru_accumulate2)(n_rows, h, n_units, w, panel, zr, part);
+    for (int j = 0; j < 2; j++) {
+        FL_PAIR zr_j[FL_GRU_PAIR_ROWS];
+        __m256 x_h_j[FL_GRU_PAIR_ROWS], h_h_j[FL_GRU_PAIR_ROWS];
+        const float *h_b[FL_GRU_PAIR_ROWS];
+        float *h_next[FL_GRU_PAIR_ROWS];
+        for (int i = 0; i < n_rows; i++) {
+            zr_j[i] = zr[i][j];
+            x_h_j[i] = FL_ISA_NAME(fl_part2_get)(x_h[i], j);
+            h_h_j[i] = FL_ISA_NAME(fl_part2_get)(part[i], j);
+            h_b[i] = h[i] + (b + j) * B;
+            h_next[i] = a->h_next + (r + i) * a->n_padded + (b + j) * B;
+        }
+        FL_ISA_NAME(fl_gru_finish)(n_rows, p, zr_j, x_h_j, h_h_j, h_b, h_next);
+    }
+}
+
+/* The rows left after the groups of FL_GRU_PAIR_ROWS, as one call with a constant count. */
+FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_block2_rest)(const int n_rows, const fl_rnn_params *p,
+                                                    const fl_rnn_step_args *a, ptrdiff_t r,
+                                                    ptrdiff_t b) {
+    switch (n_rows) {
+#define FL_REST(n) \
+    case n: if (n < FL_GRU_PAIR_ROWS) FL_ISA_NAME(fl_gru_block2)(n < FL_GRU_PAIR_ROWS ? n : 1, p, a, r, b); break;
+    FL_REST(1) FL_REST(2) FL_REST(3) FL_REST(4) FL_REST(5) FL_REST(6) FL_REST(7) FL_REST(8)
+#undef FL_REST
+    default: break;
+    }
+}
+#endif
+
 /* The rows left after the groups of FL_ROWS, as one block call with a constant row count. */
 FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_block_rest)(const int n_rows, const fl_rnn_params *p,
                                                    const fl_rnn_step_args *a, ptrdiff_t r,
@@ -139,7 +215,30 @@ FL_SIMD_FN static void FL_ISA_NAME(fl_gru_step)(const fl_rnn_params *p, const fl
                                                 ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t b0,
                                                 ptrdiff_t b1) {
     const ptrdiff_t r_rest = r1 - (r1 - r0) % FL_ROWS;  /* rows past the groups of FL_ROWS */
-    for (ptrdiff_t b = b0; b < b1; b++) {
+    ptrdiff_t b_single = b0;  /* blocks from here on go one at a time */
+#ifdef FL_GRU_PAIR_ROWS
+    if (a->xproj == NULL && r1 - r0 >= 2) {  /* the batch path: blocks two at a time */
+        const ptrdiff_t r_pair_rest = r1 - (r1 - r0) % FL_GRU_PAIR_ROWS;
+        for (; b_single + 2 <= b1; b_single += 2) {
+            ptrdiff_t r = r0;
+            for (; r + FL_GRU_PAIR_ROWS <= r1; r += FL_GRU_PAIR_ROWS)
+                FL_ISA_NAME(fl_gru_block2)(FL_GRU_PAIR_ROWS, p, a, r, b_single);
+            if (r1 > r_pair_rest)
+                FL_ISA_NAME(fl_gru_block2_rest)((int)(r1 - r_pair_rest), p, a, r_pair_rest,
+                                                b_single);
+        }
+        for (ptrdiff_t b = b_single; b < b1; b++) {
+            for (ptrdiff_t r = r0; r + FL_ROWS <= r1; r += FL_ROWS)
+                FL_ISA_NAME(fl_gru_block)(FL_ROWS, p, a, r, b);
+            if (r1 - r_rest >= 2)
+                FL_ISA_NAME(fl_gru_block_rest)((int)(r1 - r_rest), p, a, r_rest, b);
+            else if (r1 - r_rest == 1)
+                FL_ISA_NAME(fl_gru_block)(1, p, a, r_rest, b);
+        }
+        return;
+    }
+#endif
+    for (ptrdiff_t b = b_single; b < b1; b++) {
         for (ptrdiff_t r = r0; r + FL_ROWS <= r1; r += FL_ROWS)
             FL_ISA_NAME(fl_gru_block)(FL_ROWS, p, a, r, b);
         if (r1 - r_rest >= 2) FL_ISA_NAME(fl_gru_block_rest)((int)(r1 - r_rest), p, a, r_rest, b);
@@ -164,3 +263,5 @@ FL_SIMD_FN static void FL_ISA_NAME(fl_gru_step)(const fl_rnn_params *p, const fl
 #undef FL_SIMD_FN
 #undef FL_ROWS
 #undef FL_ROW_BLOCKS
+#undef FL_GRU_PAIR_ROWS
+#undef FL_PART2
