@@ -22,25 +22,23 @@ FL_AVX2_INLINE void fl_gru_update_avx2(const fl_rnn_params *p, const __m256 s[4]
  * Two divisions instead of five, the exps of all pairs in lockstep. Exponents are clamped to
  * [-40, 40] (sigmoid and tanh are constant to float precision beyond), so the product of two
  * (1 + e) stays below 2^116. */
-FL_AVX2_INLINE void fl_gru_update_sigmoid_tanh_avx2(const int n, __m256 s[][4],
+FL_AVX2_INLINE void fl_gru_update_sigmoid_tanh4_avx2(const int n /* <= 4 */, __m256 s[][4],
                                                     const float *const *h,
                                                     float *const *h_next) {
     const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 e_z[FL_UPDATE_MAX_ROWS], e_r[FL_UPDATE_MAX_ROWS], e_h[FL_UPDATE_MAX_ROWS];
+    __m256 e_z[4], e_r[4], e_h[4];
     for (int i = 0; i < n; i++) {
         e_z[i] = fl_clamp256(s[i][0], -40.0f, 40.0f);
         e_r[i] = fl_clamp256(s[i][1], -40.0f, 40.0f);
     }
-    for (int i = 0; i < n; i += 4) {
-        fl_exp_neg256_n(n - i < 4 ? n - i : 4, e_z + i);
-        fl_exp_neg256_n(n - i < 4 ? n - i : 4, e_r + i);
-    }
+    fl_exp_neg256_n(n, e_z);
+    fl_exp_neg256_n(n, e_r);
     for (int i = 0; i < n; i++) {
         const __m256 u = _mm256_add_ps(
             s[i][2], _mm256_div_ps(s[i][3], _mm256_add_ps(one, e_r[i])));
         e_h[i] = fl_clamp256(_mm256_add_ps(u, u), -40.0f, 40.0f);
     }
-    for (int i = 0; i < n; i += 4) fl_exp_neg256_n(n - i < 4 ? n - i : 4, e_h + i);
+    fl_exp_neg256_n(n, e_h);
     for (int i = 0; i < n; i++) {
         const __m256 one_e_h = _mm256_add_ps(one, e_h[i]);
         const __m256 num = _mm256_fmadd_ps(_mm256_loadu_ps(h[i]), one_e_h,
@@ -48,6 +46,14 @@ FL_AVX2_INLINE void fl_gru_update_sigmoid_tanh_avx2(const int n, __m256 s[][4],
         _mm256_storeu_ps(h_next[i], _mm256_div_ps(num, _mm256_mul_ps(_mm256_add_ps(one, e_z[i]),
                                                                      one_e_h)));
     }
+}
+
+/* Any number of (row, block) pairs, 4 at a time (as fl_lstm_update_sigmoid_tanh_avx2). */
+FL_AVX2_INLINE void fl_gru_update_sigmoid_tanh_avx2(const int n, __m256 s[][4],
+                                                    const float *const *h,
+                                                    float *const *h_next) {
+    for (int i = 0; i < n; i += 4)
+        fl_gru_update_sigmoid_tanh4_avx2(n - i < 4 ? n - i : 4, s + i, h + i, h_next + i);
 }
 
 #endif

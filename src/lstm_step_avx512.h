@@ -18,10 +18,11 @@ FL_AVX512_INLINE __m512 fl_vbcast_avx512(const float *p) { return _mm512_set1_ps
 FL_AVX512_INLINE __m512 fl_vfma_avx512(__m512 a, __m512 b, __m512 c) {
     return _mm512_fmadd_ps(a, b, c);
 }
-FL_AVX512_INLINE void fl_vgates_avx512(const __m512 *acc, __m256 z[4]) {
-    z[0] = _mm512_castps512_ps256(acc[0]);
-    z[1] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[0]), 1));
-    z[2] = _mm512_castps512_ps256(acc[1]);
-    z[3] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[1]), 1));
+/* Gate vector g of one (row, block): i and f are the halves of its first zmm, c and o of its
+ * second. */
+FL_AVX512_INLINE __m256 fl_vhalf_avx512(__m512 v, int upper) {
+    return upper ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
+                 : _mm512_castps512_ps256(v);
 }
+#define FL_VGATE(acc, g) fl_vhalf_avx512((acc)[(g) >> 1], (g) & 1)
 #include "lstm_step_simd.h"

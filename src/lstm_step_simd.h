@@ -1,12 +1,14 @@
-/* The LSTM and SimpleRNN step, written once for every SIMD instruction set and stamped out per
- * ISA: lstm_step_<isa>.h defines the vector type fl_vec_<isa>, FL_VW lanes, FL_ROWS rows per
- * register block, FL_ROW_BLOCKS unit blocks for a single row, and fl_vload/fl_vbcast/fl_vfma/
- * fl_vgates_<isa>, then includes this file (as zstd stamps out its _body functions with target
- * attributes). A register-blocked micro-kernel computes the 4 x 8 units of a block (FL_NQ
- * vectors) for up to FL_ROWS batch rows at once, then updates the state (lstm_update_avx2.h).
- * For an LSTM the 4 x 8 units are the gates i, f, c, o; a SimpleRNN block is 32 units of the one
- * gate (same packing, fastlstm.h), so it shares every loop here but the update. The `cell` and
- * row-count arguments are compile-time constants at each call (always_inline), which keeps the
+/* The LSTM and SimpleRNN step, written once for the SIMD instruction sets and stamped out per
+ * ISA (AVX-512; AVX2 keeps a written-out twin of these loops, see lstm_step_avx2.h):
+ * lstm_step_<isa>.h defines the vector type fl_vec_<isa>, FL_VW lanes, FL_ROWS rows per
+ * register block, FL_ROW_BLOCKS unit blocks for a single row, fl_vload/fl_vbcast/fl_vfma_<isa>
+ * and FL_VGATE(acc, g), gate vector g (8 lanes) of a (row, block)'s accumulators, then
+ * includes this file (as zstd stamps out its _body functions with target attributes). A
+ * register-blocked micro-kernel computes the 4 x 8 units of a block (FL_NQ vectors) for up to
+ * FL_ROWS batch rows at once, then updates the state (lstm_update_avx2.h). For an LSTM the
+ * 4 x 8 units are the gates i, f, c, o; a SimpleRNN block is 32 units of the one gate (same
+ * packing, fastlstm.h), so it shares every loop here but the update. The `cell` and row-count
+ * arguments are compile-time constants at each call (always_inline), which keeps the
  * accumulators in registers. Internal to rnn_cells.c.
  *
  * Each unit's arithmetic is the same chain of FMAs over k whatever the vector width and the
@@ -67,7 +69,7 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_lstm_block)(const int cell, const int n_rows,
     __m256 z[FL_ROWS][4];
     float *c[FL_ROWS], *h_next[FL_ROWS];
     for (int i = 0; i < n_rows; i++) {
-        FL_ISA_NAME(fl_vgates)(acc[i], z[i]);
+        for (int g = 0; g < 4; g++) z[i][g] = FL_VGATE(acc[i], g);
         c[i] = a->c + (r + i) * a->n_padded + b * block_units;
         h_next[i] = a->h_next + (r + i) * a->n_padded + b * block_units;
     }
@@ -111,7 +113,7 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_lstm_blocks_of_row)(const int cell, const int
     __m256 z[FL_ROW_BLOCKS][4];
     float *c[FL_ROW_BLOCKS], *h_next[FL_ROW_BLOCKS];
     for (int i = 0; i < n_blocks_at; i++) {
-        FL_ISA_NAME(fl_vgates)(acc[i], z[i]);
+        for (int g = 0; g < 4; g++) z[i][g] = FL_VGATE(acc[i], g);
         c[i] = a->c + r * a->n_padded + (b + i) * block_units;
         h_next[i] = a->h_next + r * a->n_padded + (b + i) * block_units;
     }
@@ -176,3 +178,4 @@ FL_SIMD_FN static void FL_ISA_NAME(fl_simple_rnn_step)(const fl_rnn_params *p,
 #undef FL_VW
 #undef FL_ROWS
 #undef FL_ROW_BLOCKS
+#undef FL_VGATE

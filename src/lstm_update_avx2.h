@@ -5,9 +5,6 @@
 #define FASTLSTM_LSTM_UPDATE_AVX2_H
 #include "simd_avx2.h"
 
-/* The most (row, block) pairs one update takes: an AVX-512 register block's rows. */
-#define FL_UPDATE_MAX_ROWS 16
-
 /* The default cell (recurrent sigmoid, tanh) for n independent (row, 8-unit block) pairs,
  * written over e = e^-z so that i*g and o*tanh(c) each take one division of a product:
  *   i*g = (1 - e_g) / ((1 + e_i)(1 + e_g)),  e_g = e^(-2 z_g),  as tanh g = (1 - e_g)/(1 + e_g)
@@ -18,10 +15,10 @@
  * not rcpps with a Newton step: its one-sided error, though ~1e-7, biases f and builds up in c
  * over long sequences (4x the float64-reference error after 200 steps of a strongly recurrent
  * cell, in our tests), and they cost no more here. */
-FL_AVX2_INLINE void fl_lstm_update_sigmoid_tanh_avx2(const int n, __m256 z[][4], float *const *c,
-                                                     float *const *h_next) {
+FL_AVX2_INLINE void fl_lstm_update_sigmoid_tanh4_avx2(const int n /* <= 4 */, __m256 z[][4],
+                                                      float *const *c, float *const *h_next) {
     const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 e_c[FL_UPDATE_MAX_ROWS], o_den[FL_UPDATE_MAX_ROWS];
+    __m256 e_c[4], o_den[4];
     for (int i = 0; i < n; i++) {
         __m256 e[4] = {z[i][0], z[i][1], _mm256_add_ps(z[i][2], z[i][2]), z[i][3]};
         for (int g = 0; g < 4; g++) e[g] = fl_clamp256(e[g], -40.0f, 40.0f);
@@ -35,11 +32,19 @@ FL_AVX2_INLINE void fl_lstm_update_sigmoid_tanh_avx2(const int n, __m256 z[][4],
         o_den[i] = _mm256_add_ps(one, e[3]);
         e_c[i] = fl_clamp256(_mm256_add_ps(c_new, c_new), -40.0f, 40.0f);
     }
-    for (int i = 0; i < n; i += 4) fl_exp_neg256_n(n - i < 4 ? n - i : 4, e_c + i);
+    fl_exp_neg256_n(n, e_c);
     for (int i = 0; i < n; i++)
         _mm256_storeu_ps(h_next[i],
                          _mm256_div_ps(_mm256_sub_ps(one, e_c[i]),
                                        _mm256_mul_ps(o_den[i], _mm256_add_ps(one, e_c[i]))));
+}
+
+/* Any number of (row, block) pairs, 4 at a time: the lockstep exps take at most 4 vectors
+ * (fl_exp_neg256_n), and small arrays stay in registers. */
+FL_AVX2_INLINE void fl_lstm_update_sigmoid_tanh_avx2(const int n, __m256 z[][4], float *const *c,
+                                                     float *const *h_next) {
+    for (int i = 0; i < n; i += 4)
+        fl_lstm_update_sigmoid_tanh4_avx2(n - i < 4 ? n - i : 4, z + i, c + i, h_next + i);
 }
 
 /* Gates i, f, c, o of 8 units from their pre-activations z, then c and h in place. */
