@@ -123,6 +123,10 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_blocks_of_row)(const int n_at, const fl_r
 }
 
 #ifdef FL_GRU_PAIR_ROWS
+/* fl_gru_finish's arrays hold FL_ROWS sets: the two-block path's rows must fit (C99 has no
+ * static assertion; a negative array size stops the build). */
+typedef char FL_ISA_NAME(fl_gru_pair_rows_fit)[FL_GRU_PAIR_ROWS <= FL_ROWS ? 1 : -1];
+
 /* zr[i][j] += src[i][k] * w_j[k][0..16) for blocks j = 0, 1 (w_1 = w_0 + panel), part[i] +=
  * src[i][k] * (w_0[k][16..24) | w_1[k][16..24)) for k < n_k; returns w_0 past the rows. */
 FL_SIMD_INLINE const float *FL_ISA_NAME(fl_gru_accumulate2)(const int n_rows,
