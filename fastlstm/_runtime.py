@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 import warnings
 
 import numpy as np
@@ -50,23 +51,26 @@ ISAS = _kernels.ISA_NAMES  # in fallback order
 # Names of earlier releases: "avx2+fma" was the AVX2 path's.
 _ALIASES = {"avx2+fma": "avx2"}
 _tested = {"portable": True}   # ISA -> whether its self-test passed in this process
+# Serialises choosing an ISA: the self-test switches the process-wide ISA while it compares.
+_choosing = threading.Lock()
 
 
 def set_isa(name: str) -> None:
     """The instruction set the kernels use: "portable", "avx2" or "avx512".
 
     The first time an ISA is chosen its kernels are checked against the portable ones on a few
-    known inputs (microseconds); if they disagree, a RuntimeWarning says so and the next ISA
+    known inputs (about a millisecond); if they disagree, a RuntimeWarning says so and the next ISA
     down is used instead. ValueError when this build or this CPU lacks ``name``
     (``build_info()["isas_supported"]`` lists what runs here). The environment variable
     ``FASTLSTM_ISA`` sets it at import."""
     if not isinstance(name, str) or _ALIASES.get(name, name) not in ISAS:
         raise ValueError(f"instruction set must be one of {list(ISAS)}, got {name!r}")
     name = _ALIASES.get(name, name)
-    _kernels.set_isa(name)
-    while not _self_test(name):
-        name = ISAS[ISAS.index(name) - 1]
+    with _choosing:
         _kernels.set_isa(name)
+        while not _self_test(name):
+            name = ISAS[ISAS.index(name) - 1]
+            _kernels.set_isa(name)
 
 
 def set_kernel_path(name: str) -> None:
@@ -79,10 +83,12 @@ def _self_test(name: str) -> bool:
     against the portable path (whose formulas are libm's), within float32 rounding of the
     vector exponentials. Once per ISA and process."""
     if name not in _tested:
-        got = _known_answers()
-        _kernels.set_isa("portable")
-        want = _known_answers()
-        _kernels.set_isa(name)
+        try:
+            got = _known_answers()
+            _kernels.set_isa("portable")
+            want = _known_answers()
+        finally:
+            _kernels.set_isa(name)
         bad = [what for what, (g, w) in enumerate(zip(got, want))
                if not np.allclose(g, w, rtol=1e-4, atol=1e-5)]
         _tested[name] = not bad
@@ -117,13 +123,20 @@ def _apply_environment() -> None:
     # FASTLSTM_ISA picks the kernels (portable, avx2, avx512); FASTLSTM_FORCE_PORTABLE=1, its
     # older form, runs the portable C path even on an AVX2 CPU, so every path can be tested
     # on one machine.
-    wanted = os.environ.get("FASTLSTM_ISA", "")
-    if os.environ.get("FASTLSTM_FORCE_PORTABLE", "") not in ("", "0"):
+    # The newer variable wins; a value this machine cannot run warns and keeps the best one, so
+    # that a setting shared by machines of several kinds never breaks the import.
+    wanted = os.environ.get("FASTLSTM_ISA", "").strip().lower()
+    if not wanted and os.environ.get("FASTLSTM_FORCE_PORTABLE", "") not in ("", "0"):
         wanted = "portable"
+    best = _kernels.get_isa()
     if wanted:
-        set_isa(wanted)
-    else:
-        set_isa(_kernels.get_isa())  # the best this CPU runs, self-tested
+        try:
+            set_isa(wanted)
+            return
+        except ValueError as e:
+            warnings.warn(f"fastlstm: FASTLSTM_ISA={wanted!r} ignored ({e}); using {best}",
+                          RuntimeWarning, stacklevel=2)
+    set_isa(best)  # the best this CPU runs, self-tested
 
 
 def build_info() -> dict:
@@ -133,16 +146,19 @@ def build_info() -> dict:
     -------
     dict
         ``version``, ``openmp`` (bool), ``isa`` (the instruction set in use: "portable",
-        "avx2" or "avx512"; also as ``kernel_path``), ``isas_compiled`` (what this build has
-        kernels for), ``isas_supported`` (what of those this CPU and OS run), ``num_threads``,
+        "avx2" or "avx512"), ``isas_compiled`` (what this build has kernels for),
+        ``isas_supported`` (what of those this CPU and OS run), ``num_threads``,
         ``fork_serial`` (this process was forked after a multi-threaded call and runs on one
-        thread), ``machine``.
+        thread), ``machine``; and, as earlier releases named them, ``kernel_path``
+        ("portable", "avx2+fma" or "avx512"), ``avx2_compiled``, ``cpu_has_avx2_fma``.
     """
     return {
         "version": __import__("fastlstm").__version__,
         "openmp": _kernels.has_openmp(),
         "isa": _kernels.get_isa(),
-        "kernel_path": _kernels.get_isa(),
+        "kernel_path": {"avx2": "avx2+fma"}.get(_kernels.get_isa(), _kernels.get_isa()),
+        "avx2_compiled": "avx2" in _kernels.compiled_isas(),
+        "cpu_has_avx2_fma": "avx2" in _kernels.supported_isas(),
         "isas_compiled": _kernels.compiled_isas(),
         "isas_supported": _kernels.supported_isas(),
         "num_threads": get_num_threads(),

@@ -10,7 +10,7 @@
 #define FL_BUILD_AVX2 0
 #endif
 
-/* AVX-512 (AVX512F) copies, where the compiler takes target("avx512f") (GCC >= 4.9, Clang). */
+/* AVX-512 (AVX512F) copies, where the compiler takes target("avx512f") (GCC >= 5, Clang). */
 #if FL_BUILD_AVX2 && !defined(FASTLSTM_NO_AVX512) \
     && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
 #define FL_BUILD_AVX512 1

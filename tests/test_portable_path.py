@@ -32,6 +32,10 @@ def test_the_default_is_the_best_isa_and_the_environment_chooses():
     assert _isa_in(dict(env, FASTLSTM_FORCE_PORTABLE="1")) == "portable"
     for name in _kernels.supported_isas():
         assert _isa_in(dict(env, FASTLSTM_ISA=name)) == name
+        assert _isa_in(dict(env, FASTLSTM_ISA=f" {name.upper()} ", FASTLSTM_FORCE_PORTABLE="1")) \
+            == name  # the newer variable wins, case and spaces aside
+    # A value this machine cannot run warns and keeps the best: the import never breaks.
+    assert _isa_in(dict(env, FASTLSTM_ISA="sse9")).startswith(DEFAULT_ISA)
     with pytest.raises(ValueError, match=r"instruction set must be one of \['portable', 'avx2', "
                                          r"'avx512'\], got 'sse9'"):
         fastlstm.set_isa("sse9")
