@@ -655,22 +655,17 @@ def build_runners(env, spec, seed, tmpdir, threads, systems, extra_threads=()):
         if "torch" in sub and net is not None:
             runners.append(tagged(attempt("torch", lambda: TorchRunner(env, spec, weights, n,
                                                                       net=net)), n))
-        if "onnxruntime" in sub and net is not None:
-            def mk_ort():
-                need(env.ort, "onnxruntime")
-                onnx_path = os.path.join(tmpdir, f"{spec.id}_{spec.units}.onnx")
-                if not os.path.exists(onnx_path):
-                    info["onnx_exporter"] = export_onnx(env, spec, net, onnx_path)
-                return OrtRunner(env, spec, onnx_path, n)
-            runners.append(tagged(attempt("onnxruntime", mk_ort), n))
-        if "openvino" in sub and net is not None:
-            def mk_ov():
-                need(env.openvino, "openvino")
-                onnx_path = os.path.join(tmpdir, f"{spec.id}_{spec.units}.onnx")
-                if not os.path.exists(onnx_path):
-                    info["onnx_exporter"] = export_onnx(env, spec, net, onnx_path)
-                return OpenvinoRunner(env, spec, onnx_path, n)
-            runners.append(tagged(attempt("openvino", mk_ov), n))
+        # ONNX Runtime and OpenVINO run the same export, made once per workload.
+        for name, mod, cls in (("onnxruntime", env.ort, OrtRunner),
+                               ("openvino", env.openvino, OpenvinoRunner)):
+            if name in sub and net is not None:
+                def mk_onnx_runner(name=name, mod=mod, cls=cls):
+                    need(mod, name)
+                    onnx_path = os.path.join(tmpdir, f"{spec.id}_{spec.units}.onnx")
+                    if not os.path.exists(onnx_path):
+                        info["onnx_exporter"] = export_onnx(env, spec, net, onnx_path)
+                    return cls(env, spec, onnx_path, n)
+                runners.append(tagged(attempt(name, mk_onnx_runner), n))
         if "litert" in sub:
             def mk_lite():
                 need(env.litert, "ai_edge_litert")
