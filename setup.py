@@ -2,7 +2,8 @@
 
 OpenMP is optional: a compiler without it gets a loud warning and a serial build, never a failed
 build (as scikit-learn does). FASTLSTM_NO_OPENMP=1 forces the serial build and FASTLSTM_NO_AVX2=1
-leaves the AVX2+FMA kernels out, so both fallbacks can be tested on any machine.
+leaves the AVX2+FMA (and AVX-512) kernels out, FASTLSTM_NO_AVX512=1 the AVX-512 ones, so
+every fallback can be tested on any machine.
 """
 import os
 import shutil
@@ -16,8 +17,9 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-C_SOURCES = ["src/activations.c", "src/cpu.c", "src/dense.c", "src/feedback.c", "src/rnn.c",
-             "src/rnn_cells.c", "src/stack.c", "src/team.c"]
+C_SOURCES = ["src/activations.c", "src/cpu.c", "src/dense.c", "src/feedback.c",
+             "src/kernels_avx2.c", "src/kernels_avx512.c", "src/kernels_portable.c", "src/rnn.c",
+             "src/rnn_cells.c", "src/rnn_rows.c", "src/stack.c", "src/team.c"]
 BASE_CFLAGS = ["-O3", "-ffp-contract=fast", "-Wall"]
 
 
@@ -55,6 +57,8 @@ omp_cflags, omp_ldflags = _openmp_flags()
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if os.environ.get("FASTLSTM_NO_AVX2") == "1":
     macros.append(("FASTLSTM_NO_AVX2", "1"))
+if os.environ.get("FASTLSTM_NO_AVX512") == "1":
+    macros.append(("FASTLSTM_NO_AVX512", "1"))
 
 extensions = [
     Extension(

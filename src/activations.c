@@ -4,24 +4,7 @@
 #include <string.h>
 
 #include "activations.h"
-#include "cpu_dispatch.h"
-
-#if FL_BUILD_AVX2
-#include "simd_avx2.h"
-
-/* Element-wise activations 8 at a time with the same vector code the LSTM kernel uses, so
- * Dense heads and the kernel agree on the AVX2 path. */
-FL_AVX2_FN static void fl_activation_row_avx2(int activation, float *x, ptrdiff_t n) {
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, fl_act256(activation, _mm256_loadu_ps(x + i)));
-    if (i < n) {
-        float tail[8] = {0};
-        memcpy(tail, x + i, (size_t)(n - i) * sizeof(float));
-        _mm256_storeu_ps(tail, fl_act256(activation, _mm256_loadu_ps(tail)));
-        memcpy(x + i, tail, (size_t)(n - i) * sizeof(float));
-    }
-}
-#endif
+#include "kernels.h"
 
 static int fl_compare_desc(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
@@ -74,13 +57,7 @@ int fl_activation_apply(int activation, float *x, ptrdiff_t n_rows, ptrdiff_t n_
         case FL_ACT_LOG_SOFTMAX: fl_softmax_row(row, n_cols, 1); break;
         case FL_ACT_SPARSEMAX: fl_sparsemax_row(row, n_cols, scratch); break;
         default:
-#if FL_BUILD_AVX2
-            if (fl_get_isa() >= FL_ISA_AVX2) {  /* and AVX-512, which has no loop of its own */
-                fl_activation_row_avx2(activation, row, n_cols);
-                break;
-            }
-#endif
-            for (ptrdiff_t i = 0; i < n_cols; i++) row[i] = fl_activation_scalar(activation, row[i]);
+            fl_kernels()->activation_row(activation, row, n_cols);
         }
     }
     return FL_OK;

@@ -1,6 +1,7 @@
 /* Build facts and the run-time choice between the portable, AVX2+FMA and AVX-512 kernels. */
 #include "fastlstm.h"
 #include "cpu_dispatch.h"
+#include "kernels.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -9,6 +10,7 @@
 /* Chosen once at import by fastlstm/_build_info.py before any kernel runs; later changes come from
  * the user through set_isa, so a plain int is enough (kernels read it once per call). */
 static int fl_isa = -1;
+static const fl_kernel_table *fl_active_kernels = &fl_kernels_portable;
 
 int fl_has_openmp(void) {
 #ifdef _OPENMP
@@ -69,18 +71,37 @@ int fl_isa_supported(int isa) {
     }
 }
 
+/* The table of an ISA this build and CPU run: each ISA's table holds every kernel. */
+static const fl_kernel_table *fl_table_of(int isa) {
+#if FL_BUILD_AVX512
+    if (isa == FL_ISA_AVX512) return &fl_kernels_avx512;
+#endif
+#if FL_BUILD_AVX2
+    if (isa == FL_ISA_AVX2) return &fl_kernels_avx2;
+#endif
+    (void)isa;
+    return &fl_kernels_portable;
+}
+
 int fl_get_isa(void) {
     if (fl_isa < 0) {
         int best = FL_ISA_PORTABLE;
         for (int isa = FL_ISA_PORTABLE + 1; isa < FL_ISA_COUNT; isa++)
             if (fl_isa_supported(isa)) best = isa;
+        fl_active_kernels = fl_table_of(best);
         fl_isa = best;
     }
     return fl_isa;
 }
 
+const fl_kernel_table *fl_kernels(void) {
+    if (fl_isa < 0) fl_get_isa();
+    return fl_active_kernels;
+}
+
 int fl_set_isa(int isa) {
     if (!fl_isa_supported(isa)) return FL_ERR_ARGUMENT;
+    fl_active_kernels = fl_table_of(isa);
     fl_isa = isa;
     return FL_OK;
 }

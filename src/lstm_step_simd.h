@@ -1,38 +1,32 @@
-/* The LSTM and SimpleRNN step, written once for the SIMD instruction sets and stamped out per
- * ISA (AVX-512; AVX2 keeps a written-out twin of these loops, see lstm_step_avx2.h):
- * lstm_step_<isa>.h defines the vector type fl_vec_<isa>, FL_VW lanes, FL_ROWS rows per
- * register block, FL_ROW_BLOCKS unit blocks for a single row, fl_vload/fl_vbcast/fl_vfma_<isa>
- * and FL_VGATE(acc, g), gate vector g (8 lanes) of a (row, block)'s accumulators, then
- * includes this file (as zstd stamps out its _body functions with target attributes). A
- * register-blocked micro-kernel computes the 4 x 8 units of a block (FL_NQ vectors) for up to
- * FL_ROWS batch rows at once, then updates the state (lstm_update_avx2.h). For an LSTM the
- * 4 x 8 units are the gates i, f, c, o; a SimpleRNN block is 32 units of the one gate (same
- * packing, fastlstm.h), so it shares every loop here but the update. The `cell` and row-count
- * arguments are compile-time constants at each call (always_inline), which keeps the
- * accumulators in registers. Internal to rnn_cells.c.
+/* The LSTM and SimpleRNN step, written once and stamped out per ISA by the kernels_<isa>.c
+ * files (simd_body.h), as zstd stamps out its _body functions with target attributes: FLV ops on
+ * the ISA's wide vectors, FL_LSTM_ROWS rows per register block, FL_LSTM_ROW_BLOCKS unit blocks
+ * for a single row, and FL_LSTM_GATE(acc, g), gate vector g (8 lanes, FL_GVEC) of a (row,
+ * block)'s accumulators. A register-blocked micro-kernel computes the 4 x 8 units of a block
+ * (FL_LSTM_NQ vectors) for up to FL_LSTM_ROWS batch rows at once, then updates the state
+ * (lstm_update_simd.h). For an LSTM the 4 x 8 units are the gates i, f, c, o; a SimpleRNN block
+ * is 32 units of the one gate (same packing, fastlstm.h), so it shares every loop here but the
+ * update. The `cell` and row-count arguments are compile-time constants at each call
+ * (always_inline), which keeps the accumulators in registers.
  *
  * Each unit's arithmetic is the same chain of FMAs over k whatever the vector width and the
  * group its row falls in, so results do not depend on the ISA's width, on how rows are grouped
  * or on how they are shared among threads. */
 
-#define FL_PASTE2(a, b) a##_##b
-#define FL_PASTE(a, b) FL_PASTE2(a, b)
-#define FL_ISA_NAME(name) FL_PASTE(name, FL_SIMD_ISA)
-#define FL_VEC FL_ISA_NAME(fl_vec)
-#define FL_NQ (4 * FL_RNN_BLOCK / FL_VW)  /* vectors per (row, block) */
+#define FL_LSTM_NQ (4 * FL_RNN_BLOCK / FL_VW)  /* vectors per (row, block) */
 
 /* acc[i] += src[i][k] * w[k] for k < n_k (4 x 8 units per k); returns w past the rows. */
 FL_SIMD_INLINE const float *FL_ISA_NAME(fl_accumulate4)(const int n_rows,
                                                          const float *const *src, ptrdiff_t n_k,
                                                          const float *w,
-                                                         FL_VEC acc[FL_ROWS][FL_NQ]) {
+                                                         FL_VEC acc[][FL_LSTM_NQ]) {
     for (ptrdiff_t k = 0; k < n_k; k++, w += 4 * FL_RNN_BLOCK) {
-        FL_VEC wv[FL_NQ];
-        for (int q = 0; q < FL_NQ; q++) wv[q] = FL_ISA_NAME(fl_vload)(w + q * FL_VW);
+        FL_VEC wv[FL_LSTM_NQ];
+        for (int q = 0; q < FL_LSTM_NQ; q++) wv[q] = FLV(load)(w + q * FL_VW);
         for (int i = 0; i < n_rows; i++) {
-            const FL_VEC v = FL_ISA_NAME(fl_vbcast)(src[i] + k);
-            for (int q = 0; q < FL_NQ; q++)
-                acc[i][q] = FL_ISA_NAME(fl_vfma)(v, wv[q], acc[i][q]);
+            const FL_VEC v = FLV(bcast)(src[i] + k);
+            for (int q = 0; q < FL_LSTM_NQ; q++)
+                acc[i][q] = FLV(fma)(v, wv[q], acc[i][q]);
         }
     }
     return w;
@@ -48,15 +42,15 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_lstm_block)(const int cell, const int n_rows,
     const ptrdiff_t n_blocks = a->n_padded / block_units;
     const float *w = p->weights + b * (n_features + n_units) * G; /* (n_features + n_units, 4, B) */
     const float *bias = p->bias + b * G;
-    const float *x_t[FL_ROWS], *h[FL_ROWS];
-    FL_VEC acc[FL_ROWS][FL_NQ];
+    const float *x_t[FL_LSTM_ROWS], *h[FL_LSTM_ROWS];
+    FL_VEC acc[FL_LSTM_ROWS][FL_LSTM_NQ];
     for (int i = 0; i < n_rows; i++) {
         x_t[i] = a->x + ((r + i) * a->n_timesteps + a->t) * n_features;
         h[i] = a->h_cur + (r + i) * a->n_padded;
         const float *init = a->xproj == NULL ? bias
                                              : fl_rnn_xproj_at(a, n_blocks, r + i,
                                                                a->step_in_chunk, b);
-        for (int q = 0; q < FL_NQ; q++) acc[i][q] = FL_ISA_NAME(fl_vload)(init + q * FL_VW);
+        for (int q = 0; q < FL_LSTM_NQ; q++) acc[i][q] = FLV(load)(init + q * FL_VW);
     }
     if (a->xproj == NULL) {
         w = FL_ISA_NAME(fl_accumulate4)(n_rows, x_t, n_features, w, acc);
@@ -66,14 +60,14 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_lstm_block)(const int cell, const int n_rows,
     FL_ISA_NAME(fl_accumulate4)(n_rows, h, n_units, w, acc);
     /* The gate loop below is not unrolled (its activations switch on run-time ids); reading the
      * accumulators from a copy keeps acc itself in registers through the k loops. */
-    __m256 z[FL_ROWS][4];
-    float *c[FL_ROWS], *h_next[FL_ROWS];
+    FL_GVEC z[FL_LSTM_ROWS][4];
+    float *c[FL_LSTM_ROWS], *h_next[FL_LSTM_ROWS];
     for (int i = 0; i < n_rows; i++) {
-        for (int g = 0; g < 4; g++) z[i][g] = FL_VGATE(acc[i], g);
+        for (int g = 0; g < 4; g++) z[i][g] = FL_LSTM_GATE(acc[i], g);
         c[i] = a->c + (r + i) * a->n_padded + b * block_units;
         h_next[i] = a->h_next + (r + i) * a->n_padded + b * block_units;
     }
-    fl_lstm_update_n_avx2(cell, n_rows, p, z, c, h_next);
+    FL_GATE_NAME(fl_lstm_update_n)(cell, n_rows, p, z, c, h_next);
 }
 
 /* One row, n_blocks_at unit blocks at once: more independent FMA chains than one block gives,
@@ -91,43 +85,43 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_lstm_blocks_of_row)(const int cell, const int
     const float *w = p->weights + b * panel;     /* block b; block b + 1 is at w + panel */
     const float *x_t = a->x + (r * a->n_timesteps + a->t) * n_features;
     const float *h = a->h_cur + r * a->n_padded;
-    FL_VEC acc[FL_ROW_BLOCKS][FL_NQ];
+    FL_VEC acc[FL_LSTM_ROW_BLOCKS][FL_LSTM_NQ];
     ptrdiff_t k = 0;
     for (int i = 0; i < n_blocks_at; i++) {
         const float *init = a->xproj == NULL ? p->bias + (b + i) * G
                                              : fl_rnn_xproj_at(a, n_blocks, r, a->step_in_chunk,
                                                                b + i);
-        for (int q = 0; q < FL_NQ; q++) acc[i][q] = FL_ISA_NAME(fl_vload)(init + q * FL_VW);
+        for (int q = 0; q < FL_LSTM_NQ; q++) acc[i][q] = FLV(load)(init + q * FL_VW);
     }
     if (a->xproj != NULL) {
         k = n_features;
         w += n_features * G;
     }
     for (; k < n_features + n_units; k++, w += G) {
-        const FL_VEC v = FL_ISA_NAME(fl_vbcast)(k < n_features ? x_t + k : h + (k - n_features));
+        const FL_VEC v = FLV(bcast)(k < n_features ? x_t + k : h + (k - n_features));
         for (int i = 0; i < n_blocks_at; i++)
-            for (int q = 0; q < FL_NQ; q++)
-                acc[i][q] = FL_ISA_NAME(fl_vfma)(v, FL_ISA_NAME(fl_vload)(w + i * panel + q * FL_VW),
+            for (int q = 0; q < FL_LSTM_NQ; q++)
+                acc[i][q] = FLV(fma)(v, FLV(load)(w + i * panel + q * FL_VW),
                                                  acc[i][q]);
     }
-    __m256 z[FL_ROW_BLOCKS][4];
-    float *c[FL_ROW_BLOCKS], *h_next[FL_ROW_BLOCKS];
+    FL_GVEC z[FL_LSTM_ROW_BLOCKS][4];
+    float *c[FL_LSTM_ROW_BLOCKS], *h_next[FL_LSTM_ROW_BLOCKS];
     for (int i = 0; i < n_blocks_at; i++) {
-        for (int g = 0; g < 4; g++) z[i][g] = FL_VGATE(acc[i], g);
+        for (int g = 0; g < 4; g++) z[i][g] = FL_LSTM_GATE(acc[i], g);
         c[i] = a->c + r * a->n_padded + (b + i) * block_units;
         h_next[i] = a->h_next + r * a->n_padded + (b + i) * block_units;
     }
-    fl_lstm_update_n_avx2(cell, n_blocks_at, p, z, c, h_next);
+    FL_GATE_NAME(fl_lstm_update_n)(cell, n_blocks_at, p, z, c, h_next);
 }
 
-/* The rows left after the groups of FL_ROWS, as one block call with a constant row count. */
+/* The rows left after the groups of FL_LSTM_ROWS, as one block call with a constant row count. */
 FL_SIMD_INLINE void FL_ISA_NAME(fl_lstm_block_rest)(const int cell, const int n_rows,
                                                     const fl_rnn_params *p,
                                                     const fl_rnn_step_args *a, ptrdiff_t r,
                                                     ptrdiff_t b) {
     switch (n_rows) {
 #define FL_REST(n) \
-    case n: if (n < FL_ROWS) FL_ISA_NAME(fl_lstm_block)(cell, n < FL_ROWS ? n : 1, p, a, r, b); break;
+    case n: if (n < FL_LSTM_ROWS) FL_ISA_NAME(fl_lstm_block)(cell, n < FL_LSTM_ROWS ? n : 1, p, a, r, b); break;
     FL_REST(2) FL_REST(3) FL_REST(4) FL_REST(5) FL_REST(6) FL_REST(7) FL_REST(8) FL_REST(9)
     FL_REST(10) FL_REST(11) FL_REST(12) FL_REST(13) FL_REST(14) FL_REST(15)
 #undef FL_REST
@@ -138,17 +132,17 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_lstm_block_rest)(const int cell, const int n_
 FL_SIMD_INLINE void FL_ISA_NAME(fl_rnn4_step)(const int cell, const fl_rnn_params *p,
                                               const fl_rnn_step_args *a, ptrdiff_t r0,
                                               ptrdiff_t r1, ptrdiff_t b0, ptrdiff_t b1) {
-    const ptrdiff_t r_rest = r1 - (r1 - r0) % FL_ROWS;  /* rows past the groups of FL_ROWS */
+    const ptrdiff_t r_rest = r1 - (r1 - r0) % FL_LSTM_ROWS;  /* rows past the groups of FL_LSTM_ROWS */
     for (ptrdiff_t b = b0; b < b1; b++) {
-        for (ptrdiff_t r = r0; r + FL_ROWS <= r1; r += FL_ROWS)
-            FL_ISA_NAME(fl_lstm_block)(cell, FL_ROWS, p, a, r, b);
+        for (ptrdiff_t r = r0; r + FL_LSTM_ROWS <= r1; r += FL_LSTM_ROWS)
+            FL_ISA_NAME(fl_lstm_block)(cell, FL_LSTM_ROWS, p, a, r, b);
         if (r1 - r_rest >= 2) FL_ISA_NAME(fl_lstm_block_rest)(cell, (int)(r1 - r_rest), p, a, r_rest, b);
     }
     if (r1 - r_rest == 1) {  /* one row: several blocks at once */
         ptrdiff_t b = b0;
-        for (; b + FL_ROW_BLOCKS <= b1; b += FL_ROW_BLOCKS)
-            FL_ISA_NAME(fl_lstm_blocks_of_row)(cell, FL_ROW_BLOCKS, p, a, r_rest, b);
-        if (FL_ROW_BLOCKS > 2)
+        for (; b + FL_LSTM_ROW_BLOCKS <= b1; b += FL_LSTM_ROW_BLOCKS)
+            FL_ISA_NAME(fl_lstm_blocks_of_row)(cell, FL_LSTM_ROW_BLOCKS, p, a, r_rest, b);
+        if (FL_LSTM_ROW_BLOCKS > 2)
             for (; b + 2 <= b1; b += 2) FL_ISA_NAME(fl_lstm_blocks_of_row)(cell, 2, p, a, r_rest, b);
         if (b < b1) FL_ISA_NAME(fl_lstm_block)(cell, 1, p, a, r_rest, b);
     }
@@ -167,15 +161,3 @@ FL_SIMD_FN static void FL_ISA_NAME(fl_simple_rnn_step)(const fl_rnn_params *p,
     FL_ISA_NAME(fl_rnn4_step)(FL_CELL_SIMPLE, p, a, r0, r1, b0, b1);
 }
 
-#undef FL_NQ
-#undef FL_VEC
-#undef FL_ISA_NAME
-#undef FL_PASTE
-#undef FL_PASTE2
-#undef FL_SIMD_ISA
-#undef FL_SIMD_INLINE
-#undef FL_SIMD_FN
-#undef FL_VW
-#undef FL_ROWS
-#undef FL_ROW_BLOCKS
-#undef FL_VGATE

@@ -1,27 +1,13 @@
-/* The cell kernels, compiled once: the per-timestep arithmetic of each cell (<cell>_step_
- * portable.h, and <cell>_step_avx2.h where the build has AVX2), the table that picks them for a
- * layer and the CPU, the packed sizes and the padded state layout (rnn_cells.h). */
+/* A layer's cell functions from the active ISA's kernel table, the packed sizes and the padded
+ * state layout (rnn_cells.h). The kernels themselves are in kernels_<isa>.c and rnn_rows.c. */
 #include <string.h>
 
 #include "activations.h"
-#include "cpu_dispatch.h"
-#include "rnn_cells.h"
+#include "kernels.h"
 
 int fl_rnn_block_units(int cell) {
     return cell == FL_CELL_SIMPLE ? 4 * FL_RNN_BLOCK : FL_RNN_BLOCK;
 }
-
-#include "lstm_step_portable.h"
-#include "gru_step_portable.h"
-#if FL_BUILD_AVX2
-#include "lstm_step_avx2.h"
-#include "gru_step_avx2.h"
-#endif
-#if FL_BUILD_AVX512
-#include "lstm_step_avx512.h"
-#include "gru_step_avx512.h"
-#endif
-#include "rnn_project.h"
 
 void fl_rnn_step_whole_rows(const fl_rnn_cell_fns *cell, const fl_rnn_params *p,
                             const fl_rnn_step_args *a, ptrdiff_t r0, ptrdiff_t r1,
@@ -40,9 +26,9 @@ int fl_rnn_params_valid(const fl_rnn_params *p) {
 }
 
 fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
-    fl_rnn_step_fn step_avx2 = NULL, step_avx512 = NULL;
+    const fl_kernel_table *k = fl_kernels();
     fl_rnn_cell_fns f;
-    f.project = fl_rnn_project_portable;
+    f.project = k->rnn_project;
     f.rows = NULL;
     f.whole_rows = fl_activation_is_rowwise(p->activation)
                    || (p->cell != FL_CELL_SIMPLE
@@ -50,54 +36,22 @@ fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
                    || p->cell == FL_CELL_GRU_RESET_BEFORE;
     switch (p->cell) {
     case FL_CELL_GRU:
-        f.step = fl_gru_step_portable;
+        f.step = k->gru_step;
         f.row = fl_gru_step_row;
-#if FL_BUILD_AVX2
-        step_avx2 = fl_gru_step_avx2;
-#endif
-#if FL_BUILD_AVX512
-        step_avx512 = fl_gru_step_avx512;
-#endif
         break;
     case FL_CELL_GRU_RESET_BEFORE:
         f.step = NULL;
         f.row = fl_gru_reset_before_step_row;
+        f.rows = k->gru_reset_before_rows;
         break;
     case FL_CELL_SIMPLE:
-        f.step = fl_simple_rnn_step_portable;
+        f.step = k->simple_rnn_step;
         f.row = fl_simple_rnn_step_row;
-#if FL_BUILD_AVX2
-        step_avx2 = fl_simple_rnn_step_avx2;
-#endif
-#if FL_BUILD_AVX512
-        step_avx512 = fl_simple_rnn_step_avx512;
-#endif
         break;
     default:
-        f.step = fl_lstm_step_portable;
+        f.step = k->lstm_step;
         f.row = fl_lstm_step_row;
-#if FL_BUILD_AVX2
-        step_avx2 = fl_lstm_step_avx2;
-#endif
-#if FL_BUILD_AVX512
-        step_avx512 = fl_lstm_step_avx512;
-#endif
     }
-    /* Each ISA takes its own kernels where it has them and the next one down's otherwise. */
-    const int isa = fl_get_isa();
-#if FL_BUILD_AVX2
-    if (isa >= FL_ISA_AVX2) {
-        f.project = fl_rnn_project_avx2;
-        if (step_avx2 != NULL) f.step = step_avx2;
-        if (p->cell == FL_CELL_GRU_RESET_BEFORE) f.rows = fl_gru_reset_before_rows_avx2;
-    }
-#endif
-#if FL_BUILD_AVX512
-    if (isa >= FL_ISA_AVX512 && step_avx512 != NULL) f.step = step_avx512;
-#endif
-    (void)isa;
-    (void)step_avx2;
-    (void)step_avx512;
     return f;
 }
 

@@ -1,7 +1,8 @@
 /* What the recurrent drivers (rnn.c: sequences, feedback.c: generation) share with the cell
- * kernels (rnn_cells.c, which includes <cell>_step_portable.h and <cell>_step_avx2.h once):
- * the arguments of one timestep, the per-cell function table, and the padded state layout.
- * Internal to the C core (not in fastlstm.h). */
+ * kernels (kernels_<isa>.c, stamped out from the *_simd.h bodies, and the whole-row steps of
+ * rnn_rows.c): the arguments of one timestep, a layer's functions (rnn_cells.c picks them from
+ * the active ISA's kernel table), and the padded state layout. Internal to the C core (not in
+ * fastlstm.h). */
 #ifndef FASTLSTM_RNN_CELLS_H
 #define FASTLSTM_RNN_CELLS_H
 
@@ -76,8 +77,25 @@ void fl_rnn_step_whole_rows(const fl_rnn_cell_fns *cell, const fl_rnn_params *p,
  * it picks the cell's functions; the weights are checked where they are read). */
 int fl_rnn_params_valid(const fl_rnn_params *p);
 
-/* Per cell: {portable step, AVX2 step, whole-row step}; the reset-before GRU has only rows. */
+/* A layer's functions from the active ISA's kernel table (kernels.h); the reset-before GRU has
+ * only whole rows. */
 fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p);
+
+/* Weight vectors per row of x in a block: 4 for an LSTM (gates) and a SimpleRNN (units), 3 for
+ * a GRU (z, r, h). */
+static inline int fl_rnn_x_vectors(int cell) {
+    return cell == FL_CELL_GRU || cell == FL_CELL_GRU_RESET_BEFORE ? 3 : 4;
+}
+
+/* The whole-row steps (rnn_rows.c), one per cell, on every ISA. */
+void fl_lstm_step_row(const fl_rnn_params *p, const fl_rnn_step_args *a, ptrdiff_t r,
+                      float *scratch);
+void fl_simple_rnn_step_row(const fl_rnn_params *p, const fl_rnn_step_args *a, ptrdiff_t r,
+                            float *scratch);
+void fl_gru_step_row(const fl_rnn_params *p, const fl_rnn_step_args *a, ptrdiff_t r,
+                     float *scratch);
+void fl_gru_reset_before_step_row(const fl_rnn_params *p, const fl_rnn_step_args *a,
+                                  ptrdiff_t r, float *scratch);
 
 /* A layer's state (n_batch, n_units) into the kernels' padded rows: h into h_cur and c into c_pad
  * with zeros past n_units, h_next all zeros (the padding units' weights are zero, so whatever

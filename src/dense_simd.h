@@ -1,0 +1,63 @@
+/* The Dense layer's product and the element-wise activations of whole arrays, written once and
+ * stamped out per ISA by the kernels_<isa>.c files: FL_VW outputs of a row per pass, four
+ * partial sums over k, so that a small head after a batch-1 step (64 -> 8) is not a chain of
+ * n_in dependent multiply-adds. The same sums in the same order on every ISA. */
+
+/* FL_VW outputs of one row; `tail` is a compile-time constant: masked loads and stores for the
+ * last n_out % FL_VW outputs, so no lane reads past a kernel row, plain ones otherwise (a
+ * masked store does not forward to the next step's loads of that output on Zen, which cost more
+ * than the whole product here). */
+FL_SIMD_INLINE void FL_ISA_NAME(fl_dense_group)(const int tail, const float *xr, ptrdiff_t n_in,
+                                                const float *w, ptrdiff_t n_out,
+                                                FL_ISA_NAME(fl_mask) mask, FL_VEC b, float *yr) {
+    FL_VEC acc[4] = {FLV(set1)(0.0f), FLV(set1)(0.0f), FLV(set1)(0.0f), FLV(set1)(0.0f)};
+    ptrdiff_t k = 0;
+    for (; k + 4 <= n_in; k += 4)
+        for (int q = 0; q < 4; q++) {
+            const float *wk = w + (k + q) * n_out;
+            const FL_VEC wv = tail ? FLV(load_masked)(wk, mask) : FLV(load)(wk);
+            acc[q] = FLV(fma)(FLV(bcast)(xr + k + q), wv, acc[q]);
+        }
+    for (; k < n_in; k++) {
+        const FL_VEC wv = tail ? FLV(load_masked)(w + k * n_out, mask) : FLV(load)(w + k * n_out);
+        acc[0] = FLV(fma)(FLV(bcast)(xr + k), wv, acc[0]);
+    }
+    const FL_VEC sum = FLV(add)(b, FLV(add)(FLV(add)(acc[0], acc[1]), FLV(add)(acc[2], acc[3])));
+    if (tail) FLV(store_masked)(yr, sum, mask);
+    else FLV(store)(yr, sum);
+}
+
+/* y = x @ kernel + bias (bias may be NULL), rows of n_in into rows of n_out. */
+FL_SIMD_FN static void FL_ISA_NAME(fl_dense_rows)(const float *x, ptrdiff_t n_rows,
+                                                  ptrdiff_t n_in, const float *kernel,
+                                                  const float *bias, ptrdiff_t n_out, float *y) {
+    for (ptrdiff_t j0 = 0; j0 < n_out; j0 += FL_VW) {
+        const int nj = n_out - j0 < FL_VW ? (int)(n_out - j0) : FL_VW;
+        const FL_ISA_NAME(fl_mask) mask = FLV(mask_first)(nj);
+        const FL_VEC b = bias == NULL ? FLV(set1)(0.0f)
+                         : nj == FL_VW ? FLV(load)(bias + j0)
+                                       : FLV(load_masked)(bias + j0, mask);
+        for (ptrdiff_t r = 0; r < n_rows; r++) {
+            if (nj == FL_VW)
+                FL_ISA_NAME(fl_dense_group)(0, x + r * n_in, n_in, kernel + j0, n_out, mask, b,
+                                            y + r * n_out + j0);
+            else
+                FL_ISA_NAME(fl_dense_group)(1, x + r * n_in, n_in, kernel + j0, n_out, mask, b,
+                                            y + r * n_out + j0);
+        }
+    }
+}
+
+/* An element-wise activation over n floats, FL_VW at a time (the same vector code as the cell
+ * updates, so Dense heads and the kernels agree); the tail through a zero-padded copy. */
+FL_SIMD_FN static void FL_ISA_NAME(fl_activation_row)(int activation, float *x, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + FL_VW <= n; i += FL_VW)
+        FLV(store)(x + i, FL_ISA_NAME(fl_act)(activation, FLV(load)(x + i)));
+    if (i < n) {
+        float tail[FL_VW] = {0};
+        memcpy(tail, x + i, (size_t)(n - i) * sizeof(float));
+        FLV(store)(tail, FL_ISA_NAME(fl_act)(activation, FLV(load)(tail)));
+        memcpy(x + i, tail, (size_t)(n - i) * sizeof(float));
+    }
+}
