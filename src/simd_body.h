@@ -16,4 +16,10 @@
 #define FL_VEC FL_ISA_NAME(fl_vec)
 #define FL_GVEC FL_GATE_NAME(fl_vec)
 
+#if defined(__GNUC__) || defined(__clang__)
+#define FL_NOINLINE __attribute__((noinline))
+#else
+#define FL_NOINLINE
+#endif
+
 #endif
