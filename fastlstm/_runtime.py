@@ -80,8 +80,10 @@ def set_kernel_path(name: str) -> None:
 
 def _self_test(name: str) -> bool:
     """Known answers for the ISA's kernels: each cell and a Dense layer on small random inputs,
-    against the portable path (whose formulas are libm's), within float32 rounding of the
-    vector exponentials. Once per ISA and process."""
+    against the portable path (the same bodies compiled without the ISA's instructions, and
+    without FMA on most targets), within float32 rounding. Catches a miscompiled or wrongly
+    detected instantiation; the bodies themselves are checked against Keras by the test suite.
+    Once per ISA and process."""
     if name not in _tested:
         try:
             got = _known_answers()

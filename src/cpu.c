@@ -7,8 +7,9 @@
 #include <omp.h>
 #endif
 
-/* Chosen once at import by fastlstm/_build_info.py before any kernel runs; later changes come from
- * the user through set_isa, so a plain int is enough (kernels read it once per call). */
+/* Chosen once at import by fastlstm/_build_info.py before any kernel runs, with its kernel
+ * table; later changes come from the user through set_isa, which the Python side serialises.
+ * Plain stores: both are aligned words, and every table is complete and lives forever. */
 static int fl_isa = -1;
 static const fl_kernel_table *fl_active_kernels = &fl_kernels_portable;
 

@@ -33,19 +33,33 @@ FL_SIMD_INLINE const float *FL_ISA_NAME(fl_gru_accumulate)(const int n_rows,
     return w;
 }
 
-/* The update of n (row, block) accumulator sets. */
+/* The update of n (row, block) accumulator sets: two sets per update vector where the ISA's
+ * update vectors hold two pairs (fl_gru_gates2_<isa> and fl_gru_join_<isa> regroup their sums;
+ * a set left over takes the 8-lane update), else one. */
 FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_finish)(const int n, const fl_rnn_params *p,
                                                const FL_PAIR *zr, const FL_GVEC *x_h,
                                                const FL_GVEC *h_h, const float *const *h_b,
                                                float *const *h_next) {
-    FL_GVEC s[FL_GRU_ROWS > FL_GRU_ROW_BLOCKS ? FL_GRU_ROWS : FL_GRU_ROW_BLOCKS][4];
-    for (int i = 0; i < n; i++) {
-        s[i][0] = FL_ISA_NAME(fl_gru_plo)(zr[i]);
-        s[i][1] = FL_ISA_NAME(fl_gru_phi)(zr[i]);
-        s[i][2] = x_h[i];
-        s[i][3] = h_h[i];
+    enum { MAX_SETS = FL_GRU_ROWS > FL_GRU_ROW_BLOCKS ? FL_GRU_ROWS : FL_GRU_ROW_BLOCKS };
+    int i0 = 0;
+#if FL_WIDE_UPD_PAIRS == 2
+    FL_WIDE_UVEC s2[MAX_SETS / 2][4];
+    for (int i = 0; i + 1 < n; i += 2) {
+        FL_ISA_NAME(fl_gru_gates2)(zr[i], zr[i + 1], &s2[i / 2][0], &s2[i / 2][1]);
+        s2[i / 2][2] = FL_ISA_NAME(fl_gru_join)(x_h[i], x_h[i + 1]);
+        s2[i / 2][3] = FL_ISA_NAME(fl_gru_join)(h_h[i], h_h[i + 1]);
     }
-    FL_GATE_NAME(fl_gru_update_n)(n, p, s, h_b, h_next);
+    if (n >= 2) FL_WIDE_UPD_NAME(fl_gru_update_n)(n / 2, p, s2, h_b, h_next);
+    i0 = n - n % 2;
+#endif
+    FL_GVEC s[MAX_SETS][4];
+    for (int i = i0; i < n; i++) {
+        s[i - i0][0] = FL_ISA_NAME(fl_gru_plo)(zr[i]);
+        s[i - i0][1] = FL_ISA_NAME(fl_gru_phi)(zr[i]);
+        s[i - i0][2] = x_h[i];
+        s[i - i0][3] = h_h[i];
+    }
+    if (n > i0) FL_GATE_NAME(fl_gru_update_n)(n - i0, p, s, h_b + i0, h_next + i0);
 }
 
 /* Block b of rows r .. r + n_rows - 1. */
@@ -166,6 +180,23 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_block2)(const int n_rows, const fl_rnn_pa
     for (int i = 0; i < n_rows; i++)
         part[i] = FL_ISA_NAME(fl_gru_part2_load)(p->bias + b * G + 3 * B, p->bias + (b + 1) * G + 3 * B);
     FL_ISA_NAME(fl_gru_accumulate2)(n_rows, h, n_units, w, panel, zr, part);
+#if FL_WIDE_UPD_PAIRS == 2
+    /* Each row's two blocks as one update vector: z and r of both from the z|r sums, the
+     * candidate parts as accumulated. */
+    FL_WIDE_UVEC s2[FL_GRU_PAIR_ROWS][4];
+    const float *h_b[2 * FL_GRU_PAIR_ROWS];
+    float *h_next[2 * FL_GRU_PAIR_ROWS];
+    for (int i = 0; i < n_rows; i++) {
+        FL_ISA_NAME(fl_gru_gates2)(zr[i][0], zr[i][1], &s2[i][0], &s2[i][1]);
+        s2[i][2] = x_h[i];
+        s2[i][3] = part[i];
+        for (int j = 0; j < 2; j++) {
+            h_b[2 * i + j] = h[i] + (b + j) * B;
+            h_next[2 * i + j] = a->h_next + (r + i) * a->n_padded + (b + j) * B;
+        }
+    }
+    FL_WIDE_UPD_NAME(fl_gru_update_n)(n_rows, p, s2, h_b, h_next);
+#else
     for (int j = 0; j < 2; j++) {
         FL_PAIR zr_j[FL_GRU_PAIR_ROWS];
         FL_GVEC x_h_j[FL_GRU_PAIR_ROWS], h_h_j[FL_GRU_PAIR_ROWS];
@@ -180,6 +211,7 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_block2)(const int n_rows, const fl_rnn_pa
         }
         FL_ISA_NAME(fl_gru_finish)(n_rows, p, zr_j, x_h_j, h_h_j, h_b, h_next);
     }
+#endif
 }
 
 /* The rows left after the groups of FL_GRU_PAIR_ROWS, as one call with a constant count. */

@@ -2,8 +2,26 @@
  * kernels_<isa>.c after it has set the ISA's names and blocking (simd_body.h). */
 #include <string.h>
 
+/* The updates on the 8-lane gate vectors, and on the wider ones of FL_WIDE_UPD_ISA where the
+ * ISA has them (a pair left over then takes the 8-lane one). */
+#define FL_UPD_ISA FL_GATE_ISA
+#define FL_UPD_INLINE FL_GATE_INLINE
+#define FL_UPD_PAIRS 1
 #include "lstm_update_simd.h"
 #include "gru_update_simd.h"
+#undef FL_UPD_PAIRS
+#undef FL_UPD_INLINE
+#undef FL_UPD_ISA
+#if FL_WIDE_UPD_PAIRS > 1
+#define FL_UPD_ISA FL_WIDE_UPD_ISA
+#define FL_UPD_INLINE FL_WIDE_UPD_INLINE
+#define FL_UPD_PAIRS FL_WIDE_UPD_PAIRS
+#include "lstm_update_simd.h"
+#include "gru_update_simd.h"
+#undef FL_UPD_PAIRS
+#undef FL_UPD_INLINE
+#undef FL_UPD_ISA
+#endif
 #include "lstm_step_simd.h"
 #include "gru_step_simd.h"
 #include "gru_reset_before_simd.h"

@@ -7,8 +7,9 @@
  *    blocks' candidate parts in one, 9 rows at a time (27 accumulators); in the unit-parallel
  *    schedule one block's z|r in a zmm and its candidate parts in a ymm each, and 4 blocks at a
  *    time for a single row.
- * The state updates run on the ymm halves with the AVX2 update (FL_GATE_ISA avx2), so the
- * AVX-512 path computes the AVX2 path's bits. */
+ * The updates run on zmm, one gate of two (row, block) pairs in each (the LSTM's odd pair, and
+ * the GRU's outside the two-block batch path, on ymm with the AVX2 update, FL_GATE_ISA); the
+ * same operations on every lane, so the AVX-512 path computes the AVX2 path's bits. */
 #include "kernels.h"
 #include "cpu_dispatch.h"
 
@@ -27,6 +28,17 @@
 /* Gate vector g of one (row, block): i and f are the halves of its first zmm, c and o of its
  * second. */
 #define FL_LSTM_GATE(acc, g) fl_half_avx512((acc)[(g) >> 1], (g) & 1)
+/* The updates on zmm, each holding one gate of two pairs (fl_lstm_gates2_avx512,
+ * fl_gru_gates2_avx512). */
+#define FL_WIDE_UPD_ISA avx512
+#define FL_WIDE_UPD_INLINE FL_AVX512_INLINE
+#define FL_WIDE_UPD_PAIRS 2
+FL_AVX512_INLINE void fl_lstm_gates2_avx512(const __m512 *a, const __m512 *b, __m512 z[4]) {
+    z[0] = _mm512_shuffle_f32x4(a[0], b[0], 0x44);  /* the low halves of a[0] and b[0] */
+    z[1] = _mm512_shuffle_f32x4(a[0], b[0], 0xee);  /* their high halves */
+    z[2] = _mm512_shuffle_f32x4(a[1], b[1], 0x44);
+    z[3] = _mm512_shuffle_f32x4(a[1], b[1], 0xee);
+}
 #define FL_GRU_ROWS 9
 #define FL_GRU_ROW_BLOCKS 4
 
@@ -50,6 +62,13 @@ FL_AVX512_INLINE __m512 fl_gru_part2_fma_avx512(__m512 v, __m512 w, __m512 acc) 
     return _mm512_fmadd_ps(v, w, acc);
 }
 FL_AVX512_INLINE __m256 fl_gru_part2_get_avx512(__m512 v, int j) { return fl_half_avx512(v, j); }
+/* z and r of two (row, block) pairs, each in one zmm of the update, from their z|r sums, and
+ * two pairs' 8-unit sums joined. */
+FL_AVX512_INLINE __m512 fl_gru_join_avx512(__m256 a, __m256 b) { return fl_join_avx512(a, b); }
+FL_AVX512_INLINE void fl_gru_gates2_avx512(__m512 a, __m512 b, __m512 *z, __m512 *r) {
+    *z = _mm512_shuffle_f32x4(a, b, 0x44);
+    *r = _mm512_shuffle_f32x4(a, b, 0xee);
+}
 
 #include "kernel_bodies.h"
 #else

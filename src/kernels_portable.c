@@ -13,6 +13,9 @@
 #define FL_LSTM_ROWS 1
 #define FL_LSTM_ROW_BLOCKS 2
 #define FL_LSTM_GATE(acc, g) ((acc)[g])
+#define FL_WIDE_UPD_ISA portable
+#define FL_WIDE_UPD_INLINE FL_PORTABLE_INLINE
+#define FL_WIDE_UPD_PAIRS 1
 #define FL_GRU_ROWS 1
 #define FL_GRU_ROW_BLOCKS 2
 

@@ -1,8 +1,9 @@
 /* The LSTM and SimpleRNN step, written once and stamped out per ISA by the kernels_<isa>.c
  * files (simd_body.h), as zstd stamps out its _body functions with target attributes: FLV ops on
  * the ISA's wide vectors, FL_LSTM_ROWS rows per register block, FL_LSTM_ROW_BLOCKS unit blocks
- * for a single row, and FL_LSTM_GATE(acc, g), gate vector g (8 lanes, FL_GVEC) of a (row,
- * block)'s accumulators. A register-blocked micro-kernel computes the 4 x 8 units of a block
+ * for a single row, FL_LSTM_GATE(acc, g), gate vector g (8 lanes, FL_GVEC) of a (row,
+ * block)'s accumulators, and where the update takes two pairs per vector (FL_WIDE_UPD_PAIRS 2)
+ * fl_lstm_gates2_<isa>, the update vectors of two pairs' accumulators. A register-blocked micro-kernel computes the 4 x 8 units of a block
  * (FL_LSTM_NQ vectors) for up to FL_LSTM_ROWS batch rows at once, then updates the state
  * (lstm_update_simd.h). For an LSTM the 4 x 8 units are the gates i, f, c, o; a SimpleRNN block
  * is 32 units of the one gate (same packing, fastlstm.h), so it shares every loop here but the
@@ -14,6 +15,7 @@
  * or on how they are shared among threads. */
 
 #define FL_LSTM_NQ (4 * FL_RNN_BLOCK / FL_VW)  /* vectors per (row, block) */
+#define FL_LSTM_MAX_PAIRS (FL_LSTM_ROWS > FL_LSTM_ROW_BLOCKS ? FL_LSTM_ROWS : FL_LSTM_ROW_BLOCKS)
 
 /* acc[i] += src[i][k] * w[k] for k < n_k (4 x 8 units per k); returns w past the rows. */
 FL_SIMD_INLINE const float *FL_ISA_NAME(fl_accumulate4)(const int n_rows,
@@ -30,6 +32,30 @@ FL_SIMD_INLINE const float *FL_ISA_NAME(fl_accumulate4)(const int n_rows,
         }
     }
     return w;
+}
+
+/* The state update of n (row, block) pairs (or blocks of one row) from their accumulators. The
+ * update's gate loop is not unrolled (its activations switch on run-time ids); reading the
+ * accumulators from a copy (z) keeps acc itself in registers through the k loops. */
+FL_SIMD_INLINE void FL_ISA_NAME(fl_lstm_update_acc)(const int cell, const int n,
+                                                    const fl_rnn_params *p,
+                                                    FL_VEC acc[][FL_LSTM_NQ], float *const *c,
+                                                    float *const *h_next) {
+#if FL_WIDE_UPD_PAIRS == 2
+    FL_WIDE_UVEC z[FL_LSTM_MAX_PAIRS / 2][4];
+    for (int i = 0; i + 1 < n; i += 2) FL_ISA_NAME(fl_lstm_gates2)(acc[i], acc[i + 1], z[i / 2]);
+    if (n >= 2) FL_WIDE_UPD_NAME(fl_lstm_update_n)(cell, n / 2, p, z, c, h_next);
+    if (n & 1) {  /* the pair left over on 8-lane vectors: the same operations */
+        FL_GVEC z1[1][4];
+        for (int g = 0; g < 4; g++) z1[0][g] = FL_LSTM_GATE(acc[n - 1], g);
+        FL_GATE_NAME(fl_lstm_update_n)(cell, 1, p, z1, c + n - 1, h_next + n - 1);
+    }
+#else
+    FL_WIDE_UVEC z[FL_LSTM_MAX_PAIRS][4];
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < 4; g++) z[i][g] = FL_LSTM_GATE(acc[i], g);
+    FL_WIDE_UPD_NAME(fl_lstm_update_n)(cell, n, p, z, c, h_next);
+#endif
 }
 
 /* Block b of rows r .. r + n_rows - 1. */
@@ -58,16 +84,12 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_lstm_block)(const int cell, const int n_rows,
         w += n_features * G;
     }
     FL_ISA_NAME(fl_accumulate4)(n_rows, h, n_units, w, acc);
-    /* The gate loop below is not unrolled (its activations switch on run-time ids); reading the
-     * accumulators from a copy keeps acc itself in registers through the k loops. */
-    FL_GVEC z[FL_LSTM_ROWS][4];
     float *c[FL_LSTM_ROWS], *h_next[FL_LSTM_ROWS];
     for (int i = 0; i < n_rows; i++) {
-        for (int g = 0; g < 4; g++) z[i][g] = FL_LSTM_GATE(acc[i], g);
         c[i] = a->c + (r + i) * a->n_padded + b * block_units;
         h_next[i] = a->h_next + (r + i) * a->n_padded + b * block_units;
     }
-    FL_GATE_NAME(fl_lstm_update_n)(cell, n_rows, p, z, c, h_next);
+    FL_ISA_NAME(fl_lstm_update_acc)(cell, n_rows, p, acc, c, h_next);
 }
 
 /* One row, n_blocks_at unit blocks at once: more independent FMA chains than one block gives,
@@ -104,14 +126,12 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_lstm_blocks_of_row)(const int cell, const int
                 acc[i][q] = FLV(fma)(v, FLV(load)(w + i * panel + q * FL_VW),
                                                  acc[i][q]);
     }
-    FL_GVEC z[FL_LSTM_ROW_BLOCKS][4];
     float *c[FL_LSTM_ROW_BLOCKS], *h_next[FL_LSTM_ROW_BLOCKS];
     for (int i = 0; i < n_blocks_at; i++) {
-        for (int g = 0; g < 4; g++) z[i][g] = FL_LSTM_GATE(acc[i], g);
         c[i] = a->c + r * a->n_padded + (b + i) * block_units;
         h_next[i] = a->h_next + r * a->n_padded + (b + i) * block_units;
     }
-    FL_GATE_NAME(fl_lstm_update_n)(cell, n_blocks_at, p, z, c, h_next);
+    FL_ISA_NAME(fl_lstm_update_acc)(cell, n_blocks_at, p, acc, c, h_next);
 }
 
 /* The rows left after the groups of FL_LSTM_ROWS, as one block call with a constant row count,

@@ -84,7 +84,7 @@ static void fl_mask_after_step(const fl_rnn_run *run, ptrdiff_t t, const float *
 
 /* Rows [r0, r1) through the whole sequence: no synchronisation with other threads. */
 static void fl_rnn_rows(const fl_rnn_run *run, ptrdiff_t r0, ptrdiff_t r1,
-                         float *scratch /* (5, n_padded) */) {
+                         float *scratch /* (FL_RNN_SCRATCH_ROWS, n_padded) */) {
     const ptrdiff_t n_timesteps = run->base.n_timesteps, n_padded = run->base.n_padded;
     fl_rnn_step_args a = run->base;
     float *h_cur = run->h_a, *h_next = run->h_b;

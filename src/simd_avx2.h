@@ -6,6 +6,7 @@
 #define FASTLSTM_SIMD_AVX2_H
 
 #include <immintrin.h>
+#include <stddef.h>
 
 #define FL_AVX2_FN __attribute__((target("avx2,fma")))
 #define FL_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
@@ -39,6 +40,14 @@ FL_AVX2_INLINE __m256 fl_or_sign_avx2(__m256 y, __m256 x) {
 /* 2^n from k = 1.5 * 2^23 + 127 + n: its low mantissa bits shifted into the exponent. */
 FL_AVX2_INLINE __m256 fl_pow2_of_magic_avx2(__m256 k) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(k), 23));
+}
+
+/* The 8 floats at ptrs[0] + off: one (row, block) pair per vector (lstm_update_simd.h). */
+FL_AVX2_INLINE __m256 fl_load_pairs_avx2(const float *const *ptrs, ptrdiff_t off) {
+    return _mm256_loadu_ps(ptrs[0] + off);
+}
+FL_AVX2_INLINE void fl_store_pairs_avx2(float *const *ptrs, ptrdiff_t off, __m256 x) {
+    _mm256_storeu_ps(ptrs[0] + off, x);
 }
 
 /* The first n lanes (1 <= n <= 8), zeros past them; no lane past them is read or written. */

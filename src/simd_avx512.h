@@ -6,6 +6,7 @@
 #define FASTLSTM_SIMD_AVX512_H
 
 #include <immintrin.h>
+#include <stddef.h>
 
 #define FL_AVX512_FN __attribute__((target("avx512f,avx2,fma")))
 #define FL_AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma")))
@@ -65,6 +66,16 @@ FL_AVX512_INLINE __m256 fl_half_avx512(__m512 v, int upper) {
 FL_AVX512_INLINE __m512 fl_join_avx512(__m256 lo, __m256 hi) {
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)),
                                                _mm256_castps_pd(hi), 1));
+}
+
+/* Two (row, block) pairs per vector (lstm_update_simd.h): the 8 floats at ptrs[0] + off in
+ * the low half, those at ptrs[1] + off in the high half. */
+FL_AVX512_INLINE __m512 fl_load_pairs_avx512(const float *const *ptrs, ptrdiff_t off) {
+    return fl_join_avx512(_mm256_loadu_ps(ptrs[0] + off), _mm256_loadu_ps(ptrs[1] + off));
+}
+FL_AVX512_INLINE void fl_store_pairs_avx512(float *const *ptrs, ptrdiff_t off, __m512 x) {
+    _mm256_storeu_ps(ptrs[0] + off, fl_half_avx512(x, 0));
+    _mm256_storeu_ps(ptrs[1] + off, fl_half_avx512(x, 1));
 }
 
 #define FL_SIMD_ISA avx512

@@ -5,6 +5,7 @@
 #ifndef FASTLSTM_SIMD_PORTABLE_H
 #define FASTLSTM_SIMD_PORTABLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -83,6 +84,15 @@ FL_PORTABLE_INLINE fl_vec_portable fl_or_sign_portable(fl_vec_portable y, fl_vec
 /* 2^n from k = 1.5 * 2^23 + 127 + n: its low mantissa bits shifted into the exponent. */
 FL_PORTABLE_INLINE fl_vec_portable fl_pow2_of_magic_portable(fl_vec_portable k) {
     FL_PORTABLE_MAP(fl_from_bits_portable(fl_bits_portable(k.v[j]) << 23));
+}
+
+/* The 8 floats at ptrs[0] + off: one (row, block) pair per vector (lstm_update_simd.h). */
+FL_PORTABLE_INLINE fl_vec_portable fl_load_pairs_portable(const float *const *ptrs, ptrdiff_t off) {
+    return fl_load_portable(ptrs[0] + off);
+}
+FL_PORTABLE_INLINE void fl_store_pairs_portable(float *const *ptrs, ptrdiff_t off,
+                                                fl_vec_portable x) {
+    fl_store_portable(ptrs[0] + off, x);
 }
 
 /* The first n lanes (1 <= n <= 8), zeros past them. */
