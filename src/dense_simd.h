@@ -3,54 +3,36 @@
  * partial sums over k, so that a small head after a batch-1 step (64 -> 8) is not a chain of
  * n_in dependent multiply-adds. The same sums in the same order on every ISA. */
 
-/* FL_VW outputs of one row; `tail` is a compile-time constant: masked loads and stores for the
- * last n_out % FL_VW outputs, so no lane reads past a kernel row, plain ones otherwise (a
- * masked store does not forward to the next step's loads of that output on Zen, which cost more
- * than the whole product here). */
-FL_SIMD_INLINE void FL_ISA_NAME(fl_dense_group)(const int tail, const float *xr, ptrdiff_t n_in,
-                                                const float *w, ptrdiff_t n_out,
-                                                FL_ISA_NAME(fl_mask) mask, FL_VEC b, float *yr) {
-    FL_VEC acc[4] = {FLV(set1)(0.0f), FLV(set1)(0.0f), FLV(set1)(0.0f), FLV(set1)(0.0f)};
-    ptrdiff_t k = 0;
-    for (; k + 4 <= n_in; k += 4)
-        for (int q = 0; q < 4; q++) {
-            const float *wk = w + (k + q) * n_out;
-            const FL_VEC wv = tail ? FLV(load_masked)(wk, mask) : FLV(load)(wk);
-            acc[q] = FLV(fma)(FLV(bcast)(xr + k + q), wv, acc[q]);
-        }
-    for (; k < n_in; k++) {
-        const FL_VEC wv = tail ? FLV(load_masked)(w + k * n_out, mask) : FLV(load)(w + k * n_out);
-        acc[0] = FLV(fma)(FLV(bcast)(xr + k), wv, acc[0]);
+/* The outputs of one row a vector holds (OP: the vector operations, FLV or FLG, of type VEC);
+ * `tail` is a compile-time constant: masked loads and stores for the last outputs, so no lane
+ * reads past a kernel row, plain ones otherwise (a masked store does not forward to the next
+ * step's loads of that output on Zen, which cost more than the whole product here). */
+#define FL_DENSE_GROUP(name, OP, VEC, MASK)                                                      \
+    FL_SIMD_INLINE void name(const int tail, const float *xr, ptrdiff_t n_in, const float *w,   \
+                             ptrdiff_t n_out, MASK mask, VEC b, float *yr) {                    \
+        VEC acc[4] = {OP(set1)(0.0f), OP(set1)(0.0f), OP(set1)(0.0f), OP(set1)(0.0f)};         \
+        ptrdiff_t k = 0;                                                                        \
+        for (; k + 4 <= n_in; k += 4)                                                           \
+            for (int q = 0; q < 4; q++) {                                                       \
+                const float *wk = w + (k + q) * n_out;                                          \
+                const VEC wv = tail ? OP(load_masked)(wk, mask) : OP(load)(wk);                 \
+                acc[q] = OP(fma)(OP(bcast)(xr + k + q), wv, acc[q]);                            \
+            }                                                                                   \
+        for (; k < n_in; k++) {                                                                 \
+            const VEC wv = tail ? OP(load_masked)(w + k * n_out, mask) : OP(load)(w + k * n_out); \
+            acc[0] = OP(fma)(OP(bcast)(xr + k), wv, acc[0]);                                    \
+        }                                                                                       \
+        const VEC sum = OP(add)(b, OP(add)(OP(add)(acc[0], acc[1]), OP(add)(acc[2], acc[3])));  \
+        if (tail) OP(store_masked)(yr, sum, mask);                                              \
+        else OP(store)(yr, sum);                                                                \
     }
-    const FL_VEC sum = FLV(add)(b, FLV(add)(FLV(add)(acc[0], acc[1]), FLV(add)(acc[2], acc[3])));
-    if (tail) FLV(store_masked)(yr, sum, mask);
-    else FLV(store)(yr, sum);
-}
-
+FL_DENSE_GROUP(FL_ISA_NAME(fl_dense_group), FLV, FL_VEC, FL_ISA_NAME(fl_mask))
 #if FL_VW > 8
 /* The same sums on 8-lane vectors, for the last <= 8 outputs of a wide ISA: a 64 -> 8 head then
  * takes plain ymm loads and stores instead of masked zmm ones. */
-FL_SIMD_INLINE void FL_ISA_NAME(fl_dense_group8)(const int tail, const float *xr,
-                                                 ptrdiff_t n_in, const float *w, ptrdiff_t n_out,
-                                                 FL_GATE_NAME(fl_mask) mask, FL_GVEC b,
-                                                 float *yr) {
-    FL_GVEC acc[4] = {FLG(set1)(0.0f), FLG(set1)(0.0f), FLG(set1)(0.0f), FLG(set1)(0.0f)};
-    ptrdiff_t k = 0;
-    for (; k + 4 <= n_in; k += 4)
-        for (int q = 0; q < 4; q++) {
-            const float *wk = w + (k + q) * n_out;
-            const FL_GVEC wv = tail ? FLG(load_masked)(wk, mask) : FLG(load)(wk);
-            acc[q] = FLG(fma)(FLG(bcast)(xr + k + q), wv, acc[q]);
-        }
-    for (; k < n_in; k++) {
-        const FL_GVEC wv = tail ? FLG(load_masked)(w + k * n_out, mask) : FLG(load)(w + k * n_out);
-        acc[0] = FLG(fma)(FLG(bcast)(xr + k), wv, acc[0]);
-    }
-    const FL_GVEC sum = FLG(add)(b, FLG(add)(FLG(add)(acc[0], acc[1]), FLG(add)(acc[2], acc[3])));
-    if (tail) FLG(store_masked)(yr, sum, mask);
-    else FLG(store)(yr, sum);
-}
+FL_DENSE_GROUP(FL_ISA_NAME(fl_dense_group8), FLG, FL_GVEC, FL_GATE_NAME(fl_mask))
 #endif
+#undef FL_DENSE_GROUP
 
 /* y = x @ kernel + bias (bias may be NULL), rows of n_in into rows of n_out. */
 FL_SIMD_FN static void FL_ISA_NAME(fl_dense_rows)(const float *x, ptrdiff_t n_rows,

@@ -199,10 +199,11 @@ def test_nan_stays_nan_through_element_wise_activations(kernel_path, path, name)
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("n_in", [1, 3, 4, 5, 64])
-@pytest.mark.parametrize("n_out", [1, 7, 8, 9, 17])
+@pytest.mark.parametrize("n_out", [1, 7, 8, 9, 16, 17, 24, 31])
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_dense_matches_float64_product(kernel_path, path, n_in, n_out, with_bias):
-    """Full groups of 8 outputs and the masked tail of the AVX2 Dense, and the portable loop."""
+    """Full vectors of outputs and the masked tails: of 8 lanes (portable, AVX2) and of 16
+    (AVX-512, whose last <= 8 outputs take 8-lane vectors)."""
     kernel_path(path)
     rng = np.random.default_rng(n_in * 100 + n_out)
     x = rng.uniform(-1, 1, (5, n_in)).astype(np.float32)
@@ -235,3 +236,23 @@ def test_an_isa_that_fails_its_self_test_warns_and_falls_back(monkeypatch):
         assert _kernels.get_isa() == supported[-2]
     finally:
         _kernels.set_isa(before)
+
+
+@pytest.mark.parametrize("activation", ["linear", "tanh", "sigmoid", "relu", "elu"])
+def test_dense_gives_the_same_bits_on_every_simd_isa(kernel_path, activation):
+    """The Dense body's sums in the same order on 8 and 16 lanes, and its activation through
+    the same vector math: AVX2 and AVX-512 agree to the bit on every output count."""
+    simd = [p for p in _kernels.ISA_NAMES if p != "portable" and p in _kernels.supported_isas()]
+    if len(simd) < 2:
+        pytest.skip(f"needs two SIMD instruction sets; this machine runs {simd}")
+    rng = np.random.default_rng(3)
+    for n_out in (1, 5, 8, 9, 15, 16, 17, 23, 24, 40):
+        x = rng.uniform(-2, 2, (7, 37)).astype(np.float32)
+        kernel = rng.uniform(-1, 1, (37, n_out)).astype(np.float32)
+        bias = rng.uniform(-1, 1, n_out).astype(np.float32)
+        outs = []
+        for path in simd:
+            kernel_path(path)
+            outs.append(_kernels.dense_forward(x, kernel, bias, C_IDS[activation]))
+        for out in outs[1:]:
+            assert np.array_equal(out, outs[0]), n_out
