@@ -76,3 +76,35 @@ def test_thread_count_does_not_change_model_results():
                 assert np.array_equal(a, b), name
     finally:
         fastlstm.set_num_threads(before)
+
+
+def test_switching_isa_under_a_loaded_model_needs_no_repacking():
+    """Packed weights do not depend on the ISA (8-unit blocks on every one), so models loaded
+    and compiled on one ISA replay Keras's protocol on every other, stateful ones included,
+    and the SIMD ISAs give the same bits as each other."""
+    before = _kernels.get_isa()
+    try:
+        for name in ("stacked", "stateful_batches", "encoder_decoder_state", "gru_reset_before",
+                     "gru_wide", "simple_rnn_stateful"):
+            case = kf.case("keras3", name)
+            model = kf.load(case, "keras")
+            d = kf.data(case)
+            op = next(op for op in case["protocol"] if op["op"] == "predict")
+            xs = [d[k] for k in op["inputs"]]
+            simd_out = []
+            for isa in _kernels.supported_isas()[::-1]:
+                fastlstm.set_isa(isa)
+                if hasattr(model, "reset_states"):
+                    model.reset_states()
+                assert kf.replay(model, case, label=isa) >= 1, (name, isa)
+                if isa != "portable":
+                    if hasattr(model, "reset_states"):
+                        model.reset_states()
+                    out = model.predict(xs if len(xs) > 1 else xs[0],
+                                        batch_size=op.get("batch_size"))
+                    simd_out.append(out if isinstance(out, list) else [out])
+            for other in simd_out[1:]:
+                for a, b in zip(simd_out[0], other):
+                    assert np.array_equal(a, b), name
+    finally:
+        fastlstm.set_isa(before)
