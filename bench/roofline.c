@@ -10,12 +10,21 @@
  * always_inline with constant sizes; at -O2 GCC 12 keeps them in memory and reads a third.)
  *
  * Prints GFLOP/s on one core (2 flops per multiply-add); AVX-512 rows only where the CPU and
- * the OS (XGETBV) have it. Used for the figures in bench/results/roofline.md. */
+ * the OS (XGETBV) have it. Used for the figures in bench/results/roofline.md.
+ *
+ *   cc -O3 -o /tmp/roofline bench/roofline.c -lpthread && /tmp/roofline --batch1
+ *
+ * prints instead, as one JSON line, what bounds a batch-1 step (bench/bench_batch1.py): the
+ * rate of the batch-1 product (one row, 4 blocks at a time, every weight read once for one
+ * multiply-add, the block order alternating between passes as the kernels' is) over weights in
+ * L1, in L2 and in L3, the FMA peak, and the round trip of a cache line between two cores. */
 #include <immintrin.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now(void) {
     struct timespec t;
@@ -112,7 +121,117 @@ static int has_avx512(void) {
     return (lo & 0xe6) == 0xe6;  /* XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM state enabled */
 }
 
-int main(void) {
+/* One pass of the batch-1 product over n_blocks blocks of one row: 4 blocks (8 zmm or ymm
+ * chains) at a time, groups in reverse order when `reverse`. */
+__attribute__((target("avx512f"))) static float row_zmm(const float *w, const float *h,
+                                                       long n_k, long n_blocks, int reverse) {
+    const long panel = n_k * G;
+    __m512 tot = _mm512_setzero_ps();
+    for (long j = 0; j < n_blocks / 4; j++) {
+        const float *wb = w + (reverse ? n_blocks / 4 - 1 - j : j) * 4 * panel;
+        __m512 a[8];
+        for (int i = 0; i < 8; i++) a[i] = _mm512_setzero_ps();
+        for (long k = 0; k < n_k; k++, wb += G) {
+            const __m512 v = _mm512_set1_ps(h[k]);
+            for (int i = 0; i < 4; i++) {
+                a[2 * i] = _mm512_fmadd_ps(v, _mm512_loadu_ps(wb + i * panel), a[2 * i]);
+                a[2 * i + 1] = _mm512_fmadd_ps(v, _mm512_loadu_ps(wb + i * panel + 16), a[2 * i + 1]);
+            }
+        }
+        for (int i = 0; i < 8; i++) tot = _mm512_add_ps(tot, a[i]);
+    }
+    return _mm512_reduce_add_ps(tot);
+}
+
+__attribute__((target("avx2,fma"))) static float row_ymm(const float *w, const float *h,
+                                                        long n_k, long n_blocks, int reverse) {
+    const long panel = n_k * G;
+    __m256 tot = _mm256_setzero_ps();
+    for (long j = 0; j < n_blocks / 2; j++) {
+        const float *wb = w + (reverse ? n_blocks / 2 - 1 - j : j) * 2 * panel;
+        __m256 a[8];
+        for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps();
+        for (long k = 0; k < n_k; k++, wb += G) {
+            const __m256 v = _mm256_broadcast_ss(h + k);
+            for (int i = 0; i < 8; i++)
+                a[i] = _mm256_fmadd_ps(v, _mm256_loadu_ps(wb + (i >> 2) * panel + (i & 3) * 8), a[i]);
+        }
+        for (int i = 0; i < 8; i++) tot = _mm256_add_ps(tot, a[i]);
+    }
+    float s[8];
+    _mm256_storeu_ps(s, tot);
+    return s[0] + s[7];
+}
+
+/* GB/s of weights read by the batch-1 product over `bytes` of weights (8 features). */
+static double batch1_gbs(double bytes, int zmm) {
+    long units = 32;  /* the largest LSTM(units), a multiple of 32, whose weights fit */
+    while (16.0 * (units + 32) * (8 + units + 32) <= bytes) units += 32;
+    const long n_k = 8 + units, n_blocks = units / B;
+    const double w_bytes = 4.0 * n_k * G * n_blocks;
+    float *w = aligned_alloc(64, (size_t)w_bytes), *h = aligned_alloc(64, 4 * (size_t)n_k + 64);
+    for (long i = 0; i < n_k * G * n_blocks; i++) w[i] = (float)(i % 7) * 1e-3f;
+    for (long i = 0; i < n_k; i++) h[i] = 0.1f;
+    const long reps = (long)(4e8 / w_bytes) + 2;
+    double best = 1e30;
+    volatile float sink = 0;
+    for (int t = 0; t < 7; t++) {
+        const double t0 = now();
+        for (long r = 0; r < reps; r++)
+            sink += zmm ? row_zmm(w, h, n_k, n_blocks, (int)(r & 1))
+                        : row_ymm(w, h, n_k, n_blocks, (int)(r & 1));
+        const double dt = (now() - t0) / reps;
+        if (dt < best) best = dt;
+    }
+    free(w);
+    free(h);
+    return w_bytes / best / 1e9;
+}
+
+static volatile long ping, pong;
+static void *ponger(void *arg) {
+    const long n = *(const long *)arg;
+    for (long i = 1; i <= n; i++) {
+        while (__atomic_load_n(&ping, __ATOMIC_ACQUIRE) != i) {}
+        __atomic_store_n(&pong, i, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+/* ns for a cache line to go to another core and back (the two threads' CPUs as Linux puts
+ * them: on an idle 2-core machine, one each). */
+static double round_trip_ns(void) {
+    long n = 1000000;
+    pthread_t t;
+    ping = pong = 0;
+    pthread_create(&t, NULL, ponger, &n);
+    const double t0 = now();
+    for (long i = 1; i <= n; i++) {
+        __atomic_store_n(&ping, i, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&pong, __ATOMIC_ACQUIRE) != i) {}
+    }
+    const double dt = now() - t0;
+    pthread_join(t, NULL);
+    return dt / n * 1e9;
+}
+
+static int batch1_main(void) {
+    const int zmm = has_avx512();
+    long l1 = 32 * 1024, l2 = 1024 * 1024;
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    if (sysconf(_SC_LEVEL1_DCACHE_SIZE) > 0) l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    if (sysconf(_SC_LEVEL2_CACHE_SIZE) > 0) l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    const double fma = zmm ? peak_zmm(50000000) : peak_ymm(50000000);
+    printf("{\"isa\": \"%s\", \"l1_bytes\": %ld, \"l2_bytes\": %ld, \"fma_gflops\": %.1f, "
+           "\"l1_gbs\": %.1f, \"l2_gbs\": %.1f, \"l3_gbs\": %.1f, \"round_trip_ns\": %.1f}\n",
+           zmm ? "avx512" : "avx2", l1, l2, fma, batch1_gbs(0.5 * l1, zmm),
+           batch1_gbs(0.4 * l2, zmm), batch1_gbs(8.0 * l2, zmm), round_trip_ns());
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--batch1") == 0) return batch1_main();
     const long n_k = 256 + 32, units = 256, n_blocks = units / B, rows = 12;
     const long panel = n_k * G;
     float *w = aligned_alloc(64, sizeof(float) * panel * n_blocks);

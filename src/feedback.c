@@ -111,6 +111,7 @@ static void fl_feedback_rnn_part(const fl_feedback_run *run, int i, const float 
     a.xproj = NULL;
     a.chunk = 1;
     a.step_in_chunk = 0;
+    a.reverse = (int)(k & 1);
     if (cell->whole_rows) {
         fl_rnn_step_whole_rows(cell, op->rnn, &a, r0, r1, scratch);
     } else if (r1 > r0 && b1 > b0) {

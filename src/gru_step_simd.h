@@ -255,12 +255,18 @@ FL_NOINLINE FL_SIMD_FN static void FL_ISA_NAME(fl_gru_row_step)(const fl_rnn_par
                                                                 const fl_rnn_step_args *a,
                                                                 ptrdiff_t r, ptrdiff_t b0,
                                                                 ptrdiff_t b1) {
-    ptrdiff_t b = b0;
-    for (; b + FL_GRU_ROW_BLOCKS <= b1; b += FL_GRU_ROW_BLOCKS)
-        FL_ISA_NAME(fl_gru_blocks_of_row)(FL_GRU_ROW_BLOCKS, p, a, r, b);
-    if (FL_GRU_ROW_BLOCKS > 2)
-        for (; b + 2 <= b1; b += 2) FL_ISA_NAME(fl_gru_blocks_of_row)(2, p, a, r, b);
-    if (b < b1) FL_ISA_NAME(fl_gru_block)(1, p, a, r, b);
+    const ptrdiff_t n_groups = fl_row_groups(b1 - b0, FL_GRU_ROW_BLOCKS);
+    for (ptrdiff_t j = 0; j < n_groups; j++) {
+        ptrdiff_t b;
+        const int n = fl_row_group(b0, b1 - b0, FL_GRU_ROW_BLOCKS,
+                                   a->reverse ? n_groups - 1 - j : j, &b);
+        if (n == FL_GRU_ROW_BLOCKS)
+            FL_ISA_NAME(fl_gru_blocks_of_row)(FL_GRU_ROW_BLOCKS, p, a, r, b);
+        else if (n == 2)
+            FL_ISA_NAME(fl_gru_blocks_of_row)(2, p, a, r, b);
+        else
+            FL_ISA_NAME(fl_gru_block)(1, p, a, r, b);
+    }
 }
 
 FL_SIMD_FN static void FL_ISA_NAME(fl_gru_step)(const fl_rnn_params *p, const fl_rnn_step_args *a,

@@ -169,12 +169,18 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_rnn4_step)(const int cell, const fl_rnn_param
         if (r1 - r_rest >= 2) FL_ISA_NAME(fl_lstm_block_rest)(cell, (int)(r1 - r_rest), p, a, r_rest, b);
     }
     if (r1 - r_rest == 1) {  /* one row: several blocks at once */
-        ptrdiff_t b = b0;
-        for (; b + FL_LSTM_ROW_BLOCKS <= b1; b += FL_LSTM_ROW_BLOCKS)
-            FL_ISA_NAME(fl_lstm_blocks_of_row)(cell, FL_LSTM_ROW_BLOCKS, p, a, r_rest, b);
-        if (FL_LSTM_ROW_BLOCKS > 2)
-            for (; b + 2 <= b1; b += 2) FL_ISA_NAME(fl_lstm_blocks_of_row)(cell, 2, p, a, r_rest, b);
-        if (b < b1) FL_ISA_NAME(fl_lstm_block)(cell, 1, p, a, r_rest, b);
+        const ptrdiff_t n_groups = fl_row_groups(b1 - b0, FL_LSTM_ROW_BLOCKS);
+        for (ptrdiff_t j = 0; j < n_groups; j++) {
+            ptrdiff_t b;
+            const int n = fl_row_group(b0, b1 - b0, FL_LSTM_ROW_BLOCKS,
+                                       a->reverse ? n_groups - 1 - j : j, &b);
+            if (n == FL_LSTM_ROW_BLOCKS)
+                FL_ISA_NAME(fl_lstm_blocks_of_row)(cell, FL_LSTM_ROW_BLOCKS, p, a, r_rest, b);
+            else if (n == 2)
+                FL_ISA_NAME(fl_lstm_blocks_of_row)(cell, 2, p, a, r_rest, b);
+            else
+                FL_ISA_NAME(fl_lstm_block)(cell, 1, p, a, r_rest, b);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 /* The sequence driver: runs a recurrent layer of any cell over a sequence (fl_rnn_forward), its
  * state in padded buffers, with a mask or without, choosing between the row-parallel and the
  * unit-parallel schedule. The cells' arithmetic is in rnn_cells.c, the thread team in team.c. */
+#include <stdint.h>
 #include <string.h>
 
 #include "rnn_cells.h"
@@ -15,7 +16,49 @@
 
 /* Below this many multiply-adds per call, waking a second thread costs more than it saves. */
 #define FL_MIN_PARALLEL_MACS (1 << 18)
+/* Split by units, threads meet once a step: below this many multiply-adds a step the meeting
+ * (a core-to-core round trip, ~140 ns on Zen 5) costs more than the half step it saves. At
+ * batch 1 with 8 features two threads were slower for LSTM(48) and GRU(48) (10.8k and 8.1k)
+ * and faster from LSTM(64) and GRU(64) (18.4k, 13.8k) on (bench/results/batch1.md). */
+#define FL_MIN_SPLIT_STEP_MACS 12288.0
 static const fl_team_policy fl_rnn_team_policy = {FL_MIN_PARALLEL_MACS, 0.0, 1};
+
+/* Which way a call's first step walks the unit blocks alternates between the calls of a
+ * thread on one layer, as between steps, so that a stream's one-step calls also start on the
+ * weights the call before read last (each thread on its own core's L1). Layers are told apart
+ * by their weights, in a few slots per thread (a collision only costs that reuse). Without
+ * thread-local storage every call starts forward. */
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_THREADS__)
+#define FL_THREAD_LOCAL _Thread_local
+#elif defined(__GNUC__) || defined(__clang__)
+#define FL_THREAD_LOCAL __thread
+#elif defined(_MSC_VER)
+#define FL_THREAD_LOCAL __declspec(thread)
+#endif
+#define FL_WALK_SLOTS 8
+#ifdef FL_THREAD_LOCAL
+static FL_THREAD_LOCAL struct {
+    const float *weights;
+    int parity;
+} fl_walks[FL_WALK_SLOTS];
+#endif
+
+static int fl_next_call_parity(const fl_rnn_params *p, ptrdiff_t n_timesteps) {
+#ifdef FL_THREAD_LOCAL
+    const size_t slot = (size_t)(((uintptr_t)p->weights >> 6) % FL_WALK_SLOTS);
+    if (fl_walks[slot].weights != p->weights) {
+        fl_walks[slot].weights = p->weights;
+        fl_walks[slot].parity = 0;
+    }
+    const int first = fl_walks[slot].parity;
+    fl_walks[slot].parity = (int)((first + n_timesteps) & 1);
+    return first;
+#else
+    (void)p;
+    (void)n_timesteps;
+    return 0;
+#endif
+}
 
 size_t fl_rnn_workspace_floats(const fl_rnn_params *p, ptrdiff_t n_batch, int n_threads) {
     if (p == NULL || p->n_units < 1 || n_batch < 0 || n_threads < 1) return 0;
@@ -38,6 +81,7 @@ typedef struct {
     float *h_a, *h_b;        /* (n_batch, n_padded): h_a holds the initial state */
     float *out;
     int return_sequences, go_backwards;
+    int first_reverse;  /* the walk of step 0 (fl_next_call_parity); step s: (first + s) & 1 */
     /* Masked runs (else mask is NULL): mask (n_batch, n_timesteps), nonzero = step taken; the
      * c rows of masked steps saved across the step, and each row's previous output. */
     const unsigned char *mask;
@@ -92,6 +136,7 @@ static void fl_rnn_rows(const fl_rnn_run *run, ptrdiff_t r0, ptrdiff_t r1,
         /* go_backwards consumes the input from the end but numbers outputs in processing order
          * (keras backend rnn reverses the inputs, not the outputs). */
         a.t = run->go_backwards ? n_timesteps - 1 - s : s;
+        a.reverse = (int)((run->first_reverse + s) & 1);
         a.h_cur = h_cur;
         a.h_next = h_next;
         if (run->mask != NULL) fl_mask_before_step(run, a.t, a.c, r0, r1);
@@ -131,6 +176,7 @@ static void fl_rnn_units(const fl_rnn_run *run, ptrdiff_t n_batch, ptrdiff_t b0,
         for (ptrdiff_t j = 0; j < n_steps; j++) {
             const ptrdiff_t s = s0 + j;
             a.step_in_chunk = j;
+            a.reverse = (int)((run->first_reverse + s) & 1);
             a.h_cur = h_cur;
             a.h_next = h_next;
             run->cell.step(run->p, &a, 0, n_batch, b0, b1);
@@ -175,6 +221,7 @@ static float *fl_rnn_run_init(fl_rnn_run *run, const fl_rnn_params *p, ptrdiff_t
     run->base.xproj = NULL;
     run->base.chunk = FL_RNN_XPROJ_STEPS;
     run->base.step_in_chunk = 0;
+    run->base.reverse = 0;
     run->out = out;
     run->c_saved = run->base.c + n_batch * n_padded;
     run->prev_out = run->c_saved + n_batch * n_padded;
@@ -248,6 +295,7 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
     float *scratch = fl_rnn_run_init(&run, p, n_batch, n_timesteps, x, out, workspace);
     run.return_sequences = return_sequences;
     run.go_backwards = go_backwards;
+    run.first_reverse = fl_next_call_parity(p, n_timesteps);
     run.mask = mask;
     run.zero_output_for_mask = zero_output_for_mask;
     n_threads = fl_effective_threads(n_threads);
@@ -262,6 +310,10 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
     int unit_parallel;
     int nt = fl_team_plan(&fl_rnn_team_policy, macs, n_batch, n_blocks,
                           !run.cell.whole_rows && mask == NULL, n_threads, &unit_parallel);
+    if (unit_parallel && macs / (double)n_timesteps < FL_MIN_SPLIT_STEP_MACS) {
+        nt = 1;
+        unit_parallel = 0;
+    }
     if (unit_parallel)
         run.base.xproj = scratch + (ptrdiff_t)n_threads * FL_RNN_SCRATCH_ROWS * n_padded;
     if (nt <= 1) {

@@ -24,7 +24,36 @@ typedef struct {
     float *xproj;
     ptrdiff_t chunk;          /* steps per xproj chunk */
     ptrdiff_t step_in_chunk;  /* which of them this step is */
+    /* Which way the step walks the unit blocks of a single row: backward on odd steps, so that
+     * each step starts on the weights the step before read last, still in L1 (a row reads each
+     * weight once a step; bench/results/batch1.md). Every unit's arithmetic is the same
+     * either way. */
+    int reverse;
 } fl_rnn_step_args;
+
+/* A single row's unit blocks [b0, b0 + n_blocks) are computed in groups: `wide` blocks at a
+ * time (the ISA's register blocking), then pairs, then one. The number of groups, and group j
+ * (its first block in *b, its width returned), so that a step can take them in either order. */
+static inline ptrdiff_t fl_row_groups(ptrdiff_t n_blocks, int wide) {
+    const ptrdiff_t rest = n_blocks % wide;
+    return n_blocks / wide + (wide > 2 ? rest / 2 + rest % 2 : rest);
+}
+
+static inline int fl_row_group(ptrdiff_t b0, ptrdiff_t n_blocks, int wide, ptrdiff_t j,
+                               ptrdiff_t *b) {
+    const ptrdiff_t n_wide = n_blocks / wide, rest = n_blocks % wide;
+    if (j < n_wide) {
+        *b = b0 + j * wide;
+        return wide;
+    }
+    j -= n_wide;
+    if (wide > 2 && j < rest / 2) {
+        *b = b0 + n_wide * wide + 2 * j;
+        return 2;
+    }
+    *b = b0 + n_blocks - 1;
+    return 1;
+}
 
 typedef void (*fl_rnn_project_fn)(const fl_rnn_params *, const fl_rnn_step_args *,
                                    ptrdiff_t n_batch, ptrdiff_t s0, ptrdiff_t n_steps,

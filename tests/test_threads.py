@@ -178,3 +178,20 @@ def test_workspaces_are_sized_for_the_threads_that_run():
         finally:
             tracemalloc.stop()
     assert peak < 16 << 20, f"peak {peak} bytes"
+
+
+# Split by units, the threads meet once a step: a batch-1 sequence whose steps are smaller
+# than FL_MIN_SPLIT_STEP_MACS (src/rnn.c, 12288 multiply-adds) runs on one thread, where two
+# measured slower (bench/results/batch1.md); from there on two share it, with the same bits.
+@pytest.mark.parametrize("cell, units, team", [("LSTM", 48, 1), ("LSTM", 64, 2),
+                                               ("GRU", 48, 1), ("GRU", 64, 2)])
+def test_batch1_sequence_splits_units_from_a_step_size(cell, units, team):
+    n_features = 8  # LSTM(48): 4 x 48 x 56 = 10752 a step; GRU(64): 3 x 64 x 72 = 13824
+    x = np.random.default_rng(6).uniform(-1, 1, (1, 100, n_features)).astype(np.float32)
+    model = chain_model((1, None, n_features), units, 1, stateful=False, cell=cell, seed=8)
+    with threads(1):
+        expected = model.predict(x)
+    with threads(2, late_join=1):
+        got = model.predict(x)
+        assert _kernels.last_team_for_tests() == (team, 0)
+    _assert_same(expected, got, f"{cell}({units})")
