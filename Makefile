@@ -46,6 +46,7 @@ bench:
 	$(BENCH_VENV)/bin/python bench/run_bench.py
 	$(BENCH_VENV)/bin/python bench/bench_generate.py
 	$(BENCH_VENV)/bin/python bench/bench_overhead.py
+	$(BENCH_VENV)/bin/python bench/bench_batch1.py
 
 clean:
 	rm -rf build $(VENV) fastlstm/*.so fastlstm/_kernels.c

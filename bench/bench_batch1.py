@@ -164,19 +164,22 @@ def main():
                              "samples_2": samples[(workload, 2)]})
                 print(f"{cell} {units} {workload}: 1t {t1:.3f} us/step, 2t {t2:.3f}",
                       file=sys.stderr)
+    roof["round_trip_ns_after"] = roofline()["round_trip_ns"]
     write(args.out, rows, roof, args)
 
 
 def machine():
-    name = platform.processor() or platform.machine()
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    name = fields.get("model name", platform.processor() or platform.machine())
+    if "cpu family" in fields:
+        name += f", family {fields['cpu family']} model {fields.get('model', '?')}"
     return f"{name}, {os.cpu_count()} CPUs"
 
 
@@ -203,10 +206,17 @@ def write(out_dir, rows, roof, args):
         f" GB/s; FMA peak {roof['fma_gflops']:.0f} GFLOP/s; core-to-core round trip"
         f" {roof['round_trip_ns']:.0f} ns"),
         ("- bound: a step reads every weight once (one multiply-add per weight), so it takes at"
-        " least the weight bytes per core over the bandwidth of the level that holds them (L1 up"
-        f" to {roof['l1_bytes'] / 1024:.0f} KB, L2 up to {roof['l2_bytes'] / 1024:.0f} KB per"
-        " core), or the FMA time if larger; two cores add one round trip a step. It leaves out"
-        " the gate update and, for one step, the Python call."), "",
+         " least its weight bytes per core over the rates above. The kernels walk the blocks"
+         " backward every other step, so at best the first"
+         f" {roof['l1_bytes'] / 1024:.0f} KB come from L1, up to"
+         f" {roof['l2_bytes'] / 1024:.0f} KB from L2 and the rest from L3 (the level named is"
+         " the one that takes longest); or the FMA time, if larger. Two cores add one round"
+         " trip a step. The bound leaves out the gate update and, for one step, the Python"
+         " call."),
+        ("- core-to-core round trip measured again after the sweep:"
+         f" {roof['round_trip_ns_after']:.0f} ns (on this VM it moves between ~80 and ~520 ns"
+         " from minute to minute, with where the host runs the two vCPUs; the two-core figures"
+         " depend on it)"), "",
         ("| cell | units | weights | workload | 1 core µs/step | GFLOP/s | bound (1 core) |"
         " 2 cores µs/step | GFLOP/s | bound (2 cores) | 2 cores ÷ 1 core | threads fastlstm"
         " picks |"),
