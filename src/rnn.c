@@ -17,9 +17,10 @@
 /* Below this many multiply-adds per call, waking a second thread costs more than it saves. */
 #define FL_MIN_PARALLEL_MACS (1 << 18)
 /* Split by units, threads meet once a step: below this many multiply-adds a step the meeting
- * (a core-to-core round trip, ~140 ns on Zen 5) costs more than the half step it saves. At
- * batch 1 with 8 features two threads were slower for LSTM(48) and GRU(48) (10.8k and 8.1k)
- * and faster from LSTM(64) and GRU(64) (18.4k, 13.8k) on (bench/results/batch1.md). */
+ * (a core-to-core round trip, 80-140 ns between nearby cores) costs more than the half step it
+ * saves. At batch 1 with 8 features, two threads were slower for LSTM(48) and GRU(48) (10.8k
+ * and 8.1k a step) and faster for LSTM(64) and GRU(64) (18.4k, 13.8k); bench/results/batch1.md
+ * has the sweep. */
 #define FL_MIN_SPLIT_STEP_MACS 12288.0
 static const fl_team_policy fl_rnn_team_policy = {FL_MIN_PARALLEL_MACS, 0.0, 1};
 
@@ -304,9 +305,8 @@ int fl_rnn_forward_masked(const fl_rnn_params *p, ptrdiff_t n_batch, ptrdiff_t n
 
     const double macs = (double)n_batch * (double)n_timesteps * (double)(p->n_features + n_units)
                         * fl_rnn_gates(p->cell) * (double)n_units;
-    /* Few rows: split the units so each thread does its share of the recurrent product (at
-     * batch 1 bound by issuing a weight load per FMA; from L2 it costs ~10% more than from
-     * L1, measured for LSTM(64) and LSTM(128)). */
+    /* Few rows: split the units so each thread reads its share of the weights (at batch 1 a
+     * step reads each weight once, for one multiply-add, so where they live bounds it). */
     int unit_parallel;
     int nt = fl_team_plan(&fl_rnn_team_policy, macs, n_batch, n_blocks,
                           !run.cell.whole_rows && mask == NULL, n_threads, &unit_parallel);
