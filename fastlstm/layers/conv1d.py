@@ -10,30 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..activations import SHAPE_CHANGING, activation_id, activation_name, apply_activation
+from ..activations import (
+    SHAPE_CHANGING,
+    activation_id,
+    activation_name,
+    apply_activation,
+)
 from ..errors import ModelFormatError, UnsupportedConfigError
 from . import layer_args
 from .base import Layer, config_int
+from .conv_ops import conv_output_length, correlate, pad_input
 
 MAX_FILTERS = 1 << 20
-
-
-def conv_output_length(n_steps, window, padding, stride, dilation=1):
-    """tf_keras utils/conv_utils.py conv_output_length (keras/src/ops/operation_utils.py
-    compute_conv_output_shape gives the same): None stays None."""
-    if n_steps is None:
-        return None
-    if padding == "valid":
-        n_steps -= (window - 1) * dilation
-    return (n_steps + stride - 1) // stride
-
-
-def same_padding(n_steps, window, stride, dilation=1):
-    """Steps TensorFlow adds before the input for padding="same": half the total, the odd one
-    after (tensorflow/core/framework/kernel_shape_util.cc GetWindowedOutputSizeVerbose)."""
-    n_out = (n_steps + stride - 1) // stride
-    total = max((n_out - 1) * stride + (window - 1) * dilation + 1 - n_steps, 0)
-    return total // 2, total - total // 2
 
 
 class Conv1D(Layer):
@@ -96,39 +84,17 @@ class Conv1D(Layer):
         self.kernel = weights[0]
         self.bias = weights[1] if self.use_bias else None
 
-    def _pad(self, x):
-        """x (batch, steps, channels) with the padding Keras applies before a valid convolution."""
-        n_steps, k, d, s = x.shape[1], self.kernel_size, self.dilation_rate, self.strides
-        if self.padding == "causal":
-            before, after = (k - 1) * d, 0   # keras conv1d.py _compute_causal_padding
-        elif self.padding == "same":
-            before, after = same_padding(n_steps, k, s, d)
-        else:
-            before = after = 0
-        if before or after:
-            x = np.pad(x, ((0, 0), (before, after), (0, 0)))
-        return x
-
     def call(self, inputs, initial_state=None, n_threads=1):
         x = np.asarray(inputs[0], dtype=np.float32)
         if self.data_format == "channels_first":
             x = x.transpose(0, 2, 1)
-        x = self._pad(x)
-        k, d, s, g = self.kernel_size, self.dilation_rate, self.strides, self.groups
-        n_batch = x.shape[0]
-        n_out = (x.shape[1] - (k - 1) * d - 1) // s + 1
-        if n_out <= 0:
+        k, d, s = self.kernel_size, self.dilation_rate, self.strides
+        x = pad_input(x, (k,), self.padding, (s,), (d,))
+        try:
+            y = correlate(x, self.kernel, (s,), (d,), self.groups)
+        except ValueError:
             raise ValueError(f"layer {self.name!r} (Conv1D): an input of {inputs[0].shape} has "
-                             f"too few steps for kernel_size={k}, dilation_rate={d}")
-        # One product per kernel tap, every group at once: (groups, rows, channels per group)
-        # against (groups, channels per group, filters per group).
-        n_cg, n_fg = self.n_channels // g, self.filters // g
-        w = self.kernel.reshape(k, n_cg, g, n_fg).transpose(0, 2, 1, 3)
-        y = np.zeros((g, n_batch * n_out, n_fg), np.float32)
-        for tap in range(k):
-            x_tap = x[:, tap * d: tap * d + (n_out - 1) * s + 1: s, :]
-            y += np.matmul(x_tap.reshape(n_batch * n_out, g, n_cg).transpose(1, 0, 2), w[tap])
-        y = y.transpose(1, 0, 2).reshape(n_batch, n_out, self.filters)
+                             f"too few steps for kernel_size={k}, dilation_rate={d}") from None
         if self.bias is not None:
             y += self.bias
         if self.data_format == "channels_first":

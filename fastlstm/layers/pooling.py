@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ModelFormatError
 from . import layer_args
 from .base import Layer
-from .conv1d import conv_output_length, same_padding
+from .conv_ops import conv_output_length, same_padding
 
 
 class _Pooling1D(Layer):

@@ -1,0 +1,99 @@
+"""The convolution arithmetic every convolution layer shares (Conv1D, Conv2D, the ConvLSTM
+cells): output lengths and padding as TensorFlow computes them, and an N-D cross-correlation of
+a channels_last input with a Keras kernel (``(*kernel_size, in_channels // groups, filters)``,
+keras/src/layers/convolutional/base_conv.py build, tf_keras layers/convolutional/base_conv.py).
+
+The correlation is one matrix product per group over im2col rows (every tap's channels side by
+side, in the kernel's (taps..., channels) order), made for a bounded number of output positions
+at a time so that the column buffer stays small however large the input is.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# Floats of im2col columns made at once (64 MB).
+COLUMN_BUDGET = 1 << 24
+
+
+def conv_output_length(n_steps, window, padding, stride, dilation=1):
+    """tf_keras utils/conv_utils.py conv_output_length (keras/src/ops/operation_utils.py
+    compute_conv_output_shape gives the same): None stays None; "causal" keeps the length."""
+    if n_steps is None:
+        return None
+    if padding == "valid":
+        n_steps -= (window - 1) * dilation
+    return (n_steps + stride - 1) // stride
+
+
+def same_padding(n_steps, window, stride, dilation=1):
+    """Steps TensorFlow adds before the input for padding="same": half the total, the odd one
+    after (tensorflow/core/framework/kernel_shape_util.cc GetWindowedOutputSizeVerbose)."""
+    n_out = (n_steps + stride - 1) // stride
+    total = max((n_out - 1) * stride + (window - 1) * dilation + 1 - n_steps, 0)
+    return total // 2, total - total // 2
+
+
+def pad_amounts(n_steps, window, padding, stride, dilation=1) -> tuple[int, int]:
+    """(before, after) that padding adds to one spatial axis before a valid correlation."""
+    if padding == "same":
+        return same_padding(n_steps, window, stride, dilation)
+    if padding == "causal":   # keras conv1d.py _compute_causal_padding: all of it before
+        return (window - 1) * dilation, 0
+    return 0, 0
+
+
+def pad_input(x, windows, padding, strides, dilations):
+    """x (batch, *spatial, channels) padded with zeros as ``padding`` asks, per spatial axis."""
+    pads = [pad_amounts(x.shape[1 + i], k, padding, s, d)
+            for i, (k, s, d) in enumerate(zip(windows, strides, dilations))]
+    if any(p != (0, 0) for p in pads):
+        x = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    return x
+
+
+def correlate(x, kernel, strides: Sequence[int], dilations: Sequence[int], groups: int = 1):
+    """The valid cross-correlation of x (batch, *spatial, channels), already padded, with kernel
+    (*window, channels // groups, filters): (batch, *out_spatial, filters), float32.
+
+    Raises ValueError when a spatial axis is shorter than its dilated window."""
+    n_dims = kernel.ndim - 2
+    windows = kernel.shape[:n_dims]
+    n_batch, spatial, n_channels = x.shape[0], x.shape[1:1 + n_dims], x.shape[-1]
+    n_filters = kernel.shape[-1]
+    spans = [(k - 1) * d + 1 for k, d in zip(windows, dilations)]
+    out = tuple((n - span) // s + 1 for n, span, s in zip(spatial, spans, strides))
+    if any(n < span for n, span in zip(spatial, spans)):
+        raise ValueError(f"an input of spatial shape {tuple(spatial)} is smaller than the "
+                         f"dilated window {tuple(spans)}")
+    n_cg, n_fg = n_channels // groups, n_filters // groups
+    n_taps = int(np.prod(windows))
+    # (groups, taps * channels per group, filters per group), rows in the kernel's tap order.
+    w = kernel.reshape(n_taps, n_cg, groups, n_fg).transpose(2, 0, 1, 3)
+    w = w.reshape(groups, n_taps * n_cg, n_fg)
+    n_out = int(np.prod(out))
+    y = np.empty((n_batch, n_out, n_filters), np.float32)
+    if n_batch == 0 or n_out == 0:
+        return y.reshape((n_batch,) + out + (n_filters,))
+    # Windows as a view: (batch, *out_positions, channels, *spans), then the dilated taps.
+    view = np.lib.stride_tricks.sliding_window_view(x, spans, axis=tuple(range(1, 1 + n_dims)))
+    view = view[(slice(None),) + tuple(slice(None, None, s) for s in strides)
+                + (slice(None),) + tuple(slice(None, None, d) for d in dilations)]
+    # -> (batch, *out, *taps, channels): the kernel's (taps..., channels) order per row.
+    order = ((0,) + tuple(range(1, 1 + n_dims)) + tuple(range(2 + n_dims, 2 + 2 * n_dims))
+             + (1 + n_dims,))
+    view = view.transpose(order)
+    per_row = n_out * n_taps * n_channels
+    chunk = max(1, COLUMN_BUDGET // max(per_row, 1))
+    for b0 in range(0, n_batch, chunk):
+        b1 = min(n_batch, b0 + chunk)
+        cols = np.ascontiguousarray(view[b0:b1], dtype=np.float32)
+        cols = cols.reshape((b1 - b0) * n_out, n_taps, groups, n_cg)
+        if groups == 1:
+            y[b0:b1] = (cols.reshape(-1, n_taps * n_cg) @ w[0]).reshape(b1 - b0, n_out, n_fg)
+            continue
+        cols = cols.transpose(2, 0, 1, 3).reshape(groups, -1, n_taps * n_cg)
+        part = np.matmul(cols, w)                          # (groups, rows, filters per group)
+        y[b0:b1] = part.transpose(1, 0, 2).reshape(b1 - b0, n_out, n_filters)
+    return y.reshape((n_batch,) + out + (n_filters,))
