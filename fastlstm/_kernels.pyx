@@ -200,12 +200,16 @@ cdef class StateStore:
         return self.parts[2 * slot + 1]
 
 cdef extern from "fastlstm.h" nogil:
+    int FL_ACT_PARAMS
+    ctypedef struct fl_activation_spec:
+        int id
+        float param[3]
     ctypedef struct fl_rnn_params:
         int cell
         int n_features
         int n_units
-        int activation
-        int recurrent_activation
+        fl_activation_spec activation
+        fl_activation_spec recurrent_activation
         const float *weights
         const float *bias
 
@@ -219,8 +223,8 @@ cdef extern from "fastlstm.h" nogil:
     int FL_ISA_PORTABLE
     int FL_ISA_AVX2
 
-    int fl_activation_apply(int activation, float *x, Py_ssize_t n_rows, Py_ssize_t n_cols,
-                            float *scratch)
+    int fl_activation_apply(const fl_activation_spec *activation, float *x, Py_ssize_t n_rows,
+                            Py_ssize_t n_cols, float *scratch)
     int fl_rnn_block_units(int cell)
     size_t fl_rnn_packed_floats(int cell, Py_ssize_t n_features, Py_ssize_t n_units)
     size_t fl_rnn_workspace_floats(const fl_rnn_params *p, Py_ssize_t n_batch,
@@ -253,6 +257,31 @@ def rnn_block_units(int cell):
         raise ValueError(f"unknown cell id {cell}")
     return fl_rnn_block_units(cell)
 ACTIVATION_COUNT = FL_ACT_COUNT
+ACTIVATION_PARAMS = FL_ACT_PARAMS
+
+
+cdef extern from "activations.h" nogil:
+    int fl_activation_is_valid(const fl_activation_spec *a)
+
+
+cdef fl_activation_spec activation_spec(object activation) except *:
+    """The fl_activation_spec of an (id, params) pair (activations.CActivation): a known id,
+    at most FL_ACT_PARAMS finite parameters (a ReLU's max_value may be +inf: none)."""
+    cdef fl_activation_spec spec
+    cdef int i
+    act_id, params = activation
+    params = tuple(params)
+    if not 0 <= act_id < FL_ACT_COUNT:
+        raise ValueError(f"unknown activation id {act_id}")
+    if len(params) > FL_ACT_PARAMS:
+        raise ValueError(f"an activation takes at most {FL_ACT_PARAMS} parameters, got "
+                         f"{len(params)}")
+    spec.id = act_id
+    for i in range(FL_ACT_PARAMS):
+        spec.param[i] = params[i] if i < len(params) else 0.0
+    if not fl_activation_is_valid(&spec):
+        raise ValueError(f"activation {act_id}: invalid parameters {params}")
+    return spec
 # In fallback order (src/fastlstm.h enum fl_isa).
 ISA_NAMES = ("portable", "avx2", "avx512")
 assert len(ISA_NAMES) == FL_ISA_COUNT, "ISA names out of sync with fastlstm.h"
@@ -287,14 +316,14 @@ def set_isa(str name):
                          f"{compiled_isas()}, this CPU runs {supported_isas()}")
 
 
-def activation_apply(int activation, float[:, ::1] x):  # x: IN/OUT (n_rows, n_cols)
-    """Apply an activation in place over rows (row-wise ones act along the last axis)."""
-    if activation < 0 or activation >= FL_ACT_COUNT:
-        raise ValueError(f"unknown activation id {activation}")
+def activation_apply(activation, float[:, ::1] x):  # x: IN/OUT (n_rows, n_cols)
+    """Apply an activation ((id, params), activations.CActivation) in place over rows
+    (row-wise ones act along the last axis)."""
+    cdef fl_activation_spec spec = activation_spec(activation)
     cdef float[::1] scratch = np.empty(max(x.shape[1], 1), dtype=np.float32)
     cdef int rc
     with nogil:
-        rc = fl_activation_apply(activation, &x[0, 0] if x.shape[0] * x.shape[1] > 0 else NULL,
+        rc = fl_activation_apply(&spec, &x[0, 0] if x.shape[0] * x.shape[1] > 0 else NULL,
                                  x.shape[0], x.shape[1], &scratch[0])
     if rc != 0:
         raise ValueError("activation_apply: invalid arguments")
@@ -312,8 +341,8 @@ cdef class RecurrentKernel:
     cdef readonly int n_features, n_units, cell
     cdef public str name      # the layer's, for messages
 
-    def __cinit__(self, int cell, weights, bias, int n_features, int n_units, int activation,
-                  int recurrent_activation):
+    def __cinit__(self, int cell, weights, bias, int n_features, int n_units, activation,
+                  recurrent_activation):
         # weights: IN flat, the cell's packed layout; bias: IN flat (n_blocks, 4, RNN_BLOCK).
         cdef const float[::1] weights_v
         cdef const float[::1] bias_v
@@ -331,9 +360,8 @@ cdef class RecurrentKernel:
         if np.ndim(bias) != 1 or np.shape(bias)[0] != n_blocks * 4 * FL_RNN_BLOCK:
             raise ValueError(f"packed bias has shape {np.shape(bias)}, expected "
                              f"({n_blocks * 4 * FL_RNN_BLOCK},)")
-        for act in (activation, recurrent_activation):
-            if act < 0 or act >= FL_ACT_COUNT:
-                raise ValueError(f"unknown activation id {act}")
+        cdef fl_activation_spec act = activation_spec(activation)
+        cdef fl_activation_spec rec_act = activation_spec(recurrent_activation)
         # Owned copies: assign() rewrites them in place, and the raw pointers below (also held
         # by compiled stacks) stay valid for the kernel's life.
         self._weights = aligned_copy(weights)
@@ -346,8 +374,8 @@ cdef class RecurrentKernel:
         self.params.cell = cell
         self.params.n_features = n_features
         self.params.n_units = n_units
-        self.params.activation = activation
-        self.params.recurrent_activation = recurrent_activation
+        self.params.activation = act
+        self.params.recurrent_activation = rec_act
         self.params.weights = &weights_v[0]
         self.params.bias = &bias_v[0]
         self._pool = []
@@ -450,7 +478,7 @@ cdef extern from "fastlstm.h" nogil:
         const float *bias
         Py_ssize_t n_in
         Py_ssize_t n_out
-        int activation
+        fl_activation_spec activation
         int rank_out
     ctypedef struct fl_op_state:
         float *h
@@ -478,10 +506,10 @@ cdef extern from "fastlstm.h" nogil:
                           int slide, float *workspace, int n_threads)
     size_t fl_dense_scratch_floats(Py_ssize_t n_out)
     int fl_dense_forward(const float *x, Py_ssize_t n_rows, Py_ssize_t n_in, const float *kernel,
-                         const float *bias, Py_ssize_t n_out, int activation, float *y,
-                         float *scratch)
+                         const float *bias, Py_ssize_t n_out,
+                         const fl_activation_spec *activation, float *y, float *scratch)
 
-def dense_forward(const float[:, ::1] x, const float[:, ::1] kernel, bias, int activation):
+def dense_forward(const float[:, ::1] x, const float[:, ::1] kernel, bias, activation):
     """act(x @ kernel + bias) for x (n_rows, n_in) -> a new (n_rows, n_out) float32 array: the
     same C loop as the compiled stacks, so a model gives the same bits on either path."""
     cdef const float[::1] bv
@@ -491,8 +519,7 @@ def dense_forward(const float[:, ::1] x, const float[:, ::1] kernel, bias, int a
     if kernel.shape[0] != n_in or n_in < 1 or n_out < 1:
         raise ValueError(f"Dense kernel has shape {(kernel.shape[0], n_out)}, input has {n_in} "
                          "features")
-    if activation < 0 or activation >= FL_ACT_COUNT:
-        raise ValueError(f"unknown activation id {activation}")
+    cdef fl_activation_spec spec = activation_spec(activation)
     if bias is not None:
         bv = bias
         if bv.shape[0] != n_out:
@@ -504,7 +531,7 @@ def dense_forward(const float[:, ::1] x, const float[:, ::1] kernel, bias, int a
     cdef float[:, ::1] ov = out
     cdef float[::1] scratch = np.empty(fl_dense_scratch_floats(n_out), dtype=np.float32)
     with nogil:
-        rc = fl_dense_forward(&x[0, 0], n_rows, n_in, &kernel[0, 0], bp, n_out, activation,
+        rc = fl_dense_forward(&x[0, 0], n_rows, n_in, &kernel[0, 0], bp, n_out, &spec,
                               &ov[0, 0], &scratch[0])
     if rc != 0:
         raise ValueError("dense_forward: invalid arguments")
@@ -607,31 +634,29 @@ cdef class StackPlan:
         self.handle_slot[self.n_ops - 1] = handle_slot
         self._keep.append(kernel)
 
-    def add_dense(self, kernel, bias, int activation):
+    def add_dense(self, kernel, bias, activation):
         cdef const float[:, ::1] kv = kernel
         cdef const float[::1] bv
         if kv.shape[0] != self.width:
             raise ValueError(f"Dense expects {kv.shape[0]} inputs, the stack carries "
                              f"{self.width}")
-        if activation < 0 or activation >= FL_ACT_COUNT:
-            raise ValueError(f"unknown activation id {activation}")
+        cdef fl_activation_spec spec = activation_spec(activation)
         if bias is not None:
             bv = bias
             if bv.shape[0] != kv.shape[1]:
                 raise ValueError("Dense bias does not match its kernel")
         cdef fl_op *op = self._new_op(FL_OP_DENSE, kv.shape[1], self.rank)
         op.kernel = &kv[0, 0]
-        op.activation = activation
+        op.activation = spec
         self._keep.append(kv)
         if bias is not None:
             op.bias = &bv[0]
             self._keep.append(bv)
 
-    def add_activation(self, int activation):
-        if activation < 0 or activation >= FL_ACT_COUNT:
-            raise ValueError(f"unknown activation id {activation}")
+    def add_activation(self, activation):
+        cdef fl_activation_spec spec = activation_spec(activation)
         cdef fl_op *op = self._new_op(FL_OP_ACTIVATION, self.width, self.rank)
-        op.activation = activation
+        op.activation = spec
 
     def try_run(self, object x_obj, StateStore own):
         """The predict fast path: run() with the threads of fastlstm.set_num_threads on the

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 
 from . import _kernels
+from .activations import c_activation
 
 # OMP_NUM_THREADS is read once by the OpenMP runtime; cache its answer (this is read on every
 # predict call).
@@ -117,7 +118,7 @@ def _known_answers() -> list:
             out.append(y)
     x = rng.uniform(-1, 1, (5, 40)).astype(np.float32)
     w = rng.uniform(-0.3, 0.3, (40, 24)).astype(np.float32)
-    out.append(_kernels.dense_forward(x, w, np.zeros(24, np.float32), 2))  # tanh
+    out.append(_kernels.dense_forward(x, w, np.zeros(24, np.float32), c_activation("tanh", 3)))
     return out
 
 

@@ -1,10 +1,16 @@
-"""Keras activation names -> the C core's activation ids, and whole-array application.
+"""Keras activation names -> the C core's activations (id and parameters), and whole-array
+application.
 
 The formulas live once, in src/activations.h; this module only resolves names. Version matters
 for one name: ``hard_sigmoid`` is ``clip(0.2x + 0.5, 0, 1)`` in Keras 1/2 (tf_keras/backend.py)
-and ``relu6(x + 3) / 6`` in every Keras 3 (keras/src/backend/tensorflow/nn.py).
+and ``relu6(x + 3) / 6`` in every Keras 3 (keras/src/backend/tensorflow/nn.py). The advanced
+activation layers (layers/advanced_activations.py) give their parameters through the same
+CActivation, so that they run in the compiled stacks as Dense activations do.
 """
 from __future__ import annotations
+
+import math
+from typing import NamedTuple, Tuple
 
 import numpy as np
 
@@ -16,11 +22,27 @@ _C_NAMES = [
     "linear", "sigmoid", "tanh", "hard_sigmoid_k2", "hard_sigmoid_k3", "relu", "relu6",
     "leaky_relu", "elu", "selu", "celu", "softplus", "softsign", "silu", "hard_silu", "gelu",
     "gelu_tanh", "exponential", "mish", "log_sigmoid", "hard_tanh", "hard_shrink", "soft_shrink",
-    "tanh_shrink", "sparse_plus", "sparse_sigmoid", "squareplus", "softmax", "log_softmax",
-    "sparsemax",
+    "tanh_shrink", "sparse_plus", "sparse_sigmoid", "squareplus", "relu_general", "softmax",
+    "log_softmax", "sparsemax",
 ]
 C_IDS = {name: i for i, name in enumerate(_C_NAMES)}
 assert len(C_IDS) == _kernels.ACTIVATION_COUNT, "activation table out of sync with fastlstm.h"
+
+
+
+class CActivation(NamedTuple):
+    """An activation as the C core takes it (fl_activation_spec, src/fastlstm.h): its id and
+    up to _kernels.ACTIVATION_PARAMS parameters."""
+
+    id: int
+    params: Tuple[float, ...] = ()
+
+
+# The parameters the plain names carry: keras.activations.leaky_relu(negative_slope=0.2) and
+# elu(alpha=1.0) (keras/src/activations/activations.py).
+_NAME_PARAMS = {"leaky_relu": (0.2,), "elu": (1.0,)}
+# Ids only the layers use (ReLU with parameters, ThresholdedReLU), never a config's name.
+_INTERNAL = {"hard_sigmoid_k2", "hard_sigmoid_k3", "gelu_tanh", "relu_general"}
 
 _ALIASES = {"swish": "silu", "hard_swish": "hard_silu", None: "linear", "": "linear"}
 # glu halves the last axis (x1 * sigmoid(x2)); it is valid on Dense outputs only.
@@ -46,22 +68,44 @@ def activation_name(spec) -> str:
     return _ALIASES.get(spec, spec)
 
 
-_PUBLIC_NAMES = sorted(set(C_IDS) - {"hard_sigmoid_k2", "hard_sigmoid_k3", "gelu_tanh"}
-                      | {"hard_sigmoid", "swish", "hard_swish"})
+_PUBLIC_NAMES = sorted(set(C_IDS) - _INTERNAL | {"hard_sigmoid", "swish", "hard_swish"})
 
 
-def activation_id(spec, keras_major: int) -> int:
-    """C id for an element-wise or row-wise activation in a file written by Keras ``keras_major``."""
+def c_activation(spec, keras_major: int) -> CActivation:
+    """The C activation of an element-wise or row-wise activation name in a file written by
+    Keras ``keras_major``."""
     name = activation_name(spec)
     if name == "hard_sigmoid":
-        return C_IDS["hard_sigmoid_k2" if keras_major < 3 else "hard_sigmoid_k3"]
+        return CActivation(C_IDS["hard_sigmoid_k2" if keras_major < 3 else "hard_sigmoid_k3"])
     if name in _PUBLIC_NAMES:
-        return C_IDS[name]
+        return CActivation(C_IDS[name], _NAME_PARAMS.get(name, ()))
     raise UnsupportedConfigError(
         f"unsupported activation {spec!r}; expected one of {_PUBLIC_NAMES}"
         + (" (glu changes the feature size, so it is allowed on Dense and Activation only)"
            if name == "glu" else "")
     )
+
+
+def leaky_relu(negative_slope: float) -> CActivation:
+    return CActivation(C_IDS["leaky_relu"], (negative_slope,))
+
+
+def elu(alpha: float) -> CActivation:
+    return CActivation(C_IDS["elu"], (alpha,))
+
+
+def relu(negative_slope: float = 0.0, max_value=None, threshold: float = 0.0) -> CActivation:
+    """Keras's ReLU with parameters (max_value None: no clip)."""
+    return CActivation(C_IDS["relu_general"],
+                       (negative_slope, math.inf if max_value is None else max_value, threshold))
+
+
+def apply_c_activation(act: CActivation, x: np.ndarray) -> np.ndarray:
+    """A C activation over the last axis of an array, as a new float32 array."""
+    y = np.array(x, dtype=np.float32, order="C", copy=True)
+    if y.size:
+        _kernels.activation_apply(act, y.reshape(-1, y.shape[-1]) if y.ndim > 1 else y.reshape(1, -1))
+    return y
 
 
 def apply_activation(spec, x: np.ndarray, keras_major: int) -> np.ndarray:
@@ -76,8 +120,4 @@ def apply_activation(spec, x: np.ndarray, keras_major: int) -> np.ndarray:
             raise ValueError(f"glu needs an even last dimension, got {n}")
         gate = apply_activation("sigmoid", np.ascontiguousarray(x[..., n // 2:]), keras_major)
         return x[..., : n // 2] * gate
-    act = activation_id(spec, keras_major)
-    y = np.array(x, dtype=np.float32, order="C", copy=True)
-    if y.size:
-        _kernels.activation_apply(act, y.reshape(-1, y.shape[-1]) if y.ndim > 1 else y.reshape(1, -1))
-    return y
+    return apply_c_activation(c_activation(spec, keras_major), x)

@@ -40,7 +40,12 @@ MAX_NESTING = 64
 # Keras 3 ops that Functional configs record as nodes of their own (keras/src/ops/numpy.py):
 # the masks of Masking and Embedding(mask_zero) are saved as not_equal/any nodes whose output
 # is passed to the next layers as their `mask` argument.
-OP_CLASSES = ("NotEqual", "Any")
+# Attention's compute_mask passes the query mask on as convert_to_tensor(mask), a node too.
+OP_CLASSES = ("NotEqual", "Any", "ConvertToTensor")
+# Where _parse_functional puts the options a layer's call nodes recorded (the names its class
+# lists in ``call_options``, e.g. Attention's return_attention_scores): they fix what the layer
+# computes and how many outputs it has, as its config does.
+CALL_OPTIONS_KEY = "fastlstm_call_options"
 
 
 @dataclass
@@ -50,6 +55,9 @@ class NodeSpec:
     mask: Optional[Ref] = None      # an explicit mask argument (Keras 3 configs)
     # An op node's positional arguments in order: tensor references and numeric constants.
     op_args: Optional[list] = None
+    # What the call recorded besides tensors (config.call_options; "tensor_args": the named
+    # tensor arguments passed, in the order of ``inputs``).
+    options: dict = field(default_factory=dict)
 
     def refs(self) -> List[Ref]:
         """Every tensor this node reads."""
@@ -78,7 +86,7 @@ def class_fact(layer_classes: LayerClasses, class_name, fact: str, default):
     fastlstm has no layer for (layers.check_supported refuses those by name) or a class name
     that is no string (a hostile config's; _check_layer_dict refuses it where it matters)."""
     cls = layer_classes.get(class_name) if isinstance(class_name, str) else None
-    return default if cls is None else getattr(cls, fact)
+    return default if cls is None else getattr(cls, fact, default)
 
 
 def _declared_name(layer: dict):
@@ -266,15 +274,20 @@ def _flatten_refs(obj, where: str) -> List[Ref]:
     raise UnsupportedConfigError(f"{where}: unsupported call argument {obj!r}")
 
 
-def _parse_node(node, class_name: str, takes_initial_state: bool, where: str) -> NodeSpec:
+def _parse_node(node, class_name: str, takes_initial_state: bool, where: str,
+                tensor_args: Tuple[str, ...] = ()) -> NodeSpec:
     """One inbound node; ``takes_initial_state`` when the layer's call takes its initial state
-    as tensors after the input (recurrent layers and Bidirectional)."""
+    as tensors after the input (recurrent layers and Bidirectional); ``tensor_args``: the names
+    of the call's tensor arguments when it takes several (MultiHeadAttention's query, value,
+    ...), which a node may pass positionally or by name."""
     if isinstance(node, dict):                                   # Keras 3
         args, kwargs = node.get("args", []), node.get("kwargs", {}) or {}
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise ModelFormatError(f"{where}: malformed inbound node {node!r}")
         if class_name in OP_CLASSES:
             return _parse_op_node(args, kwargs, where)
+        if tensor_args:
+            return _parse_named_tensors(args, kwargs, tensor_args, where)
         inputs = _flatten_refs(args[:1], where) if args else []
         extra = _flatten_refs(args[1:], where)
         state = _flatten_refs(kwargs.get("initial_state"), where)
@@ -286,6 +299,11 @@ def _parse_node(node, class_name: str, takes_initial_state: bool, where: str) ->
         return NodeSpec(inputs, state, mask[0] if mask else None)
     if not isinstance(node, list) or not node:
         raise ModelFormatError(f"{where}: malformed inbound node {node!r}")
+    if tensor_args and len(node) == 1 and isinstance(node[0], (list, tuple)) \
+            and len(node[0]) > 3 and isinstance(node[0][3], dict):
+        # tf_keras records the first argument as the entry and the others in its kwargs
+        # (functional_utils / node.py serialize_keras_tensor: [layer, node, tensor]).
+        return _parse_named_tensors([node[0][:3]], node[0][3], tensor_args, where)
     refs, state, mask = [], [], []
     for entry in node:                                           # Keras 1/2
         refs.append(_as_ref(entry, where))
@@ -298,6 +316,59 @@ def _parse_node(node, class_name: str, takes_initial_state: bool, where: str) ->
     if takes_initial_state and len(refs) > 1:
         return NodeSpec(refs[:1], refs[1:] + state, mask_ref)
     return NodeSpec(refs, state, mask_ref)
+
+
+def _parse_named_tensors(args, kwargs, tensor_args, where: str) -> NodeSpec:
+    """A node of a call with several named tensor arguments: its inputs in ``tensor_args``
+    order, those not passed left out; which ones were passed is recorded in ``options``."""
+    if len(args) > len(tensor_args):
+        raise ModelFormatError(f"{where}: {len(args)} positional arguments, the call takes "
+                               f"{len(tensor_args)} tensors {list(tensor_args)}")
+    explicit = [k for k in ("mask", "query_mask", "value_mask", "key_mask")
+                if kwargs.get(k) is not None]
+    if explicit:
+        raise UnsupportedConfigError(f"{where}: explicit mask arguments {explicit} are not "
+                                     "supported (the masks of the layer's inputs are)")
+    bound = {}
+    for name, arg in zip(tensor_args, args):
+        bound[name] = arg
+    for name in tensor_args:
+        if kwargs.get(name) is not None:
+            if name in bound:
+                raise ModelFormatError(f"{where}: argument {name!r} given twice")
+            bound[name] = kwargs[name]
+    inputs, passed = [], []
+    for name in tensor_args:
+        if bound.get(name) is None:
+            continue
+        refs = _flatten_refs(bound[name], where)
+        if len(refs) != 1:
+            raise ModelFormatError(f"{where}: argument {name!r} must be one tensor, got "
+                                   f"{shown(bound[name])}")
+        inputs.append(refs[0])
+        passed.append(name)
+    return NodeSpec(inputs, options={"tensor_args": passed})
+
+
+def call_options(node, option_names: Tuple[str, ...], where: str) -> dict:
+    """The call options (boolean keyword arguments such as return_attention_scores) a raw
+    inbound node records: Keras 3 in its kwargs, Keras 2 in each entry's kwargs."""
+    if isinstance(node, dict):
+        found = [node.get("kwargs") or {}]
+    else:
+        found = [e[3] for e in node if isinstance(e, (list, tuple)) and len(e) > 3
+                 and isinstance(e[3], dict)]
+    options = {}
+    for kwargs in found:
+        for name in option_names:
+            if name in kwargs:
+                value = kwargs[name]
+                if not isinstance(value, bool):
+                    raise ModelFormatError(f"{where}: call argument {name}={shown(value)} is "
+                                           "not a boolean")
+                if options.setdefault(name, value) != value:
+                    raise ModelFormatError(f"{where}: one call gives {name} two values")
+    return options
 
 
 def _parse_op_node(args, kwargs, where: str) -> NodeSpec:
@@ -340,13 +411,37 @@ def _parse_functional(config, layer_classes: LayerClasses) -> GraphSpec:
             raise ModelFormatError(f"{where}: inbound_nodes is not a list")
         takes_initial_state = class_fact(layer_classes, layer["class_name"],
                                          "takes_initial_state", False)
-        nodes = [_parse_node(n, layer["class_name"], takes_initial_state, where)
+        tensor_args = class_fact(layer_classes, layer["class_name"], "call_tensor_args", ())
+        nodes = [_parse_node(n, layer["class_name"], takes_initial_state, where, tensor_args)
                  for n in nodes_raw]
-        specs.append(LayerSpec(lname, layer["class_name"], layer["config"], nodes))
+        specs.append(LayerSpec(lname, layer["class_name"],
+                               _with_call_options(layer, nodes_raw, nodes, layer_classes, where),
+                               nodes))
     _check_unique_names(specs, name)
     inputs = _io_refs(config.get("input_layers"), f"model {name!r} input_layers")
     outputs = _io_refs(config.get("output_layers"), f"model {name!r} output_layers")
     return GraphSpec(name, "Functional", specs, inputs, outputs)
+
+
+def _with_call_options(layer: dict, nodes_raw, nodes, layer_classes: LayerClasses,
+                       where: str):
+    """The layer's config, with the call options its nodes recorded under CALL_OPTIONS_KEY
+    when its class reads some; every call of a shared layer must record the same ones."""
+    names = class_fact(layer_classes, layer["class_name"], "call_options", ())
+    if not names:
+        return layer["config"]
+    seen = []
+    for raw, node in zip(nodes_raw, nodes):
+        if node.mask is not None:
+            raise UnsupportedConfigError(f"{where}: an explicit mask argument is not supported "
+                                         "(the masks of the layer's inputs are)")
+        options = dict(call_options(raw, names, where), **node.options)
+        if options not in seen:
+            seen.append(options)
+    if len(seen) > 1:
+        raise UnsupportedConfigError(f"{where}: the layer is called with different call "
+                                     f"arguments {seen}; fastlstm runs a layer's calls alike")
+    return dict(layer["config"], **{CALL_OPTIONS_KEY: seen[0] if seen else {}})
 
 
 def node_offsets(graph: GraphSpec) -> dict:

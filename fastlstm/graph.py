@@ -50,6 +50,14 @@ class Graph:
         # mask argument(s)"), so an RNN given initial_state runs unmasked. Keras 2 records
         # none and passes them implicitly (tf_keras base_layer.py), as Sequential models do.
         self.explicit_masks = ctx.keras_major >= 3 and spec.class_name == "Functional"
+        # Keras 3 tensors also carry masks at run time that no node records (Layer.__call__
+        # _set_mask_metadata: compute_mask of the call's `mask` argument, else of its first
+        # input's mask), e.g. through Dropout or Dense after Embedding(mask_zero). Layers that
+        # read their inputs' masks themselves (``reads_keras_masks``: MultiHeadAttention's
+        # backend.get_keras_mask(query), Attention's filled-in mask list) see those, so the
+        # walk tracks them when the graph has such a layer.
+        self.carries_masks = self.explicit_masks and any(
+            getattr(l, "reads_keras_masks", False) for l in self.layers.values())
         self.shapes: Dict[Ref, Shape] = {}
 
     # -- topology ---------------------------------------------------------------------------------
@@ -120,25 +128,11 @@ class Graph:
         returned states) someone reads: a fused chain produces only its last output. A shared
         layer may join one at each of its nodes (each plan reads the same weights and, for a
         recurrent layer, advances the same state slot, in the walk's order, as its calls do)."""
-        readers: Dict[Ref, int] = {}
-        for key in self.order:
-            for ref in self.nodes[key].refs():
-                readers[ref] = readers.get(ref, 0) + 1
-        for ref in self.outputs:
-            readers[ref] = readers.get(ref, 0) + 1
-
-        def plain(key) -> bool:
-            node = self.nodes[key]
-            n_outputs = len(self.layers[key[0]].output_shapes)
-            return (len(node.inputs) == 1 and not node.initial_state and node.mask is None
-                    and node.op_args is None
-                    and all(readers.get((key[0], key[1], i), 0) == 0
-                            for i in range(1, n_outputs)))
-
+        readers = self._readers()
         chains: List[List[NodeKey]] = []
         by_output: Dict[Ref, List[NodeKey]] = {}
         for key in self.order:
-            if not plain(key):
+            if self._unchainable(key, readers) is not None:
                 continue
             src = self.nodes[key].inputs[0]
             chain = by_output.get(src)
@@ -149,6 +143,38 @@ class Graph:
                 chains.append(chain)
             by_output[(key[0], key[1], 0)] = chain
         return chains
+
+    def chain_breaks(self) -> Dict[NodeKey, str]:
+        """The nodes that join no chain (see chains), each with the reason, for ``fastlstm
+        info``."""
+        readers = self._readers()
+        found = {key: self._unchainable(key, readers) for key in self.order}
+        return {key: reason for key, reason in found.items() if reason is not None}
+
+    def _readers(self) -> Dict[Ref, int]:
+        readers: Dict[Ref, int] = {}
+        for key in self.order:
+            for ref in self.nodes[key].refs():
+                readers[ref] = readers.get(ref, 0) + 1
+        for ref in self.outputs:
+            readers[ref] = readers.get(ref, 0) + 1
+        return readers
+
+    def _unchainable(self, key: NodeKey, readers: Dict[Ref, int]) -> Optional[str]:
+        """Why this node cannot join a chain, or None when it can."""
+        node = self.nodes[key]
+        if len(node.inputs) != 1:
+            return f"takes {len(node.inputs)} inputs"
+        if node.initial_state:
+            return "is called with an initial state"
+        if node.mask is not None:
+            return "is called with an explicit mask"
+        if node.op_args is not None:
+            return "is an operation called with arguments"
+        n_outputs = len(self.layers[key[0]].output_shapes)
+        if any(readers.get((key[0], key[1], i), 0) for i in range(1, n_outputs)):
+            return "its other outputs (returned states) are read"
+        return None
 
     # -- shapes -----------------------------------------------------------------------------------
     def build(self, input_shapes: Sequence[Shape]) -> List[Shape]:
@@ -196,10 +222,12 @@ class Graph:
         layer on its own. record: filled with {layer name: outputs of its first call}."""
         values: Dict[Ref, np.ndarray] = {}
         masks: Dict[Ref, Optional[np.ndarray]] = {}
+        carried: Dict[Ref, Optional[np.ndarray]] = {}   # Keras 3 run-time masks (see __init__)
         in_masks = list(in_masks) + [None] * (len(inputs) - len(in_masks))
         for layer, x, m in zip(self.input_layers, inputs, in_masks):
             values[(layer.name, 0, 0)] = x
             masks[(layer.name, 0, 0)] = m
+            carried[(layer.name, 0, 0)] = m
         segments = fused.get(self, {}) if fused is not None else {}
         done = set()
         for key in self.order:
@@ -207,7 +235,8 @@ class Graph:
                 continue
             layer, node = self.layers[key[0]], self.nodes[key]
             segment = segments.get(key)
-            if segment is not None and masks[node.inputs[0]] is None:
+            if (segment is not None and masks[node.inputs[0]] is None
+                    and carried.get(node.inputs[0]) is None):
                 # The whole chain in one call; its nodes' intermediate outputs nobody reads.
                 out = segment.run(values[node.inputs[0]], n_threads, states)
                 done.update(segment.keys)
@@ -219,15 +248,40 @@ class Graph:
                 ins = [values[a] if isinstance(a, tuple) else a for a in node.op_args]
             else:
                 ins = [values[r] for r in node.inputs]
-            if self.explicit_masks:
+            reads_masks = self.carries_masks and getattr(layer, "reads_keras_masks", False)
+            if reads_masks:
+                in_mask = [carried.get(r) for r in node.inputs]
+            elif self.explicit_masks:
                 in_mask = [values[node.mask] if node.mask else None]
             else:
                 in_mask = [masks[r] for r in node.inputs]
             outs, out_masks = layer.run_node(ins, initial_state, in_mask, n_threads, states,
                                              fused)
+            if self.carries_masks:
+                run_time = (out_masks if reads_masks else
+                            self._carried_masks(layer, node, ins, outs, out_masks, carried))
+                if getattr(layer, "clears_keras_masks", False):
+                    # Keras 3 MultiHeadAttention.call: backend.set_keras_mask(query, None), and
+                    # so for value and key: later readers of those tensors see no mask (in this
+                    # walk's order, which is Keras's when the attention runs before them).
+                    carried.update((r, None) for r in node.inputs)
             for i, out in enumerate(outs):
                 values[(key[0], key[1], i)] = out
                 masks[(key[0], key[1], i)] = out_masks[i] if i < len(out_masks) else None
+                if self.carries_masks:
+                    carried[(key[0], key[1], i)] = run_time[i] if i < len(run_time) else None
             if record is not None and key[0] not in record:
                 record[key[0]] = list(outs)
         return [values[r] for r in self.outputs], [masks[r] for r in self.outputs]
+
+    @staticmethod
+    def _carried_masks(layer, node, ins, outs, out_masks, carried):
+        """The masks Keras 3 attaches to a node's outputs at run time: those the layer computed
+        from its recorded mask argument, else compute_mask of its one input's carried mask
+        (ops, merges and nested models: none)."""
+        previous = carried.get(node.inputs[0]) if node.inputs else None
+        if node.mask is not None or previous is None:
+            return out_masks
+        if node.op_args is not None or len(node.inputs) != 1 or layer.nested_graphs():
+            return [None] * len(outs)
+        return layer.compute_mask(ins, [previous], outs)

@@ -304,9 +304,10 @@ class Model(Layer):
         Returns
         -------
         dict
-            ``{layer_name: [h, c]}`` (LSTM) or ``{layer_name: [h]}`` (GRU, SimpleRNN) copies for
-            each stateful recurrent layer, float32 arrays of shape
-            ``(batch_size, units)``.
+            ``{layer_name: [h, c]}`` (LSTM, ConvLSTM) or ``{layer_name: [h]}`` (GRU, SimpleRNN)
+            copies for each stateful recurrent layer, float32 arrays of shape
+            ``(batch_size, units)``, or a ConvLSTM's ``(batch_size, *spatial, filters)``
+            (``(batch_size, filters, *spatial)`` with channels_first), as Keras holds them.
         """
         return {} if self._own is None else self._own.as_dict()  # under the state's lock
 
@@ -317,7 +318,8 @@ class Model(Layer):
         ----------
         values : dict
             ``{layer_name: [h, c]}`` as :meth:`get_states` returns; layers not named keep their
-            state. Every shape is checked, ``(batch_size, units)``, before any is written.
+            state. Every shape is checked, as :meth:`get_states` gives it, before any is
+            written.
         """
         with self._state_lock():
             states.set_states(self._own or _NO_STATE, values, self._state_classes())

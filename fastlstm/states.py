@@ -18,13 +18,13 @@ from . import _kernels
 STATES_FORMAT = "fastlstm-states"
 STATES_FORMAT_VERSION = 1
 # The names of a slot's states by their number (keras/src/layers/rnn/lstm.py state_size
-# [units, units]: h then c; gru.py and simple_rnn.py: h only).
+# [units, units]: h then c; gru.py and simple_rnn.py: h only; conv_lstm.py: h then c).
 STATE_NAMES = {1: ("h",), 2: ("h", "c")}
 
 
 class State:
-    """The state of every recurrent layer of one model (``[h, c]`` for an LSTM, ``[h]`` for a GRU
-    or SimpleRNN), for ``batch_size`` streams (rows).
+    """The state of every recurrent layer of one model (``[h, c]`` for an LSTM or a ConvLSTM,
+    ``[h]`` for a GRU or SimpleRNN), for ``batch_size`` streams (rows).
 
     Create one with :meth:`fastlstm.Model.new_state`, advance it with
     ``model.predict(x, state=s)`` or ``model.generate(x, steps, state=s)``. Any number of handles
@@ -36,7 +36,9 @@ class State:
     """
 
     def __init__(self, signature: Sequence[tuple], store: "_kernels.StateStore"):
-        # ((layer name, units, number of states), ...) in execution order, one per store slot
+        # ((layer name, state shape, number of states), ...) in execution order, one per store
+        # slot; a state shape is one row's: (units,), or a ConvLSTM's (*spatial, filters). The
+        # store holds each row flattened.
         self._signature = tuple(signature)
         self._store = store
 
@@ -54,11 +56,17 @@ class State:
         return [name for name, _, _ in self._signature]
 
     def as_dict(self) -> Dict[str, List[np.ndarray]]:
-        """``{layer_name: [h, c]}`` (LSTM) or ``{layer_name: [h]}`` copies, arrays of shape
-        ``(batch_size, units)``, taken while no call advances the state."""
+        """``{layer_name: [h, c]}`` (LSTM, ConvLSTM) or ``{layer_name: [h]}`` copies, arrays of
+        shape ``(batch_size, units)`` (a ConvLSTM's: ``(batch_size, *spatial, filters)``, as Keras
+        holds them), taken while no call advances the state."""
         with self._store.lock:
-            return {name: [a.copy() for a in arrays]
-                    for (name, _, _), arrays in zip(self._signature, self._store.arrays)}
+            return {name: [a.copy() for a in self._slot_arrays(i)]
+                    for i, (name, _, _) in enumerate(self._signature)}
+
+    def _slot_arrays(self, slot: int) -> List[np.ndarray]:
+        """Views of one slot's states in the store, shaped (batch_size, *state shape)."""
+        shape = self._signature[slot][1]
+        return [a.reshape((-1,) + shape) for a in self._store.arrays[slot]]
 
     def rows(self, start: int, stop: Optional[int] = None) -> "State":
         """A new handle holding copies of rows ``start:stop`` (one row when ``stop`` is None)."""
@@ -84,16 +92,22 @@ class State:
                     a[rows] = 0.0
 
     def __repr__(self) -> str:
-        layers = ", ".join(f"{name}({units})" for name, units, _ in self._signature)
+        layers = ", ".join(f"{name}({'x'.join(map(str, shape))})"
+                           for name, shape, _ in self._signature)
         return f"<fastlstm.State batch_size={self.batch_size} layers=[{layers}]>"
 
 
+def _shape_text(shape) -> str:
+    """What a state's shape is made of, for messages."""
+    return "(batch_size, units)" if len(shape) == 1 else "(batch_size, *spatial, filters)"
+
+
 def _layout(signature) -> tuple:
-    return tuple((units, n_states) for _, units, n_states in signature)
+    return tuple((int(np.prod(shape)), n_states) for _, shape, n_states in signature)
 
 
 def _from_slots(signature, slots) -> State:
-    """A State holding copies of these per-slot arrays (each (rows, units))."""
+    """A State holding copies of these per-slot arrays (each (rows, units), row-major)."""
     data = np.concatenate([np.ravel(a) for arrays in slots for a in arrays])
     return State(signature, _kernels.StateStore(len(slots[0][0]), _layout(signature), data))
 
@@ -151,8 +165,17 @@ def new_state(signature: tuple, batch_size: int) -> State:
 
 def signature(named_layers) -> tuple:
     """What a state must match: for each (name, recurrent layer), the name its states go by,
-    the units and the state count."""
-    return tuple((name, l.units, l.n_states) for name, l in named_layers)
+    the shape of one row of a state (``state_shape``: (units,), or a ConvLSTM's (*spatial,
+    filters)) and the state count."""
+    out = []
+    for name, layer in named_layers:
+        shape = tuple(layer.state_shape)
+        if None in shape:  # a Keras 2 ConvLSTM over spatial axes the model leaves open
+            raise ValueError(f"layer {name!r} ({layer.keras_class}) has a state of unknown "
+                             f"shape (batch, {', '.join(map(str, shape))}): a state handle "
+                             "needs the model's input to fix its spatial axes")
+        out.append((name, shape, layer.n_states))
+    return tuple(out)
 
 
 def state_names(paths) -> Dict[object, str]:
@@ -181,7 +204,7 @@ def set_states(own: State, states: Dict[str, Sequence], classes: Dict[str, str])
                          f"{sorted(slot_of)}")
     checked = []
     for name, value in states.items():
-        targets = own._store.arrays[slot_of[name]]
+        targets = own._slot_arrays(slot_of[name])
         names = STATE_NAMES[len(targets)]
         if not isinstance(value, (list, tuple)) or len(value) != len(names):
             got = type(value).__name__ + ("" if not isinstance(value, (list, tuple))
@@ -194,7 +217,7 @@ def set_states(own: State, states: Dict[str, Sequence], classes: Dict[str, str])
                 raise TypeError(f"states[{name!r}] {part} must be numeric, got dtype {a.dtype}")
             if a.shape != target.shape:
                 raise ValueError(f"states[{name!r}] {part} has shape {a.shape}, expected "
-                                 f"{target.shape} (batch_size, units)")
+                                 f"{target.shape} {_shape_text(target.shape[1:])}")
             checked.append((target, a))
     for target, value in checked:
         np.copyto(target, value, casting="unsafe")
@@ -207,8 +230,9 @@ def save_states(own: State, path, model_name: str) -> None:
         f.attrs["format"] = STATES_FORMAT
         f.attrs["format_version"] = STATES_FORMAT_VERSION
         f.attrs["model_name"] = model_name
-        for (name, _, _), arrays in zip(own._signature, own._store.arrays):
+        for slot, (name, _, _) in enumerate(own._signature):
             g = f.create_group(name)
+            arrays = own._slot_arrays(slot)
             for part, arr in zip(STATE_NAMES[len(arrays)], arrays):
                 g.create_dataset(part, data=arr)
 
@@ -237,7 +261,8 @@ def load_states(own: State, path, classes: Dict[str, str]) -> None:
                              f"{found!r}, expected {STATES_FORMAT!r})")
         states = {}
         where = f"states file {os.fspath(path)!r}"
-        for (name, _, _), targets in zip(own._signature, own._store.arrays):
+        for slot, (name, _, _) in enumerate(own._signature):
+            targets = own._slot_arrays(slot)
             names = STATE_NAMES[len(targets)]
             # Through open_child, as weights are: no link or storage outside the file is read
             # (ModelFormatError, a ValueError, names the object).
@@ -250,7 +275,8 @@ def load_states(own: State, path, classes: Dict[str, str]) -> None:
             for k, a in zip(names, arrays):  # before reading: a file may declare any shape
                 if a.shape != targets[0].shape:
                     raise ValueError(f"{path!s}: state {k} of layer {name!r} has shape "
-                                     f"{a.shape}, expected {targets[0].shape} (batch_size, units)")
+                                     f"{a.shape}, expected {targets[0].shape} "
+                                     f"{_shape_text(targets[0].shape[1:])}")
             states[name] = [a[()] for a in arrays]
         set_states(own, states, classes)
 

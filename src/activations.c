@@ -45,14 +45,14 @@ static void fl_sparsemax_row(float *x, ptrdiff_t n, float *sorted /* (n) */) {
     for (ptrdiff_t i = 0; i < n; i++) x[i] = fmaxf(x[i] - tau, 0.0f);
 }
 
-int fl_activation_apply(int activation, float *x, ptrdiff_t n_rows, ptrdiff_t n_cols,
-                        float *scratch) {
+int fl_activation_apply(const fl_activation_spec *activation, float *x, ptrdiff_t n_rows,
+                        ptrdiff_t n_cols, float *scratch) {
     if (!fl_activation_is_valid(activation) || n_rows < 0 || n_cols < 0) return FL_ERR_ARGUMENT;
-    if (n_rows == 0 || n_cols == 0 || activation == FL_ACT_LINEAR) return FL_OK;
-    if (activation == FL_ACT_SPARSEMAX && scratch == NULL) return FL_ERR_ARGUMENT;
+    if (n_rows == 0 || n_cols == 0 || activation->id == FL_ACT_LINEAR) return FL_OK;
+    if (activation->id == FL_ACT_SPARSEMAX && scratch == NULL) return FL_ERR_ARGUMENT;
     for (ptrdiff_t r = 0; r < n_rows; r++) {
         float *row = x + r * n_cols;
-        switch (activation) {
+        switch (activation->id) {
         case FL_ACT_SOFTMAX: fl_softmax_row(row, n_cols, 0); break;
         case FL_ACT_LOG_SOFTMAX: fl_softmax_row(row, n_cols, 1); break;
         case FL_ACT_SPARSEMAX: fl_sparsemax_row(row, n_cols, scratch); break;

@@ -24,8 +24,20 @@ static inline float fl_clampf(float x, float lo, float hi) {
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
-static inline float fl_activation_scalar(int act, float x) {
-    switch (act) {
+/* Keras's ReLU with parameters, as both versions compute it (keras/src/activations/
+ * activations.py ReLU.static_call, tf_keras/src/backend.py relu): the part above the threshold
+ * (relu when the threshold is 0), clipped to max_value, minus negative_slope times
+ * relu(threshold - x). The plain leaky case (no max_value, threshold 0) is the same value. */
+static inline float fl_relu_general(const float *param, float x) {
+    const float slope = param[0], max_value = param[1], threshold = param[2];
+    float pos = threshold == 0.0f ? (x < 0.0f ? 0.0f : x) : (x > threshold ? x : 0.0f);
+    pos = pos > max_value ? max_value : pos;  /* keeps NaN, as relu's max does */
+    const float neg = threshold - x > 0.0f ? threshold - x : 0.0f;
+    return slope == 0.0f ? pos : pos - slope * neg;
+}
+
+static inline float fl_activation_scalar(const fl_activation_spec *a, float x) {
+    switch (a->id) {
     case FL_ACT_LINEAR: return x;
     case FL_ACT_SIGMOID: return fl_sigmoid(x);
     case FL_ACT_TANH: return tanhf(x);
@@ -33,8 +45,8 @@ static inline float fl_activation_scalar(int act, float x) {
     case FL_ACT_HARD_SIGMOID_K3: return fl_clampf(x + 3.0f, 0.0f, 6.0f) / 6.0f;
     case FL_ACT_RELU: return x < 0.0f ? 0.0f : x;  /* NaN stays NaN, as in tf.nn.relu */
     case FL_ACT_RELU6: return fl_clampf(x, 0.0f, 6.0f);
-    case FL_ACT_LEAKY_RELU: return x >= 0.0f ? x : 0.2f * x;
-    case FL_ACT_ELU: return x > 0.0f ? x : expm1f(x);
+    case FL_ACT_LEAKY_RELU: return x >= 0.0f ? x : a->param[0] * x;
+    case FL_ACT_ELU: return x > 0.0f ? x : a->param[0] * expm1f(x);
     case FL_ACT_SELU:
         return 1.0507009873554804934193349852946f
                * (x > 0.0f ? x : 1.6732632423543772848170429916717f * expm1f(x));
@@ -61,16 +73,24 @@ static inline float fl_activation_scalar(int act, float x) {
     case FL_ACT_SPARSE_SIGMOID:
         return x <= -1.0f ? 0.0f : (x >= 1.0f ? 1.0f : 0.5f * (x + 1.0f));
     case FL_ACT_SQUAREPLUS: return 0.5f * (x + sqrtf(x * x + 4.0f));
+    case FL_ACT_RELU_GENERAL: return fl_relu_general(a->param, x);
     default: return x;
     }
 }
 
-static inline int fl_activation_is_rowwise(int act) {
-    return act >= FL_ACT_FIRST_ROWWISE && act < FL_ACT_COUNT;
+static inline int fl_activation_is_rowwise(const fl_activation_spec *a) {
+    return a->id >= FL_ACT_FIRST_ROWWISE && a->id < FL_ACT_COUNT;
 }
 
-static inline int fl_activation_is_valid(int act) {
-    return act >= 0 && act < FL_ACT_COUNT;
+/* A known id with finite parameters (max_value of FL_ACT_RELU_GENERAL may be +inf: none). */
+static inline int fl_activation_is_valid(const fl_activation_spec *a) {
+    if (a == NULL || a->id < 0 || a->id >= FL_ACT_COUNT) return 0;
+    for (int i = 0; i < FL_ACT_PARAMS; i++) {
+        const float v = a->param[i];
+        const int inf_ok = a->id == FL_ACT_RELU_GENERAL && i == 1 && v > 0.0f;
+        if (!isfinite(v) && !(inf_ok && isinf(v))) return 0;
+    }
+    return 1;
 }
 
 #endif

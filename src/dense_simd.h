@@ -75,7 +75,8 @@ FL_SIMD_FN static void FL_ISA_NAME(fl_dense_rows)(const float *x, ptrdiff_t n_ro
 /* An element-wise activation over n floats, FL_VW at a time (the same vector code as the cell
  * updates, so Dense heads and the kernels agree), then 8 at a time on a wider ISA; the tail
  * through a zero-padded copy. */
-FL_SIMD_FN static void FL_ISA_NAME(fl_activation_row)(int activation, float *x, ptrdiff_t n) {
+FL_SIMD_FN static void FL_ISA_NAME(fl_activation_row)(const fl_activation_spec *activation,
+                                                      float *x, ptrdiff_t n) {
     ptrdiff_t i = 0;
     for (; i + FL_VW <= n; i += FL_VW)
         FLV(store)(x + i, FL_ISA_NAME(fl_act)(activation, FLV(load)(x + i)));

@@ -18,7 +18,9 @@ extern "C" {
  * sparsemax) act over a whole row: the last axis of a Dense output, or the n_units values of one
  * gate inside a recurrent cell (what Keras does when such a name is passed as an RNN activation).
  * Formulas follow keras/src/activations/activations.py and keras/src/backend/tensorflow/nn.py
- * (Keras 3) and tf_keras/activations.py + tf_keras/backend.py (Keras 2).
+ * (Keras 3) and tf_keras/activations.py + tf_keras/backend.py (Keras 2). An activation comes
+ * with its parameters (fl_activation_spec) wherever one is taken: Dense, Activation ops, the
+ * recurrent cells, whole arrays; the ids below list what their param[] hold (0 where unused).
  * ---------------------------------------------------------------------------------------------- */
 enum fl_activation {
     FL_ACT_LINEAR = 0,
@@ -28,8 +30,8 @@ enum fl_activation {
     FL_ACT_HARD_SIGMOID_K3,   /* Keras 3 nn.hard_sigmoid: relu6(x + 3) / 6 */
     FL_ACT_RELU,
     FL_ACT_RELU6,
-    FL_ACT_LEAKY_RELU,        /* negative_slope 0.2, the default of both versions */
-    FL_ACT_ELU,               /* alpha 1 */
+    FL_ACT_LEAKY_RELU,        /* param[0] negative_slope (0.2 for the name "leaky_relu") */
+    FL_ACT_ELU,               /* param[0] alpha (1 for the name "elu") */
     FL_ACT_SELU,
     FL_ACT_CELU,              /* alpha 1 */
     FL_ACT_SOFTPLUS,
@@ -48,6 +50,9 @@ enum fl_activation {
     FL_ACT_SPARSE_PLUS,
     FL_ACT_SPARSE_SIGMOID,
     FL_ACT_SQUAREPLUS,        /* b = 4 */
+    FL_ACT_RELU_GENERAL,      /* Keras ReLU(max_value, negative_slope, threshold): param[0]
+                               * negative_slope, param[1] max_value (+inf: none), param[2]
+                               * threshold; also ThresholdedReLU(theta) as threshold theta */
     FL_ACT_FIRST_ROWWISE,
     FL_ACT_SOFTMAX = FL_ACT_FIRST_ROWWISE,
     FL_ACT_LOG_SOFTMAX,
@@ -55,14 +60,22 @@ enum fl_activation {
     FL_ACT_COUNT
 };
 
+#define FL_ACT_PARAMS 3
+
+typedef struct {
+    int id;                       /* enum fl_activation */
+    float param[FL_ACT_PARAMS];   /* as the id's comment says; finite except a +inf max_value */
+} fl_activation_spec;
+
 #define FL_OK 0
 #define FL_ERR_ARGUMENT (-1)
 #define FL_ERR_MEMORY (-2)
 
 /* Applies `activation` in place to n_rows rows of n_cols contiguous floats.
  * `scratch` needs n_cols floats for FL_ACT_SPARSEMAX and may be NULL otherwise. */
-int fl_activation_apply(int activation, float *x /* (n_rows, n_cols) */, ptrdiff_t n_rows,
-                        ptrdiff_t n_cols, float *scratch /* (n_cols) */);
+int fl_activation_apply(const fl_activation_spec *activation,
+                        float *x /* (n_rows, n_cols) */, ptrdiff_t n_rows, ptrdiff_t n_cols,
+                        float *scratch /* (n_cols) */);
 
 /* ------------------------------------------------------------------------------------------------
  * Recurrent layers: one driver (src/rnn.c) runs every cell type over a sequence; the cells:
@@ -99,8 +112,8 @@ typedef struct {
     int cell;                  /* enum fl_cell */
     int n_features;
     int n_units;
-    int activation;            /* enum fl_activation */
-    int recurrent_activation;  /* enum fl_activation (unused by FL_CELL_SIMPLE) */
+    fl_activation_spec activation;
+    fl_activation_spec recurrent_activation;  /* unused by FL_CELL_SIMPLE */
     const float *weights;      /* packed, fl_rnn_packed_floats() floats */
     const float *bias;         /* packed (n_blocks, 4, FL_RNN_BLOCK); zeros when use_bias=False */
 } fl_rnn_params;
@@ -157,7 +170,7 @@ typedef struct {
     const float *kernel;          /* FL_OP_DENSE: (n_in, n_out) */
     const float *bias;            /* FL_OP_DENSE: (n_out) or NULL */
     ptrdiff_t n_in, n_out;        /* every op: features in and out per row */
-    int activation;               /* FL_OP_DENSE, FL_OP_ACTIVATION */
+    fl_activation_spec activation; /* FL_OP_DENSE, FL_OP_ACTIVATION */
     int rank_out;                 /* 3: (batch, timesteps, n_out); 2: (batch, n_out) */
 } fl_op;
 
@@ -223,7 +236,8 @@ size_t fl_dense_scratch_floats(ptrdiff_t n_out);
 int fl_dense_forward(const float *x /* (n_rows, n_in) */, ptrdiff_t n_rows, ptrdiff_t n_in,
                      const float *kernel /* (n_in, n_out) */,
                      const float *bias /* (n_out), or NULL when use_bias=False */,
-                     ptrdiff_t n_out, int activation, float *y /* (n_rows, n_out) */,
+                     ptrdiff_t n_out, const fl_activation_spec *activation,
+                     float *y /* (n_rows, n_out) */,
                      float *scratch /* fl_dense_scratch_floats() */);
 
 /* ------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_candidate)(const int n_rows, const int n_
         for (int q = 0; q < n_blocks; q++) {
             const ptrdiff_t u = (b + q) * B;
             const FL_GVEC zv = FLG(load)(z[i] + u);
-            const FL_GVEC hh = FL_GATE_NAME(fl_act)(p->activation, acc[i][q]);
+            const FL_GVEC hh = FL_GATE_NAME(fl_act)(&p->activation, acc[i][q]);
             const FL_GVEC h = FLG(load)(a->h_cur + (r + i) * a->n_padded + u);
             FLG(store)(a->h_next + (r + i) * a->n_padded + u,
                        FLG(add)(FLG(mul)(zv, h), FLG(mul)(FLG(sub)(one, zv), hh)));
@@ -55,7 +55,7 @@ FL_SIMD_INLINE void FL_ISA_NAME(fl_gru_reset_before_group)(const int n_rows,
     enum { B = FL_RNN_BLOCK, G = 4 * FL_RNN_BLOCK };
     const ptrdiff_t n_features = p->n_features, n_units = p->n_units, n_padded = a->n_padded;
     const ptrdiff_t panel = (n_features + n_units) * 3 * B, n_blocks = n_padded / B;
-    const int rec_act = p->recurrent_activation;
+    const fl_activation_spec *rec_act = &p->recurrent_activation;
     const float *x_t[3], *h[3];
     float *z[3], *x_h[3], *r_h[3];
     _Pragma("GCC unroll 4")
@@ -107,8 +107,8 @@ FL_SIMD_FN static void FL_ISA_NAME(fl_gru_reset_before_rows)(const fl_rnn_params
                                                              const fl_rnn_step_args *a,
                                                              ptrdiff_t r0, ptrdiff_t r1,
                                                              float *scratch) {
-    if (fl_activation_is_rowwise(p->activation)
-        || fl_activation_is_rowwise(p->recurrent_activation)) {
+    if (fl_activation_is_rowwise(&p->activation)
+        || fl_activation_is_rowwise(&p->recurrent_activation)) {
         for (ptrdiff_t r = r0; r < r1; r++) fl_gru_reset_before_step_row(p, a, r, scratch);
         return;
     }

@@ -9,9 +9,9 @@
 FL_UPD_INLINE void FL_UPD_NAME(fl_gru_update)(const fl_rnn_params *p, const FL_UVEC s[4],
                                               const float *const *h, float *const *h_next) {
     const FL_UVEC one = FLU(set1)(1.0f);
-    const FL_UVEC z = FL_UPD_NAME(fl_act)(p->recurrent_activation, s[0]);
-    const FL_UVEC r = FL_UPD_NAME(fl_act)(p->recurrent_activation, s[1]);
-    const FL_UVEC hh = FL_UPD_NAME(fl_act)(p->activation, FLU(add)(s[2], FLU(mul)(r, s[3])));
+    const FL_UVEC z = FL_UPD_NAME(fl_act)(&p->recurrent_activation, s[0]);
+    const FL_UVEC r = FL_UPD_NAME(fl_act)(&p->recurrent_activation, s[1]);
+    const FL_UVEC hh = FL_UPD_NAME(fl_act)(&p->activation, FLU(add)(s[2], FLU(mul)(r, s[3])));
     FLU(store_pairs)(h_next, 0,
                      FLU(add)(FLU(mul)(z, FLU(load_pairs)(h, 0)), FLU(mul)(FLU(sub)(one, z), hh)));
 }
@@ -62,7 +62,7 @@ FL_UPD_INLINE void FL_UPD_NAME(fl_gru_update_sigmoid_tanh)(const int n, FL_UVEC 
 FL_UPD_INLINE void FL_UPD_NAME(fl_gru_update_n)(const int n, const fl_rnn_params *p,
                                                   FL_UVEC s[][4], const float *const *h_b,
                                                   float *const *h_next) {
-    if (p->activation == FL_ACT_TANH && p->recurrent_activation == FL_ACT_SIGMOID) {
+    if (p->activation.id == FL_ACT_TANH && p->recurrent_activation.id == FL_ACT_SIGMOID) {
         FL_UPD_NAME(fl_gru_update_sigmoid_tanh)(n, s, h_b, h_next);
     } else {
         for (int i = 0; i < n; i++)

@@ -15,7 +15,8 @@ typedef void (*fl_dense_rows_fn)(const float *x, ptrdiff_t n_rows, ptrdiff_t n_i
                                  const float *kernel, const float *bias, ptrdiff_t n_out,
                                  float *y);
 /* An element-wise activation of n floats in place. */
-typedef void (*fl_activation_row_fn)(int activation, float *x, ptrdiff_t n);
+typedef void (*fl_activation_row_fn)(const fl_activation_spec *activation, float *x,
+                                     ptrdiff_t n);
 
 typedef struct {
     fl_rnn_step_fn lstm_step;

@@ -56,7 +56,7 @@ FL_UPD_INLINE void FL_UPD_NAME(fl_lstm_update_sigmoid_tanh)(const int n, FL_UVEC
 FL_UPD_INLINE void FL_UPD_NAME(fl_lstm_update)(const fl_rnn_params *p, const FL_UVEC z[4],
                                                float *const *c /* in/out */,
                                                float *const *h_next) {
-    const int act = p->activation, rec_act = p->recurrent_activation;
+    const fl_activation_spec *act = &p->activation, *rec_act = &p->recurrent_activation;
     const FL_UVEC ig = FL_UPD_NAME(fl_act)(rec_act, z[0]);
     const FL_UVEC fg = FL_UPD_NAME(fl_act)(rec_act, z[1]);
     const FL_UVEC cg = FL_UPD_NAME(fl_act)(act, z[2]);
@@ -76,8 +76,8 @@ FL_UPD_INLINE void FL_UPD_NAME(fl_lstm_update_n)(const int cell, const int n,
         for (int i = 0; i < n; i++)
             for (int q = 0; q < 4; q++)
                 FLU(store_pairs)(h_next + i * FL_UPD_PAIRS, q * FL_RNN_BLOCK,
-                                 FL_UPD_NAME(fl_act)(p->activation, z[i][q]));
-    } else if (p->activation == FL_ACT_TANH && p->recurrent_activation == FL_ACT_SIGMOID) {
+                                 FL_UPD_NAME(fl_act)(&p->activation, z[i][q]));
+    } else if (p->activation.id == FL_ACT_TANH && p->recurrent_activation.id == FL_ACT_SIGMOID) {
         FL_UPD_NAME(fl_lstm_update_sigmoid_tanh)(n, z, c, h_next);
     } else {
         for (int i = 0; i < n; i++)

@@ -21,8 +21,8 @@ void fl_rnn_step_whole_rows(const fl_rnn_cell_fns *cell, const fl_rnn_params *p,
 
 int fl_rnn_params_valid(const fl_rnn_params *p) {
     return p != NULL && p->n_features >= 1 && p->n_units >= 1 && p->cell >= 0
-           && p->cell < FL_CELL_COUNT && fl_activation_is_valid(p->activation)
-           && fl_activation_is_valid(p->recurrent_activation);
+           && p->cell < FL_CELL_COUNT && fl_activation_is_valid(&p->activation)
+           && fl_activation_is_valid(&p->recurrent_activation);
 }
 
 fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
@@ -30,9 +30,9 @@ fl_rnn_cell_fns fl_rnn_cell_functions(const fl_rnn_params *p) {
     fl_rnn_cell_fns f;
     f.project = k->rnn_project;
     f.rows = NULL;
-    f.whole_rows = fl_activation_is_rowwise(p->activation)
+    f.whole_rows = fl_activation_is_rowwise(&p->activation)
                    || (p->cell != FL_CELL_SIMPLE
-                       && fl_activation_is_rowwise(p->recurrent_activation))
+                       && fl_activation_is_rowwise(&p->recurrent_activation))
                    || p->cell == FL_CELL_GRU_RESET_BEFORE;
     switch (p->cell) {
     case FL_CELL_GRU:

@@ -66,13 +66,13 @@ void fl_lstm_step_row(const fl_rnn_params *p, const fl_rnn_step_args *a, ptrdiff
     float *ig = gates, *fg = gates + n_padded, *cg = gates + 2 * n_padded;
     float *og = gates + 3 * n_padded;
     float *c = a->c + r * n_padded, *h_next = a->h_next + r * n_padded;
-    fl_activation_apply(p->recurrent_activation, ig, 1, n_units, scratch);
-    fl_activation_apply(p->recurrent_activation, fg, 1, n_units, scratch);
-    fl_activation_apply(p->activation, cg, 1, n_units, scratch);
-    fl_activation_apply(p->recurrent_activation, og, 1, n_units, scratch);
+    fl_activation_apply(&p->recurrent_activation, ig, 1, n_units, scratch);
+    fl_activation_apply(&p->recurrent_activation, fg, 1, n_units, scratch);
+    fl_activation_apply(&p->activation, cg, 1, n_units, scratch);
+    fl_activation_apply(&p->recurrent_activation, og, 1, n_units, scratch);
     for (ptrdiff_t u = 0; u < n_units; u++) c[u] = fg[u] * c[u] + ig[u] * cg[u];
     for (ptrdiff_t u = 0; u < n_units; u++) h_next[u] = c[u];
-    fl_activation_apply(p->activation, h_next, 1, n_units, scratch);
+    fl_activation_apply(&p->activation, h_next, 1, n_units, scratch);
     for (ptrdiff_t u = 0; u < n_units; u++) h_next[u] *= og[u];
 }
 
@@ -91,7 +91,7 @@ void fl_simple_rnn_step_row(const fl_rnn_params *p, const fl_rnn_step_args *a, p
         w = fl_row_accumulate4(acc, x_t, n_features, w);
         fl_row_accumulate4(acc, h, n_units, w);
     }
-    fl_activation_apply(p->activation, h_next, 1, n_units, scratch);
+    fl_activation_apply(&p->activation, h_next, 1, n_units, scratch);
 }
 /* The last part of a whole-row GRU step: gates (4, n_padded) hold z and r activated and the
  * candidate's pre-activation in row 2; activation over the row, then the mix into h_next. */
@@ -100,7 +100,7 @@ static void fl_gru_finish_row(const fl_rnn_params *p, const fl_rnn_step_args *a,
     const ptrdiff_t n_units = p->n_units, n_padded = a->n_padded;
     const float *z = gates, *h = a->h_cur + r * n_padded;
     float *hh = gates + 2 * n_padded, *h_next = a->h_next + r * n_padded;
-    fl_activation_apply(p->activation, hh, 1, n_units, scratch);
+    fl_activation_apply(&p->activation, hh, 1, n_units, scratch);
     for (ptrdiff_t u = 0; u < n_units; u++) h_next[u] = fl_gru_mix(z[u], h[u], hh[u]);
 }
 
@@ -123,8 +123,8 @@ void fl_gru_step_row(const fl_rnn_params *p, const fl_rnn_step_args *a, ptrdiff_
             for (int j = 0; j < B; j++) gates[g * n_padded + b * B + j] = acc[g * B + j];
     }
     float *scratch_row = scratch + 4 * n_padded;
-    fl_activation_apply(p->recurrent_activation, gates, 1, n_units, scratch_row);
-    fl_activation_apply(p->recurrent_activation, gates + n_padded, 1, n_units, scratch_row);
+    fl_activation_apply(&p->recurrent_activation, gates, 1, n_units, scratch_row);
+    fl_activation_apply(&p->recurrent_activation, gates + n_padded, 1, n_units, scratch_row);
     for (ptrdiff_t u = 0; u < n_units; u++)
         gates[2 * n_padded + u] += gates[n_padded + u] * gates[3 * n_padded + u];
     fl_gru_finish_row(p, a, r, gates, scratch_row);
@@ -152,8 +152,8 @@ void fl_gru_reset_before_step_row(const fl_rnn_params *p, const fl_rnn_step_args
             for (int j = 0; j < B; j++) gates[g * n_padded + b * B + j] = acc[g * B + j];
     }
     float *scratch_row = scratch + 4 * n_padded;
-    fl_activation_apply(p->recurrent_activation, gates, 1, n_units, scratch_row);
-    fl_activation_apply(p->recurrent_activation, gates + n_padded, 1, n_units, scratch_row);
+    fl_activation_apply(&p->recurrent_activation, gates, 1, n_units, scratch_row);
+    fl_activation_apply(&p->recurrent_activation, gates + n_padded, 1, n_units, scratch_row);
     for (ptrdiff_t u = 0; u < n_padded; u++) rh[u] = u < n_units ? gates[n_padded + u] * h[u] : 0;
     for (ptrdiff_t b = 0; b < n_padded / B; b++) {
         const float *w = p->weights + b * panel + (n_features * 3 + n_units * 2) * B;

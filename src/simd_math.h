@@ -61,8 +61,8 @@ FL_SIMD_INLINE FL_VEC FL_ISA_NAME(fl_tanh)(FL_VEC x) {
 
 /* Element-wise activations: vector code for the common ones, the shared scalar formulas
  * (activations.h) lane by lane for the rest (row-wise activations never reach here). */
-FL_SIMD_INLINE FL_VEC FL_ISA_NAME(fl_act)(int act, FL_VEC x) {
-    switch (act) {
+FL_SIMD_INLINE FL_VEC FL_ISA_NAME(fl_act)(const fl_activation_spec *act, FL_VEC x) {
+    switch (act->id) {
     case FL_ACT_LINEAR: return x;
     case FL_ACT_SIGMOID: return FL_ISA_NAME(fl_sigmoid)(x);
     case FL_ACT_TANH: return FL_ISA_NAME(fl_tanh)(x);

@@ -24,9 +24,9 @@ static ptrdiff_t fl_op_steps(const fl_op *op, ptrdiff_t n_timesteps) {
 int fl_op_rows(const fl_op *op, const float *src, float *dst, ptrdiff_t n_rows, float *scratch) {
     if (op->kind == FL_OP_DENSE)
         return fl_dense_forward(src, n_rows, op->n_in, op->kernel, op->bias, op->n_out,
-                                op->activation, dst, scratch);
+                                &op->activation, dst, scratch);
     memcpy(dst, src, (size_t)(n_rows * op->n_out) * sizeof(float));
-    return fl_activation_apply(op->activation, dst, n_rows, op->n_out, scratch);
+    return fl_activation_apply(&op->activation, dst, n_rows, op->n_out, scratch);
 }
 
 /* Every recurrent op carries its state: generation can stay in one feedback loop. */
@@ -58,11 +58,11 @@ static int fl_stack_valid(const fl_stack *s, const fl_op_state *states, int call
                 && p->cell == FL_CELL_LSTM)
                 return 0;
         } else if (op->kind == FL_OP_DENSE) {
-            if (op->kernel == NULL || !fl_activation_is_valid(op->activation)
+            if (op->kernel == NULL || !fl_activation_is_valid(&op->activation)
                 || op->rank_out != rank)
                 return 0;
         } else if (op->kind != FL_OP_ACTIVATION || op->n_in != op->n_out
-                   || !fl_activation_is_valid(op->activation) || op->rank_out != rank) {
+                   || !fl_activation_is_valid(&op->activation) || op->rank_out != rank) {
             return 0;
         }
         width = op->n_out;

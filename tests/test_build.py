@@ -121,13 +121,14 @@ _ISA_PROBE = r"""
 #include "fastlstm.h"
 int main(void) {
     float x[2 * 5], w[5 * 11], b[11], y[2 * 11], scratch[11];
+    const fl_activation_spec tanh_act = {FL_ACT_TANH, {0.0f, 0.0f, 0.0f}};
     for (int i = 0; i < 10; i++) x[i] = (float)(i % 7) * 0.25f - 0.5f;
     for (int i = 0; i < 55; i++) w[i] = (float)((i * 13) % 17) * 0.125f - 1.0f;
     for (int i = 0; i < 11; i++) b[i] = (float)i * 0.1f;
     printf("%d %d\n", fl_isa_compiled(FL_ISA_AVX2), fl_isa_compiled(FL_ISA_AVX512));
     for (int isa = 0; isa < FL_ISA_COUNT; isa++) {
         if (fl_set_isa(isa) != FL_OK) continue;
-        if (fl_dense_forward(x, 2, 5, w, b, 11, FL_ACT_TANH, y, scratch) != FL_OK) return 1;
+        if (fl_dense_forward(x, 2, 5, w, b, 11, &tanh_act, y, scratch) != FL_OK) return 1;
         printf("%d", isa);
         for (int i = 0; i < 22; i++) printf(" %.9g", y[i]);
         printf("\n");

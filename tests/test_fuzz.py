@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import fastlstm
 from fastlstm import _kernels
+from fastlstm.activations import c_activation
 import keras_fixtures as kf
 
 FILE_ERRORS = (fastlstm.ModelFormatError, fastlstm.UnsupportedConfigError)
@@ -178,7 +179,8 @@ def test_kernel_entry_checks_every_buffer(n_batch, n_steps, n_features, n_units,
     kernel = _kernels.RecurrentKernel(
         _kernels.CELLS["lstm"],
         rng.uniform(-1, 1, n_blocks * (n_features + n_units) * 4 * 8).astype(np.float32),
-        np.zeros(n_blocks * 4 * 8, np.float32), n_features, n_units, 2, 1)
+        np.zeros(n_blocks * 4 * 8, np.float32), n_features, n_units, c_activation("tanh", 3),
+        c_activation("sigmoid", 3))
     x = rng.uniform(-1, 1, (n_batch, n_steps, n_features)).astype(np.float32)
     h = np.zeros((n_batch, n_units), np.float32)
     c = np.zeros((n_batch, n_units), np.float32)

@@ -5,13 +5,20 @@ import pytest
 import fastlstm
 from fastlstm import _kernels
 from isa_params import isa_params
-from fastlstm.activations import C_IDS
+from fastlstm.activations import C_IDS, c_activation
 from fastlstm.layers.base import LoadContext
 from fastlstm.layers.lstm import LSTM
 
 from reference_lstm import lstm_reference
 
 PATHS = isa_params()
+
+
+def _c_activation(name):
+    """The C activation of a public name, or of hard_sigmoid_k2 / _k3 (Keras 2's and 3's)."""
+    if name.startswith("hard_sigmoid_k"):
+        return c_activation("hard_sigmoid", int(name[-1]))
+    return c_activation(name, 3)
 
 
 @pytest.fixture
@@ -114,7 +121,7 @@ def test_sigmoid_tanh_accurate_over_the_whole_range(kernel_path, path, name, ref
                            [-np.inf, -1e30, -89.0, -88.0, 0.0, 88.0, 89.0, 1e30, np.inf]])
     x = grid.astype(np.float32).reshape(1, -1)
     got = x.copy()
-    _kernels.activation_apply(C_IDS[name], got)
+    _kernels.activation_apply(_c_activation(name), got)
     with np.errstate(over="ignore"):
         exact = reference(x.astype(np.float64))
     assert np.abs(got - exact).max() <= 1e-6
@@ -193,7 +200,7 @@ def test_nan_stays_nan_through_element_wise_activations(kernel_path, path, name)
     kernel_path(path)
     x = np.array([[np.nan, -1.0, 0.5, 2.0] * 4], np.float32)
     got = x.copy()
-    _kernels.activation_apply(C_IDS[name], got)
+    _kernels.activation_apply(_c_activation(name), got)
     assert np.isnan(got[0, ::4]).all() and not np.isnan(got[0, 1::4]).any()
 
 
@@ -209,7 +216,7 @@ def test_dense_matches_float64_product(kernel_path, path, n_in, n_out, with_bias
     x = rng.uniform(-1, 1, (5, n_in)).astype(np.float32)
     kernel = rng.uniform(-1, 1, (n_in, n_out)).astype(np.float32)
     bias = rng.uniform(-1, 1, n_out).astype(np.float32) if with_bias else None
-    got = _kernels.dense_forward(x, kernel, bias, C_IDS["linear"])
+    got = _kernels.dense_forward(x, kernel, bias, c_activation("linear", 3))
     want = x.astype(np.float64) @ kernel.astype(np.float64)
     if with_bias:
         want += bias
@@ -253,7 +260,7 @@ def test_dense_gives_the_same_bits_on_every_simd_isa(kernel_path, activation):
         outs = []
         for path in simd:
             kernel_path(path)
-            outs.append(_kernels.dense_forward(x, kernel, bias, C_IDS[activation]))
+            outs.append(_kernels.dense_forward(x, kernel, bias, c_activation(activation, 3)))
         for out in outs[1:]:
             assert np.array_equal(out, outs[0]), n_out
 

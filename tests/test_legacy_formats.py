@@ -235,3 +235,115 @@ def test_legacy_models_pickle(name, fmt):
     case = kf.case("keras2", name)
     model = kf.load(case, fmt)
     kf.replay(pickle.loads(pickle.dumps(model)), case)
+
+
+# -- Keras 1: Convolution1D, pooling, BatchNormalization, Merge ------------------------------
+
+def _keras1_layer(config, class_name, n=0):
+    layers = config["config"] if isinstance(config["config"], list) else config["config"]["layers"]
+    return [l for l in layers if l["class_name"] == class_name][n]
+
+
+def test_keras1_conv_pool_bn_configs_become_keras2_ones():
+    converted = keras1_config.convert_layer({"class_name": "Convolution1D", "config": {
+        "name": "c", "nb_filter": 4, "filter_length": 3, "border_mode": "same",
+        "subsample_length": 2, "init": "glorot_uniform", "W_regularizer": None, "bias": False,
+        "input_dim": 3, "input_length": None}}, LAYER_CLASSES)
+    assert converted == {"class_name": "Conv1D", "config": {
+        "name": "c", "filters": 4, "kernel_size": 3, "padding": "same", "strides": 2,
+        "kernel_initializer": "glorot_uniform", "kernel_regularizer": None, "use_bias": False,
+        "batch_input_shape": [None, None, 3]}}
+    pool = keras1_config.convert_layer_config("MaxPooling1D", {
+        "name": "p", "pool_length": 3, "stride": None, "border_mode": "valid"}, LAYER_CLASSES)
+    assert pool == {"name": "p", "pool_size": 3, "strides": None, "padding": "valid"}
+    bn = keras1_config.convert_layer_config("BatchNormalization", {
+        "name": "b", "mode": 0, "epsilon": 0.01, "axis": -1, "momentum": 0.9,
+        "gamma_regularizer": None, "beta_init": "zero"}, LAYER_CLASSES)
+    assert bn == {"name": "b", "epsilon": 0.01, "axis": -1, "momentum": 0.9,
+                  "gamma_regularizer": None, "beta_initializer": "zero"}
+
+
+@pytest.mark.parametrize("mode,concat_axis,expected", [
+    ("sum", -1, ("Add", {})), ("mul", -1, ("Multiply", {})), ("ave", -1, ("Average", {})),
+    ("max", -1, ("Maximum", {})), ("concat", 1, ("Concatenate", {"axis": 1}))])
+def test_keras1_merge_modes_become_keras2_merge_layers(mode, concat_axis, expected):
+    converted = keras1_config.convert_layer({"class_name": "Merge", "config": {
+        "name": "merge_1", "mode": mode, "mode_type": "raw", "concat_axis": concat_axis,
+        "dot_axes": -1, "output_shape": None, "output_shape_type": "raw", "output_mask": None,
+        "output_mask_type": "raw", "arguments": {}}, "inbound_nodes": []}, LAYER_CLASSES)
+    assert converted["class_name"] == expected[0]
+    assert converted["config"] == {"name": "merge_1", **expected[1]}
+
+
+@pytest.mark.parametrize("edit,message", [
+    ({"mode": "dot"}, r"'merge_1' \(Keras 1 Merge\): mode 'dot' is not supported; supported "
+                      r"modes: \['ave', 'concat', 'max', 'mul', 'sum'\]"),
+    ({"mode": "cos"}, r"mode 'cos' is not supported"),
+    ({"mode": ["gASV...", None, None], "mode_type": "lambda"},
+     r"mode a Python function is not supported.*never run from a file"),
+    ({"output_shape": [None, 4]}, r"a custom output_shape is not supported"),
+    ({"layers": [{"class_name": "Sequential", "config": []}]},
+     r"a Keras 1 Merge of models \(Sequential branches\) is not supported"),
+], ids=["dot", "cos", "lambda", "output_shape", "merge-of-models"])
+def test_unsupported_keras1_merges_are_refused(tmp_path, edit, message):
+    path = _copy(kf.case("keras2", "keras1_conv_functional_merge"), "keras1", tmp_path)
+    _edit_config(path, lambda c: _keras1_layer(c, "Merge")["config"].update(edit))
+    with pytest.raises(fastlstm.UnsupportedConfigError, match=message):
+        fastlstm.load_model(path)
+
+
+@pytest.mark.parametrize("mode", [1, 2])
+def test_keras1_batchnorm_modes_other_than_0_are_refused(tmp_path, mode):
+    path = _copy(kf.case("keras2", "keras1_conv_pool_bn"), "keras1", tmp_path)
+    _edit_config(path, lambda c: _keras1_layer(c, "BatchNormalization")["config"].update(
+        mode=mode))
+    with pytest.raises(fastlstm.UnsupportedConfigError,
+                       match=rf"'batchnormalization_1' \(BatchNormalization\): Keras 1 "
+                             rf"mode={mode} is not supported"):
+        fastlstm.load_model(path)
+
+
+def test_keras1_conv1d_kernel_of_another_shape_is_refused(tmp_path):
+    path = _copy(kf.case("keras2", "keras1_conv_pool_bn"), "keras1", tmp_path)
+    with h5py.File(path, "r+") as f:
+        g = f["model_weights"]["convolution1d_1"]
+        name = next(n.decode() for n in g.attrs["weight_names"] if "_W" in n.decode())
+        kernel = g[name][()]
+        assert kernel.shape == (3, 1, 3, 6)
+        del g[name]
+        g[name] = kernel.reshape(1, 3, 3, 6)
+    with pytest.raises(fastlstm.ModelFormatError,
+                       match=r"'convolution1d_1' \(Conv1D\) in a Keras 1 file: kernel has shape "
+                             r"\(1, 3, 3, 6\), expected Keras 1.2's \(3, 1, 3, 6\) or Keras "
+                             r"1.1's \(6, 3, 3, 1\)"):
+        fastlstm.load_model(path)
+
+
+def test_keras1_conv_layouts_both_give_keras_outputs():
+    """keras1_conv_pool_bn saves Keras 1.2's (length, 1, in, filters) kernels,
+    keras1_conv_functional_merge Keras 1.1's (filters, in, length, 1); both replay Keras 2."""
+    shapes = {}
+    for name in ("keras1_conv_pool_bn", "keras1_conv_functional_merge"):
+        case = kf.case("keras2", name)
+        with h5py.File(kf.path(case["files"]["keras1"])) as f:
+            g = f["model_weights"]["convolution1d_1"]
+            shapes[name] = [g[n.decode()].shape for n in g.attrs["weight_names"]][0]
+        kf.replay(kf.load(case, "keras1"), case)
+    assert shapes == {"keras1_conv_pool_bn": (3, 1, 3, 6),
+                      "keras1_conv_functional_merge": (4, 3, 3, 1)}
+
+
+def test_keras1_training_only_layer_keys():
+    """keras/legacy/interfaces.py 2.2.4: SpatialDropout1D/GaussianDropout p -> rate,
+    SpatialDropout2D/3D also dim_ordering -> data_format, GaussianNoise sigma -> stddev."""
+    convert = keras1_config.convert_layer_config
+    assert convert("SpatialDropout1D", {"name": "s", "p": 0.2}, LAYER_CLASSES) == \
+        {"name": "s", "rate": 0.2}
+    assert convert("SpatialDropout2D", {"name": "s", "p": 0.2, "dim_ordering": "th"},
+                   LAYER_CLASSES) == {"name": "s", "rate": 0.2, "data_format": "channels_first"}
+    assert convert("SpatialDropout3D", {"name": "s", "p": 0.1, "dim_ordering": "default"},
+                   LAYER_CLASSES) == {"name": "s", "rate": 0.1, "data_format": None}
+    assert convert("GaussianNoise", {"name": "g", "sigma": 0.3}, LAYER_CLASSES) == \
+        {"name": "g", "stddev": 0.3}
+    assert convert("GaussianDropout", {"name": "g", "p": 0.3}, LAYER_CLASSES) == \
+        {"name": "g", "rate": 0.3}

@@ -17,8 +17,20 @@ key of ``value_conversions`` a known old value is replaced, then each ``(old, ne
   constructor turns input_dim into input_shape (input_dim,).
 - Embedding (``legacy_embedding_support``): init -> embeddings_initializer, W_regularizer ->
   embeddings_regularizer, W_constraint -> embeddings_constraint; ``dropout`` is dropped.
-- Dropout (``legacy_dropout_support``): p -> rate. InputLayer (``legacy_input_support``) and the
-  base Layer: input_dtype -> dtype.
+- Dropout (``legacy_dropout_support``), SpatialDropout1D, GaussianDropout: p -> rate;
+  SpatialDropout2D/3D also dim_ordering -> data_format (tf/th/default -> channels_last/
+  channels_first/None); GaussianNoise: sigma -> stddev. InputLayer (``legacy_input_support``)
+  and the base Layer: input_dtype -> dtype.
+- Convolution1D (an alias of Conv1D in Keras 2, ``legacy_conv1d_support``): nb_filter ->
+  filters, filter_length -> kernel_size, subsample_length -> strides, border_mode -> padding,
+  init/W_*/b_* -> kernel_*/bias_*, bias -> use_bias, input_dim/input_length -> input_shape.
+  MaxPooling1D/AveragePooling1D (``legacy_pooling1d_support``): pool_length -> pool_size,
+  stride -> strides, border_mode -> padding. BatchNormalization (``legacy_batchnorm_support``):
+  beta_init/gamma_init -> *_initializer, mode 0 dropped, other modes refused. Their Keras 1
+  weights: see keras1_weights (Conv1D's kernel; BatchNormalization's gamma, beta, running_mean,
+  running_std are Keras 2's order, running_std holding the variance, as Keras 1.2.2's
+  K.normalize_batch_in_training returned it). Keras 1 Merge nodes become Keras 2 merge layers
+  (MERGE_MODES).
 - TimeDistributed and Bidirectional configs hold wrapped layer configs (the keys each wrapper
   class names in ``wrapped_config_keys``), converted the same way.
 
@@ -35,7 +47,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Optional, Tuple
 
 from ..config import MODEL_CLASSES, LayerClasses, class_fact
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, UnsupportedConfigError
 
 CONSUME_LESS = {"cpu": 0, "mem": 1, "gpu": 2}
 
@@ -101,7 +113,81 @@ LEGACY_EMBEDDING_SUPPORT: Interface = (_embedding_args, [
     ("init", "embeddings_initializer"), ("W_regularizer", "embeddings_regularizer"),
     ("W_constraint", "embeddings_constraint")], {})
 LEGACY_DROPOUT_SUPPORT: Interface = (None, [("p", "rate")], {})
+# legacy_spatialdropoutNd_support; legacy_gaussiannoise_support.
+DIM_ORDERING = {"dim_ordering": {"tf": "channels_last", "th": "channels_first", "default": None}}
+LEGACY_SPATIAL_DROPOUT_ND_SUPPORT: Interface = (None, [("p", "rate"),
+                                                       ("dim_ordering", "data_format")],
+                                                DIM_ORDERING)
+LEGACY_GAUSSIAN_NOISE_SUPPORT: Interface = (None, [("sigma", "stddev")], {})
 NO_INTERFACE: Interface = (None, [], {})
+
+
+def _conv1d_args(config: dict, name: str) -> None:
+    # conv1d_args_preprocessor: input_dim (and input_length, None when absent) -> input_shape.
+    if "input_dim" in config:
+        input_length = config.pop("input_length", None)
+        _set_input_shape(config, [input_length, config.pop("input_dim")])
+
+
+def _batchnorm_args(config: dict, name: str) -> None:
+    # batchnorm_args_preprocessor: Keras 2 refuses mode 1 (sample-wise) and 2 (feature-wise
+    # with the batch's own statistics, at inference too) and drops mode 0.
+    if "mode" in config:
+        mode = config.pop("mode")
+        if mode != 0:
+            raise UnsupportedConfigError(
+                f"layer {name!r} (BatchNormalization): Keras 1 mode={mode!r} is not supported "
+                "(Keras 2 refuses it too: only mode 0, normalizing with the moving statistics "
+                "at inference, exists after Keras 1)")
+
+
+LEGACY_CONV1D_SUPPORT: Interface = (_conv1d_args, [
+    ("nb_filter", "filters"), ("filter_length", "kernel_size"),
+    ("subsample_length", "strides"), ("border_mode", "padding"),
+    ("init", "kernel_initializer"), ("W_regularizer", "kernel_regularizer"),
+    ("b_regularizer", "bias_regularizer"), ("W_constraint", "kernel_constraint"),
+    ("b_constraint", "bias_constraint"), ("bias", "use_bias")], {})
+LEGACY_POOLING1D_SUPPORT: Interface = (None, [
+    ("pool_length", "pool_size"), ("stride", "strides"), ("border_mode", "padding")], {})
+LEGACY_BATCHNORM_SUPPORT: Interface = (_batchnorm_args, [
+    ("beta_init", "beta_initializer"), ("gamma_init", "gamma_initializer")], {})
+
+# The interfaces of Keras 2 classes whose fastlstm layer module does not name its own
+# ``keras1_interface`` (the class's own attribute wins).
+INTERFACES_BY_CLASS: Dict[str, Interface] = {
+    "Conv1D": LEGACY_CONV1D_SUPPORT, "MaxPooling1D": LEGACY_POOLING1D_SUPPORT,
+    "AveragePooling1D": LEGACY_POOLING1D_SUPPORT, "BatchNormalization": LEGACY_BATCHNORM_SUPPORT}
+
+# Keras 1 class names Keras 2 kept as aliases (keras/layers/convolutional.py 2.2.4:
+# ``Convolution1D = Conv1D``).
+KERAS1_CLASS_ALIASES = {"Convolution1D": "Conv1D"}
+
+# Keras 1's Merge layer (keras/engine/topology.py 1.2.2; Keras 2.0-2.1.6 kept it as
+# keras/legacy/layers.py Merge): its call folds the inputs left to right, ``s += x`` (sum, then
+# ``s /= len(inputs)`` for ave), ``s *= x`` (mul), ``K.maximum(s, x)`` (max), or
+# ``K.concatenate(inputs, axis=concat_axis)`` (concat): what the Keras 2 merge layers compute.
+MERGE_MODES = {"sum": "Add", "mul": "Multiply", "ave": "Average", "max": "Maximum",
+               "concat": "Concatenate"}
+
+
+def _convert_merge(config: dict) -> Tuple[str, dict]:
+    name = str(config.get("name", "merge"))
+    mode, mode_type = config.get("mode", "sum"), config.get("mode_type", "raw")
+    if mode_type != "raw" or mode not in MERGE_MODES:
+        shown_mode = "a Python function" if mode_type != "raw" else repr(mode)
+        raise UnsupportedConfigError(
+            f"layer {name!r} (Keras 1 Merge): mode {shown_mode} is not supported; supported "
+            f"modes: {sorted(MERGE_MODES)} (dot and cos have no Keras 2 merge layer of the same "
+            "maths here; a function mode is Python code, never run from a file)")
+    for key in ("output_shape", "output_mask"):
+        if config.get(key) is not None:
+            raise UnsupportedConfigError(
+                f"layer {name!r} (Keras 1 Merge): a custom {key} is not supported")
+    new = {k: v for k, v in config.items()
+           if k in ("name", "trainable", "dtype", "input_dtype")}
+    if mode == "concat":
+        new["axis"] = config.get("concat_axis", -1)
+    return MERGE_MODES[mode], new
 
 
 def convert_layer_config(class_name: str, config: dict, layer_classes: LayerClasses) -> dict:
@@ -112,7 +198,8 @@ def convert_layer_config(class_name: str, config: dict, layer_classes: LayerClas
     name = str(config.get("name", class_name))
     if "input_dtype" in config and "dtype" not in config:
         config["dtype"] = config.pop("input_dtype")
-    interface = class_fact(layer_classes, class_name, "keras1_interface", None)
+    interface = (class_fact(layer_classes, class_name, "keras1_interface", None)
+                 or INTERFACES_BY_CLASS.get(class_name))
     preprocessor, conversions, value_conversions = interface or NO_INTERFACE
     if preprocessor is not None:
         preprocessor(config, name)
@@ -141,7 +228,15 @@ def convert_layer(layer: dict, layer_classes: LayerClasses) -> dict:
         return {**layer, "config": _convert_model_body(config, layer_classes)}
     if not isinstance(config, dict):
         return layer
-    return {**layer, "config": convert_layer_config(class_name, config, layer_classes)}
+    if class_name == "Merge":
+        if isinstance(config.get("layers"), list):
+            raise UnsupportedConfigError(
+                f"layer {config.get('name', 'merge')!r}: a Keras 1 Merge of models (Sequential "
+                "branches) is not supported; only Merge nodes of a functional Model")
+        class_name, config = _convert_merge(config)
+    class_name = KERAS1_CLASS_ALIASES.get(class_name, class_name)
+    return {**layer, "class_name": class_name,
+            "config": convert_layer_config(class_name, config, layer_classes)}
 
 
 def _convert_model_body(config, layer_classes: LayerClasses):

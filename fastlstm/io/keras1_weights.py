@@ -17,6 +17,8 @@ along the last axis into Keras 2's gate order i, f, c, o (z, r, h)::
     LSTM: kernel = [w0, w6, w3, w9], recurrent = [w1, w7, w4, w10], bias = [w2, w8, w5, w11]
     GRU:  kernel = [w0, w3, w6],     recurrent = [w1, w4, w7],      bias = [w2, w5, w8]
 
+Keras 1 Convolution1D saved a 4-D kernel that Keras 2 squeezes (:func:`convert_conv1d`);
+BatchNormalization saved gamma, beta, running_mean, running_std, Keras 2's order and meaning.
 Keras 1 GRU maths is Keras 2's ``reset_after=False``. SimpleRNN (W, U, b), Dense (W, b) and
 Embedding (W) saved Keras 2's layout under other names. Every per-gate shape is checked against
 the layer before anything is read. Keras tests ``layer.__class__.__name__``; here the layer gives
@@ -82,3 +84,34 @@ def convert(weights: Sequence, *, saved_gates: Sequence[str], gate_order: Sequen
               for i, w in enumerate(weights)}
     return [np.concatenate([arrays[f"{part}_{gate}"] for gate in gate_order], axis=-1)
             for part in PARTS]
+
+
+def convert_conv1d(weights: Sequence, *, expected: Sequence[int], name: str) -> list:
+    """Keras 1 Convolution1D weights -> Conv1D ones, ``expected`` the layer's kernel shape
+    (kernel_size, input_dim, filters) (keras 2.2.4 keras/engine/saving.py
+    ``preprocess_weights_for_loading``, original_keras_version '1', Conv1D): Keras 1.2 built its
+    kernel as a 2-D one, (filter_length, 1, input_dim, nb_filter) (keras/layers/convolutional.py
+    1.2.2 Convolution1D.build, run by ``K.conv2d(..., dim_ordering='tf')``), Keras 1.1 as
+    (nb_filter, input_dim, filter_length, 1), which Keras 2 transposes by (2, 3, 1, 0); the
+    dummy axis 1 is then dropped. Keras 2 flips Theano kernels only for files recording their
+    backend, which Keras 1 files do not (saving.py ``_need_convert_kernel(None)`` is False)."""
+    weights = list(weights)
+    if not weights:
+        return weights
+    kernel_size, input_dim, filters = (int(d) for d in expected)
+    shape = tuple(np.shape(weights[0]))
+    if shape == (kernel_size, input_dim, filters):
+        return weights            # already Conv1D's: a weights file that records no version
+    if shape == (kernel_size, 1, input_dim, filters):
+        transpose = None
+    elif shape == (filters, input_dim, kernel_size, 1):
+        transpose = (2, 3, 1, 0)
+    else:
+        raise ModelFormatError(
+            f"layer {name!r} (Conv1D) in a Keras 1 file: kernel has shape {shape}, expected "
+            f"Keras 1.2's ({kernel_size}, 1, {input_dim}, {filters}) or Keras 1.1's "
+            f"({filters}, {input_dim}, {kernel_size}, 1) for this layer")
+    kernel = read_weight(weights[0], f"kernel of layer {name!r}")
+    if transpose is not None:
+        kernel = np.transpose(kernel, transpose)
+    return [np.ascontiguousarray(kernel[:, 0, :, :])] + weights[1:]

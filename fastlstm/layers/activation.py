@@ -1,7 +1,7 @@
 """Keras Activation layer."""
 from __future__ import annotations
 
-from ..activations import SHAPE_CHANGING, activation_id, activation_name, apply_activation
+from ..activations import SHAPE_CHANGING, c_activation, activation_name, apply_activation
 from .base import Layer, single_input
 
 
@@ -13,7 +13,7 @@ class Activation(Layer):
         super().__init__(config, ctx)
         self.activation = config.get("activation", "linear")
         if activation_name(self.activation) not in SHAPE_CHANGING:
-            activation_id(self.activation, ctx.keras_major)
+            c_activation(self.activation, ctx.keras_major)
 
     def compute_output_shapes(self, input_shapes):
         shape = single_input(self, input_shapes)
@@ -23,8 +23,8 @@ class Activation(Layer):
 
     def stack_ops(self, stack) -> bool:
         if activation_name(self.activation) == "glu":
-            return False
-        stack.add_activation(activation_id(self.activation, self.ctx.keras_major))
+            return stack.decline("glu halves the last axis, run by numpy")
+        stack.add_activation(c_activation(self.activation, self.ctx.keras_major))
         return True
 
     def call(self, inputs, initial_state=None, n_threads=1):

@@ -215,9 +215,10 @@ class Layer:
 
     def stack_ops(self, stack) -> bool:
         """Add what this layer computes to a compiled stack (executor.StackBuilder: add_rnn,
-        add_dense, add_activation) and return True, or return False when it is not a stack
-        op (the graph walk then calls it)."""
-        return False
+        add_dense, add_activation) and return True, or ``return stack.decline(reason)`` (False)
+        when it is not a stack op: the graph walk then calls it, and ``fastlstm info`` shows
+        the reason."""
+        return stack.decline("no compiled stack op for this layer, runs as its own call")
 
     def __repr__(self) -> str:
         return f"<{self.keras_class} {self.name!r}>"

@@ -12,11 +12,12 @@ import numpy as np
 
 from ..activations import (
     SHAPE_CHANGING,
-    activation_id,
+    c_activation,
     activation_name,
     apply_activation,
 )
 from ..errors import ModelFormatError, UnsupportedConfigError
+from ..io import keras1_weights
 from . import layer_args
 from .base import Layer, config_int
 from .conv_ops import conv_output_length, correlate, pad_input
@@ -40,7 +41,7 @@ class Conv1D(Layer):
         self.use_bias = bool(config.get("use_bias", True))
         self.activation = config.get("activation", "linear")
         if activation_name(self.activation) not in SHAPE_CHANGING:
-            activation_id(self.activation, ctx.keras_major)  # refuse unknown names at load
+            c_activation(self.activation, ctx.keras_major)  # refuse unknown names at load
         if self.filters % self.groups:
             raise ModelFormatError(f"layer {self.name!r} (Conv1D): filters={self.filters} is not "
                                    f"divisible by groups={self.groups}")
@@ -53,6 +54,13 @@ class Conv1D(Layer):
                                          "supported (merge the LoRA weights before saving)")
         self.n_channels = None
         self.kernel = self.bias = None
+
+    def convert_legacy_weights(self, arrays, keras1):
+        """A Keras 1 Convolution1D's 4-D kernel made Conv1D's (io/keras1_weights.py)."""
+        if not keras1 or self.groups != 1:
+            return list(arrays)
+        return keras1_weights.convert_conv1d(arrays, expected=self.weight_shapes()[0],
+                                             name=self.name)
 
     def compute_output_shapes(self, input_shapes):
         shape = layer_args.input_3d(self, input_shapes)

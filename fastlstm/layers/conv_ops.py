@@ -97,3 +97,24 @@ def correlate(x, kernel, strides: Sequence[int], dilations: Sequence[int], group
         part = np.matmul(cols, w)                          # (groups, rows, filters per group)
         y[b0:b1] = part.transpose(1, 0, 2).reshape(b1 - b0, n_out, n_filters)
     return y.reshape((n_batch,) + out + (n_filters,))
+
+
+
+
+def keras3_bias_on_last_axis(out_shape, data_format: str, n_filters: int, groups: int,
+                             keras_major: int) -> bool:
+    """Whether Keras 3's predict adds a channels_first convolution's bias along the last
+    spatial axis instead of the channels.
+
+    keras/src/layers/convolutional/base_conv.py reshapes the bias to (1, filters, 1, ...) and
+    calls ops.add, whose TensorFlow version (keras/src/backend/tensorflow/numpy.py add) makes
+    the sum a tf.nn.bias_add in NHWC whenever the output's static last axis equals the bias
+    length. A grouped convolution runs compiled apart (keras/src/backend/tensorflow/nn.py conv,
+    needs_xla), so predict keeps that bias_add and the bias goes along the last axis (the
+    conv2d_channels_first fixture records it). An ungrouped one is fused with its BiasAdd by
+    TensorFlow's graph optimizer into one convolution in the layer's NCHW, so predict adds the
+    bias along the channels, though an eager call does not: Keras 3 disagrees with itself there,
+    and fastlstm follows predict. A bias of one filter is a plain broadcast. tf_keras's
+    bias_add is given the layer's data format (conv2d_channels_first_bias fixture)."""
+    return (keras_major >= 3 and data_format == "channels_first" and groups > 1
+            and n_filters > 1 and out_shape[-1] == n_filters)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _kernels
-from ..activations import activation_name, apply_activation, activation_id, SHAPE_CHANGING
+from ..activations import activation_name, apply_activation, c_activation, SHAPE_CHANGING
 from ..errors import ModelFormatError
 from ..io import keras1_config
 from .base import Layer, config_int, single_input
@@ -23,7 +23,7 @@ class Dense(Layer):
         self.use_bias = bool(config.get("use_bias", True))
         self.activation = config.get("activation", "linear")
         if activation_name(self.activation) not in SHAPE_CHANGING:
-            activation_id(self.activation, ctx.keras_major)  # refuse unknown names at load
+            c_activation(self.activation, ctx.keras_major)  # refuse unknown names at load
         self.n_in = None
         self.kernel = self.bias = None
 
@@ -53,10 +53,12 @@ class Dense(Layer):
         self.bias = weights[1] if self.use_bias else None
 
     def stack_ops(self, stack) -> bool:
-        if self.kernel is None or activation_name(self.activation) == "glu":
-            return False  # glu halves the units: no C activation of its own
+        if self.kernel is None:
+            return stack.decline("its weights are not set")
+        if activation_name(self.activation) == "glu":
+            return stack.decline("activation glu halves the units, run by numpy")
         stack.add_dense(self.kernel, self.bias,
-                        activation_id(self.activation, self.ctx.keras_major))
+                        c_activation(self.activation, self.ctx.keras_major))
         return True
 
     def call(self, inputs, initial_state=None, n_threads=1):
@@ -64,7 +66,7 @@ class Dense(Layer):
         # The compiled stacks' C loop over all leading axes at once, so that a model gives the
         # same bits whichever path runs it (numpy's matmul sums in another order).
         glu = activation_name(self.activation) == "glu"
-        act = activation_id("linear" if glu else self.activation, self.ctx.keras_major)
+        act = c_activation("linear" if glu else self.activation, self.ctx.keras_major)
         y = _kernels.dense_forward(x.reshape(-1, x.shape[-1]), self.kernel, self.bias, act)
         y = y.reshape(x.shape[:-1] + (y.shape[-1],))  # explicit: -1 is ambiguous for 0 rows
         return [apply_activation(self.activation, y, self.ctx.keras_major) if glu else y]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import List, Sequence
 
 from ..errors import ModelFormatError, UnsupportedConfigError
-from ..limits import checked_float
+from ..limits import checked_float, shown
 from .base import Layer, config_int, single_input
 
 # Window sizes, strides and dilations: far above any real model, low enough that index arithmetic
@@ -91,4 +91,38 @@ def input_3d(layer: Layer, input_shapes):
     if len(shape) != 3:
         raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}) needs 3-D input, got "
                                f"shape {shape}")
+    return shape
+
+
+def int_tuple(layer: Layer, key: str, n: int, default=None, allow_zero: bool = False,
+              maximum: int = MAX_WINDOW) -> tuple:
+    """n ints from one int (repeated) or a list of n, as tf_keras conv_utils.normalize_tuple and
+    keras/src/utils/argument_validation.py standardize_tuple read ``kernel_size``, ``strides``,
+    ``pool_size``, ``padding`` pairs: each at least 1 (0 too with allow_zero), at most
+    ``maximum``."""
+    value = layer.config.get(key, default)
+    return int_tuple_value(layer, key, value, n, allow_zero, maximum)
+
+
+def int_tuple_value(layer: Layer, what: str, value, n: int, allow_zero: bool = False,
+                    maximum: int = MAX_WINDOW) -> tuple:
+    """int_tuple for a value already taken from the config (an entry of a nested pair)."""
+    items = value if isinstance(value, (list, tuple)) else [value] * n
+    if len(items) != n:
+        wanted = "one integer" if n == 1 else f"an integer or {n} integers"
+        raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}): {what} must be "
+                               f"{wanted}, got {shown(value)}")
+    minimum = 0 if allow_zero else 1
+    return tuple(config_int({what: v}, what, layer.name, minimum=minimum, maximum=maximum)
+                 for v in items)
+
+
+def input_nd(layer: Layer, input_shapes, rank: int):
+    """The one input shape of a ``rank``-D convolution or pooling layer: (batch, *spatial,
+    channels), or (batch, channels, *spatial) with channels_first."""
+    shape = single_input(layer, input_shapes)
+    if len(shape) != rank + 2:
+        axes = "steps" if rank == 1 else f"{rank} spatial axes"
+        raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}) needs "
+                               f"{rank + 2}-D input (batch, {axes}, channels), got shape {shape}")
     return shape

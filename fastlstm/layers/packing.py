@@ -76,8 +76,8 @@ def pack_for_self_test(cell: str, rng) -> Tuple["_kernels.RecurrentKernel", int,
         reset_after = cell == "gru"
         bias = rng.uniform(-0.5, 0.5, (2, 3 * n_units) if reset_after else 3 * n_units)
         packed = pack_gru(kernel, recurrent, bias.astype(np.float32), n_units, reset_after)
-    from ..activations import activation_id
+    from ..activations import c_activation
 
-    tanh, sigmoid = activation_id("tanh", 3), activation_id("sigmoid", 3)
+    tanh, sigmoid = c_activation("tanh", 3), c_activation("sigmoid", 3)
     return (_kernels.RecurrentKernel(_kernels.CELLS[cell], packed[0], packed[1], n_features,
                                      n_units, tanh, sigmoid), n_features, n_units)

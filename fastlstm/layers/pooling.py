@@ -1,12 +1,18 @@
-"""Keras MaxPooling1D and AveragePooling1D (keras/src/layers/pooling/base_pooling.py, tf_keras
-layers/pooling/base_pooling1d.py): a window of pool_size steps moved by strides (None means
-pool_size).
+"""Keras max and average pooling over 1, 2 or 3 spatial axes (keras/src/layers/pooling/
+base_pooling.py; tf_keras layers/pooling/base_pooling1d.py, base_pooling2d.py,
+base_pooling3d.py): a window of pool_size moved by strides (None means pool_size). This module
+holds the windowing every pooling layer shares and the 1-D layers; pooling2d.py the 2-D and 3-D
+ones.
 
 padding="same" pads as TensorFlow does (half before, the odd step after), and the padded steps
 take no part: a max ignores them and an average divides by the steps actually in the window
 (TensorFlow's AvgPool reducer, tensorflow/core/kernels/eigen_pooling.h AvgPoolMeanReducer, counts
-only the elements that are not padding; the conv1d_same_strided fixture has windows over both
-borders).
+only the elements that are not padding; the conv1d_same_strided and conv2d_options fixtures have
+windows over both borders).
+
+A box window is the product of one window per axis, so pooling reduces one spatial axis at a
+time: the max of maxes, and the sum of sums divided by the product of each axis's in-bounds
+counts (the box's in-bounds count).
 """
 from __future__ import annotations
 
@@ -18,63 +24,91 @@ from .base import Layer
 from .conv_ops import conv_output_length, same_padding
 
 
-class _Pooling1D(Layer):
+def pool_axis(x, axis: int, window: int, stride: int, padding: str, mode: str):
+    """x reduced over windows along one axis: (max or sum, in-bounds count per window).
+
+    mode is "max" or "sum". Raises ValueError when the axis is shorter than a valid window."""
+    n_steps = x.shape[axis]
+    n_out = conv_output_length(n_steps, window, padding, stride)
+    if n_out <= 0:
+        raise ValueError(f"{n_steps} steps are fewer than the window of {window}")
+    before = same_padding(n_steps, window, stride)[0] if padding == "same" else 0
+    # Each window's in-bounds steps [first, end): at most n_steps of them, however large the
+    # window is.
+    start = np.arange(n_out) * stride - before
+    first = np.clip(start, 0, n_steps)
+    end = np.clip(start + window, 0, n_steps)
+    steps = first[:, None] + np.arange(min(window, n_steps))
+    inside = (steps < end[:, None]).reshape((1,) * axis + steps.shape
+                                            + (1,) * (x.ndim - axis - 1))
+    windows = np.take(x, np.minimum(steps, n_steps - 1), axis=axis)   # (..., n_out, width, ...)
+    if mode == "max":
+        y = np.where(inside, windows, -np.inf).max(axis=axis + 1)
+    else:
+        y = np.where(inside, windows, np.float32(0)).sum(axis=axis + 1, dtype=np.float32)
+    return y.astype(np.float32, copy=False), end - first
+
+
+class _Pooling(Layer):
+    """Pooling over ``rank`` spatial axes; subclasses set rank and mode ("max" or "average")."""
+
+    rank = 1
+    mode = "max"
+
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
-        self.pool_size = layer_args.one_int(self, "pool_size", 2)
+        self.pool_size = layer_args.int_tuple(self, "pool_size", self.rank, 2)
         strides = config.get("strides")
-        self.strides = self.pool_size if strides is None else layer_args.one_int(self, "strides")
+        self.strides = self.pool_size if strides is None else \
+            layer_args.int_tuple(self, "strides", self.rank)
         self.padding = layer_args.padding(self, ("valid", "same"))
         self.data_format = layer_args.data_format(self)
 
-    def compute_output_shapes(self, input_shapes):
-        shape = layer_args.input_3d(self, input_shapes)
-        first = self.data_format == "channels_first"
-        n_steps = shape[2] if first else shape[1]
-        n_out = conv_output_length(n_steps, self.pool_size, self.padding, self.strides)
-        if n_out is not None and n_out <= 0:
-            raise ModelFormatError(f"layer {self.name!r} ({self.keras_class}): {n_steps} steps "
-                                   f"are fewer than pool_size={self.pool_size}")
-        return [(shape[0], shape[1], n_out) if first else (shape[0], n_out, shape[2])]
+    def _spatial_axes(self):
+        first = 2 if self.data_format == "channels_first" else 1
+        return tuple(range(first, first + self.rank))
 
-    def _reduce(self, windows, inside, counts):
-        raise NotImplementedError
+    def _too_small(self, spatial) -> str:
+        if self.rank == 1:
+            return f"{spatial[0]} steps are fewer than pool_size={self.pool_size[0]}"
+        return (f"spatial shape {tuple(spatial)} is smaller than pool_size={self.pool_size} "
+                f"with padding='valid'")
+
+    def compute_output_shapes(self, input_shapes):
+        shape = list(layer_args.input_nd(self, input_shapes, self.rank))
+        for axis, window, stride in zip(self._spatial_axes(), self.pool_size, self.strides):
+            n_out = conv_output_length(shape[axis], window, self.padding, stride)
+            if n_out is not None and n_out <= 0:
+                spatial = [shape[a] for a in self._spatial_axes()]
+                raise ModelFormatError(f"layer {self.name!r} ({self.keras_class}): "
+                                       f"{self._too_small(spatial)}")
+            shape[axis] = n_out
+        return [tuple(shape)]
 
     def call(self, inputs, initial_state=None, n_threads=1):
         x = np.asarray(inputs[0], dtype=np.float32)
-        if self.data_format == "channels_first":
-            x = x.transpose(0, 2, 1)
-        n_steps = x.shape[1]
-        n_out = conv_output_length(n_steps, self.pool_size, self.padding, self.strides)
-        if n_out <= 0:
-            raise ValueError(f"layer {self.name!r} ({self.keras_class}): an input of "
-                             f"{n_steps} steps is shorter than pool_size={self.pool_size}")
-        before = same_padding(n_steps, self.pool_size, self.strides)[0] \
-            if self.padding == "same" else 0
-        # Each window's in-bounds steps [first, end): at most n_steps of them, however large
-        # pool_size is.
-        start = np.arange(n_out) * self.strides - before
-        first = np.clip(start, 0, n_steps)
-        end = np.clip(start + self.pool_size, 0, n_steps)
-        steps = first[:, None] + np.arange(min(self.pool_size, n_steps))
-        inside = steps < end[:, None]                               # (n_out, width)
-        windows = x[:, np.minimum(steps, n_steps - 1), :]           # (batch, n_out, width, ch)
-        y = self._reduce(windows, inside[None, :, :, None], end - first)
-        if self.data_format == "channels_first":
-            y = y.transpose(0, 2, 1)
-        return [np.ascontiguousarray(y, dtype=np.float32)]
+        spatial = [x.shape[a] for a in self._spatial_axes()]
+        count = None
+        try:
+            for axis, window, stride in zip(self._spatial_axes(), self.pool_size, self.strides):
+                x, n_in = pool_axis(x, axis, window, stride, self.padding,
+                                    "max" if self.mode == "max" else "sum")
+                count = n_in if count is None else np.multiply.outer(count, n_in)
+        except ValueError:
+            raise ValueError(f"layer {self.name!r} ({self.keras_class}): an input of shape "
+                             f"{inputs[0].shape}: {self._too_small(spatial)}") from None
+        if self.mode == "average":
+            count = count.astype(np.float32)
+            if self.data_format == "channels_last":
+                count = count[..., None]
+            x = x / count
+        return [np.ascontiguousarray(x, dtype=np.float32)]
 
 
-class MaxPooling1D(_Pooling1D):
+class MaxPooling1D(_Pooling):
     keras_class = "MaxPooling1D"
 
-    def _reduce(self, windows, inside, counts):
-        return np.where(inside, windows, -np.inf).max(axis=2)
 
-
-class AveragePooling1D(_Pooling1D):
+class AveragePooling1D(_Pooling):
     keras_class = "AveragePooling1D"
-
-    def _reduce(self, windows, inside, counts):
-        total = np.where(inside, windows, np.float32(0)).sum(axis=2, dtype=np.float32)
-        return total / counts.astype(np.float32)[None, :, None]
+    mode = "average"

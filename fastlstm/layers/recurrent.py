@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .. import _kernels
-from ..activations import activation_id
+from ..activations import CActivation, c_activation
 from ..errors import ModelFormatError, UnsupportedConfigError
 from ..io import cudnn_weights, keras1_config, keras1_weights
 from .base import Layer, Shape, config_int
@@ -42,7 +42,7 @@ class RecurrentLayer(Layer):
                 f"layer {self.name!r}: time_major=True is not supported (inputs must be "
                 "(batch, timesteps, features))"
             )
-        self.activation = activation_id(config.get("activation", "tanh"), ctx.keras_major)
+        self.activation = c_activation(config.get("activation", "tanh"), ctx.keras_major)
         # Set by Bidirectional on its layers when they return sequences (keras/src/layers/rnn/
         # bidirectional.py force_zero_output_for_mask), or stored in a Keras 3 config.
         self.zero_output_for_mask = bool(config.get("zero_output_for_mask", False))
@@ -54,11 +54,16 @@ class RecurrentLayer(Layer):
     def n_states(self) -> int:
         return len(self.state_names)
 
-    def recurrent_activation_id(self, config: dict, ctx) -> int:
+    @property
+    def state_shape(self) -> Tuple[int, ...]:
+        """One row of each state, as the state store (states.py) presents it."""
+        return (self.units,)
+
+    def recurrent_activation_id(self, config: dict, ctx) -> CActivation:
         # Keras 2.0-2.2 defaulted recurrent_activation to hard_sigmoid; configs store it, but
         # fall back to each version's default when they do not.
         default = "hard_sigmoid" if ctx.keras_version < (2, 3) else "sigmoid"
-        return activation_id(config.get("recurrent_activation", default), ctx.keras_major)
+        return c_activation(config.get("recurrent_activation", default), ctx.keras_major)
 
     def compute_output_shapes(self, input_shapes: List[Shape]) -> List[Shape]:
         shape = input_shapes[0]
@@ -103,8 +108,10 @@ class RecurrentLayer(Layer):
         return [self]
 
     def stack_ops(self, stack) -> bool:
-        if self.kernel is None or self.return_state:
-            return False
+        if self.kernel is None:
+            return stack.decline("its weights are not set")
+        if self.return_state:
+            return stack.decline("return_state=True: a compiled chain passes on one output")
         stack.add_rnn(self)
         return True
 
@@ -145,7 +152,7 @@ class RecurrentLayer(Layer):
             return [out] + [s.copy() for s in given]
         return [out]
 
-    def _make_kernel(self, cell: str, packed, recurrent_activation: int) -> None:
+    def _make_kernel(self, cell: str, packed, recurrent_activation: CActivation) -> None:
         weights, bias = packed
         if self.kernel is not None:
             # Later set_weights calls write into the same buffers, as Keras assigns variables

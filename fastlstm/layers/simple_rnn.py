@@ -2,10 +2,11 @@
 h' = activation(x @ kernel + bias + h @ recurrent_kernel)."""
 from __future__ import annotations
 
+from ..activations import CActivation
 from .packing import pack_simple_rnn
 from .recurrent import RecurrentLayer
 
-LINEAR = 0  # unused by the cell; any valid id
+LINEAR = CActivation(0)  # unused by the cell; any valid activation
 
 
 class SimpleRNN(RecurrentLayer):

@@ -33,8 +33,8 @@ static void make_model(model *m, int cell, int n_units) {
     m->rnn.cell = cell;
     m->rnn.n_features = N_FEATURES;
     m->rnn.n_units = n_units;
-    m->rnn.activation = FL_ACT_TANH;
-    m->rnn.recurrent_activation = FL_ACT_SIGMOID;
+    m->rnn.activation.id = FL_ACT_TANH;
+    m->rnn.recurrent_activation.id = FL_ACT_SIGMOID;
     m->rnn.weights = floats(fl_rnn_packed_floats(cell, N_FEATURES, n_units), 1);
     m->rnn.bias = floats((size_t)n_blocks * 4 * FL_RNN_BLOCK, 1);
     m->ops[0].kind = FL_OP_RNN;
@@ -48,7 +48,7 @@ static void make_model(model *m, int cell, int n_units) {
     m->ops[1].bias = floats(N_FEATURES, 1);
     m->ops[1].n_in = n_units;
     m->ops[1].n_out = N_FEATURES;
-    m->ops[1].activation = FL_ACT_TANH;
+    m->ops[1].activation.id = FL_ACT_TANH;
     m->ops[1].rank_out = 3;
     m->stack.ops = m->ops;
     m->stack.n_ops = 2;

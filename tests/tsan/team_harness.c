@@ -28,6 +28,7 @@ typedef struct {
 
 static model make_model(int cell, int n_features, int n_units) {
     model m;
+    memset(&m, 0, sizeof m);
     m.n_features = n_features;
     m.n_units = n_units;
     const int bu = fl_rnn_block_units(cell), n_blocks = (n_units + bu - 1) / bu;
@@ -38,8 +39,8 @@ static model make_model(int cell, int n_features, int n_units) {
     m.rnn.cell = cell;
     m.rnn.n_features = n_features;
     m.rnn.n_units = n_units;
-    m.rnn.activation = FL_ACT_TANH;
-    m.rnn.recurrent_activation = FL_ACT_SIGMOID;
+    m.rnn.activation.id = FL_ACT_TANH;
+    m.rnn.recurrent_activation.id = FL_ACT_SIGMOID;
     m.rnn.weights = m.weights;
     m.rnn.bias = m.bias;
     return m;
@@ -73,7 +74,7 @@ static float *generate(const model *m, int n_batch, int n_steps, int n_threads, 
     ops[1].bias = m->dense_bias;
     ops[1].n_in = m->n_units;
     ops[1].n_out = m->n_features;
-    ops[1].activation = FL_ACT_TANH;
+    ops[1].activation.id = FL_ACT_TANH;
     ops[1].rank_out = 3;
     fl_op_state states[2] = {{h, c}, {NULL, NULL}};
     float *x = malloc((size_t)n_batch * m->n_features * sizeof(float));
