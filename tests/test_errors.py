@@ -82,6 +82,27 @@ def test_unsupported_layers_are_listed_together(tmp_path):
     assert "never runs" in message
 
 
+def test_unsupported_layers_inside_wrappers_are_named_through_them(tmp_path):
+    case = kf.case("keras2", "stacked")
+
+    def edit(config):
+        layers = config["config"]["layers"]
+        lstm = layers[1]
+        layers[1] = {"class_name": "Bidirectional",
+                     "config": {"name": "bidi", "layer": dict(lstm, class_name="MyCellRNN")}}
+        layers[2] = {"class_name": "TimeDistributed",
+                     "config": {"name": "td", "layer": {"class_name": "Lambda",
+                                                        "config": {"name": "fn"}}}}
+
+    with pytest.raises(fastlstm.UnsupportedConfigError) as info:
+        fastlstm.model_from_json(_rewrite_config(case, tmp_path, edit))
+    message = str(info.value)
+    assert "2 unsupported layer(s)" in message
+    assert "'bidi/lstm' (Bidirectional(MyCellRNN))" in message
+    assert "'td/fn' (TimeDistributed(Lambda))" in message
+    assert "Lambda layers hold Python code" in message
+
+
 def test_absurd_units_fail_before_allocation(tmp_path):
     case = kf.case("keras2", "stacked")
 

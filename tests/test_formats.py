@@ -1,5 +1,6 @@
 """Every Keras-recorded case, loaded from every format Keras wrote it in, replays Keras's
 predictions; formats are recognised by content, not by extension."""
+import json
 import shutil
 
 import h5py
@@ -23,6 +24,42 @@ def test_fixture_coverage():
                    ("keras2", "h5"), ("keras2", "json"), ("keras2", "legacy")]:
         assert needed in formats, needed
     assert len(kf.cases("keras2")) >= 15 and len(kf.cases("keras3")) >= 15
+
+
+# Classes one Keras version does not have, or writes only in files of another layout.
+ONLY_IN = {
+    "keras2": {"Any": "a Keras 3 op", "NotEqual": "a Keras 3 op",
+               "ConvertToTensor": "a Keras 3 op",
+               "CuDNNLSTM": "in the cudnn files", "CuDNNGRU": "in the cudnn files"},
+    "keras3": {"ThresholdedReLU": "removed in Keras 3", "CuDNNLSTM": "Keras 2 only",
+               "CuDNNGRU": "Keras 2 only"},
+}
+
+
+def _classes_in(layer):
+    yield layer["class_name"]
+    config = layer.get("config")
+    inner = config if isinstance(config, list) else (config or {}).get("layers")
+    for sub in inner if isinstance(inner, list) else []:
+        yield from _classes_in(sub)
+    for key in ("layer", "backward_layer"):
+        if isinstance(config, dict) and isinstance(config.get(key), dict):
+            yield from _classes_in(config[key])
+
+
+def test_every_layer_class_is_recorded_by_each_keras_that_has_it():
+    from fastlstm.layers import LAYER_CLASSES
+
+    for flavour, exceptions in ONLY_IN.items():
+        found = set()
+        for c in kf.cases(flavour):
+            for key in ("json", "keras1_json"):
+                if key in c["files"]:
+                    with open(kf.path(c["files"][key])) as f:
+                        found.update(_classes_in(json.load(f)))
+        missing = set(LAYER_CLASSES) - found - set(exceptions)
+        assert not missing, (flavour, sorted(missing))
+    assert any("cudnn" in c["files"] for c in kf.cases("keras2"))
 
 
 def test_file_versions_are_recorded_as_written():

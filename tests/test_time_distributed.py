@@ -328,3 +328,14 @@ def test_wrapped_embedding_checks_the_callers_ids():
     with pytest.raises(ValueError, match=r"\(Embedding\) takes indices in \[0, 10\); the input "
                                          r"has 16777217 at position \(0, 2, 1\)"):
         model.predict(ids)
+
+
+def test_a_per_position_mask_reaching_an_lstm_is_refused_by_name():
+    # td_mask_per_step read with Keras 3 semantics: the wrapped Embedding's (batch, T, words)
+    # mask is passed unchanged to the LSTM after it, which Keras 3 cannot run either.
+    case = kf.case("keras2", "td_mask_per_step")
+    model = fastlstm.load_model(kf.path(case["files"]["h5"]), keras_version="3")
+    x = kf.data(case)[case["protocol"][0]["inputs"][0]]
+    with pytest.raises(ValueError, match=r"'lstm_1' \(LSTM\) takes a \(batch, timesteps\) "
+                                         r"mask, got one of shape \(2, 3, 5\)"):
+        model.predict(x)

@@ -152,12 +152,6 @@ LEGACY_POOLING1D_SUPPORT: Interface = (None, [
 LEGACY_BATCHNORM_SUPPORT: Interface = (_batchnorm_args, [
     ("beta_init", "beta_initializer"), ("gamma_init", "gamma_initializer")], {})
 
-# The interfaces of Keras 2 classes whose fastlstm layer module does not name its own
-# ``keras1_interface`` (the class's own attribute wins).
-INTERFACES_BY_CLASS: Dict[str, Interface] = {
-    "Conv1D": LEGACY_CONV1D_SUPPORT, "MaxPooling1D": LEGACY_POOLING1D_SUPPORT,
-    "AveragePooling1D": LEGACY_POOLING1D_SUPPORT, "BatchNormalization": LEGACY_BATCHNORM_SUPPORT}
-
 # Keras 1 class names Keras 2 kept as aliases (keras/layers/convolutional.py 2.2.4:
 # ``Convolution1D = Conv1D``).
 KERAS1_CLASS_ALIASES = {"Convolution1D": "Conv1D"}
@@ -198,8 +192,7 @@ def convert_layer_config(class_name: str, config: dict, layer_classes: LayerClas
     name = str(config.get("name", class_name))
     if "input_dtype" in config and "dtype" not in config:
         config["dtype"] = config.pop("input_dtype")
-    interface = (class_fact(layer_classes, class_name, "keras1_interface", None)
-                 or INTERFACES_BY_CLASS.get(class_name))
+    interface = class_fact(layer_classes, class_name, "keras1_interface", None)
     preprocessor, conversions, value_conversions = interface or NO_INTERFACE
     if preprocessor is not None:
         preprocessor(config, name)

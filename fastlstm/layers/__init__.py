@@ -88,7 +88,12 @@ def unsupported_layers(layer_dicts, custom=None) -> List[Tuple[str, str]]:
             if custom is not None and unsupported_advice.is_custom(layer):
                 custom.add(str(class_name))
         elif isinstance(config, dict):
-            found.extend(layer_class(class_name).unsupported_inner(config, str(name)))
+            # What a wrapper wraps, named through it: "TimeDistributed(Lambda)", "td/lambda".
+            for key in layer_class(class_name).wrapped_config_keys:
+                inner = config.get(key)
+                if isinstance(inner, dict):
+                    found.extend((f"{class_name}({c})", f"{name}/{n}")
+                                 for c, n in unsupported_layers([inner], custom))
     return found
 
 

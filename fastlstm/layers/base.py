@@ -58,12 +58,6 @@ class Layer:
     # config keys (io/keras1_config.py); None: only the base Layer's input_dtype -> dtype.
     keras1_interface: Optional[tuple] = None
 
-    @classmethod
-    def unsupported_inner(cls, config: dict, name: str) -> List[Tuple[str, str]]:
-        """(class, name) of what this layer's raw config wraps that fastlstm cannot build, so
-        that layers.check_supported lists every unsupported layer at once before building."""
-        return []
-
     def __init__(self, config: dict, ctx: LoadContext):
         self.config = config
         self.name = str(config.get("name", self.keras_class.lower()))

@@ -12,12 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedConfigError
+from ..io import keras1_config
 from . import layer_args
 from .base import Layer, single_input
 
 
 class BatchNormalization(Layer):
     keras_class = "BatchNormalization"
+    keras1_interface = keras1_config.LEGACY_BATCHNORM_SUPPORT
     supports_masking = True   # a mask changes only the training statistics
 
     def __init__(self, config, ctx):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..io import keras1_config
 from . import layer_args
 from .base import Layer
 from .conv_ops import conv_output_length, same_padding
@@ -107,8 +108,10 @@ class _Pooling(Layer):
 
 class MaxPooling1D(_Pooling):
     keras_class = "MaxPooling1D"
+    keras1_interface = keras1_config.LEGACY_POOLING1D_SUPPORT
 
 
 class AveragePooling1D(_Pooling):
     keras_class = "AveragePooling1D"
+    keras1_interface = keras1_config.LEGACY_POOLING1D_SUPPORT
     mode = "average"

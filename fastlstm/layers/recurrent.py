@@ -141,6 +141,11 @@ class RecurrentLayer(Layer):
         else:
             out = np.empty((n_batch, self.units), np.float32)
         if mask is not None:
+            if np.ndim(mask) != 2:
+                # A per-position mask (a Masking layer on 4-D input, a wrapped layer's mask)
+                # reaches an RNN in Keras only as an error too ("Dimensions must be equal").
+                raise ValueError(f"layer {self.name!r} ({self.keras_class}) takes a (batch, "
+                                 f"timesteps) mask, got one of shape {np.shape(mask)}")
             mask = np.ascontiguousarray(mask, dtype=np.uint8)
         self.kernel.forward(x, given[0], given[1] if self.n_states > 1 else None, out,
                             self.return_sequences, self.go_backwards, n_threads, mask,

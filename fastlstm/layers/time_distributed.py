@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import MODEL_CLASSES
 from ..errors import ModelFormatError, UnsupportedConfigError
 from .base import Layer, single_input
-from .registry import build_layer, layer_class
+from .registry import build_layer
 
 # Config dicts that are no layer to apply per step.
 NOT_WRAPPABLE = ("InputLayer",)
@@ -37,39 +36,11 @@ def _folded(shape):
     return (shape[0] * shape[1],) + tuple(shape[2:])
 
 
-def _unsupported_in(layer: dict):
-    """(class, name) of every layer in a wrapped layer dict that fastlstm cannot build: the
-    dict's own class, a nested model's layers, what a wrapper among them wraps. The walk of
-    layers.unsupported_layers, which this module cannot import (that package imports it);
-    check_nesting has bounded the depth before."""
-    class_name, config = layer.get("class_name"), layer.get("config")
-    name = str(layer.get("name") or (config.get("name") if isinstance(config, dict) else None)
-               or "?")
-    if class_name in MODEL_CLASSES:
-        inner = config if isinstance(config, list) else (
-            config.get("layers") if isinstance(config, dict) else None)
-        return [found for sub in (inner if isinstance(inner, list) else [])
-                if isinstance(sub, dict) for found in _unsupported_in(sub)]
-    cls = layer_class(class_name)
-    if cls is None:
-        return [(str(class_name), name)]
-    return cls.unsupported_inner(config, name) if isinstance(config, dict) else []
-
-
 class TimeDistributed(Layer):
     keras_class = "TimeDistributed"
     supports_masking = True   # both Kerases set it in __init__
     uses_mask = True          # passed on to a wrapped layer that takes one
     wrapped_config_keys = ("layer",)
-
-    @classmethod
-    def unsupported_inner(cls, config, name):
-        # What the wrapped layer (or nested model) holds that fastlstm cannot build, listed with
-        # the rest by layers.check_supported.
-        inner = config.get("layer")
-        if not isinstance(inner, dict):
-            return []  # __init__ refuses it by name
-        return [(f"TimeDistributed({c})", f"{name}/{n}") for c, n in _unsupported_in(inner)]
 
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
