@@ -47,6 +47,7 @@ bench:
 	$(BENCH_VENV)/bin/python bench/bench_generate.py
 	$(BENCH_VENV)/bin/python bench/bench_overhead.py
 	$(BENCH_VENV)/bin/python bench/bench_batch1.py
+	$(BENCH_VENV)/bin/python bench/bench_real_models.py
 
 clean:
 	rm -rf build $(VENV) fastlstm/*.so fastlstm/_kernels.c

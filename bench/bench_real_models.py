@@ -18,7 +18,8 @@ that file. The peers run the same weights: Keras ``predict`` and a ``tf.function
 PyTorch modules with the Keras weights copied in, and ONNX Runtime on their ONNX export. Every
 output is checked against Keras before timing; then the systems are timed interleaved in this one
 process (run_bench.time_interleaved: blocks of calls, rotated order, medians) at batch 1 and 64
-on one thread. Writes bench/results/real_models.md and .json with the machine.
+on one thread (numpy's BLAS too: OPENBLAS_NUM_THREADS=1). Writes bench/results/real_models.md
+and .json with the machine.
 """
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ import os
 import sys
 import tempfile
 import traceback
+
+# One thread for every system, numpy's BLAS included (fastlstm's convolutions and attention
+# products go through it); read by OpenBLAS/MKL when numpy is first imported.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

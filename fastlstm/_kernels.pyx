@@ -200,10 +200,10 @@ cdef class StateStore:
         return self.parts[2 * slot + 1]
 
 cdef extern from "fastlstm.h" nogil:
-    int FL_ACT_PARAMS
+    enum: FL_ACT_PARAMS
     ctypedef struct fl_activation_spec:
         int id
-        float param[3]
+        float param[FL_ACT_PARAMS]
     ctypedef struct fl_rnn_params:
         int cell
         int n_features
@@ -220,6 +220,9 @@ cdef extern from "fastlstm.h" nogil:
     int FL_CELL_SIMPLE
     int FL_CELL_COUNT
     int FL_ACT_COUNT
+    int FL_ACT_LEAKY_RELU
+    int FL_ACT_ELU
+    int FL_ACT_RELU_GENERAL
     int FL_ISA_PORTABLE
     int FL_ISA_AVX2
 
@@ -258,6 +261,8 @@ def rnn_block_units(int cell):
     return fl_rnn_block_units(cell)
 ACTIVATION_COUNT = FL_ACT_COUNT
 ACTIVATION_PARAMS = FL_ACT_PARAMS
+# How many parameters each id takes (src/fastlstm.h enum fl_activation); the others take none.
+_ACTIVATION_N_PARAMS = {FL_ACT_LEAKY_RELU: 1, FL_ACT_ELU: 1, FL_ACT_RELU_GENERAL: 4}
 
 
 cdef extern from "activations.h" nogil:
@@ -273,9 +278,9 @@ cdef fl_activation_spec activation_spec(object activation) except *:
     params = tuple(params)
     if not 0 <= act_id < FL_ACT_COUNT:
         raise ValueError(f"unknown activation id {act_id}")
-    if len(params) > FL_ACT_PARAMS:
-        raise ValueError(f"an activation takes at most {FL_ACT_PARAMS} parameters, got "
-                         f"{len(params)}")
+    n_params = _ACTIVATION_N_PARAMS.get(act_id, 0)
+    if len(params) != n_params:
+        raise ValueError(f"activation {act_id} takes {n_params} parameters, got {len(params)}")
     spec.id = act_id
     for i in range(FL_ACT_PARAMS):
         spec.param[i] = params[i] if i < len(params) else 0.0

@@ -29,7 +29,6 @@ C_IDS = {name: i for i, name in enumerate(_C_NAMES)}
 assert len(C_IDS) == _kernels.ACTIVATION_COUNT, "activation table out of sync with fastlstm.h"
 
 
-
 class CActivation(NamedTuple):
     """An activation as the C core takes it (fl_activation_spec, src/fastlstm.h): its id and
     up to _kernels.ACTIVATION_PARAMS parameters."""
@@ -94,17 +93,32 @@ def elu(alpha: float) -> CActivation:
     return CActivation(C_IDS["elu"], (alpha,))
 
 
-def relu(negative_slope: float = 0.0, max_value=None, threshold: float = 0.0) -> CActivation:
-    """Keras's ReLU with parameters (max_value None: no clip)."""
+def relu(negative_slope: float = 0.0, max_value=None, threshold: float = 0.0,
+         multiply: bool = False, always_general: bool = False) -> CActivation:
+    """Keras's ReLU with parameters (max_value None: no clip). multiply: the part above the
+    threshold is x * cast(x > threshold) (tf_keras backend.relu) rather than where(x >
+    threshold, x, 0) (Keras 3 ReLU.static_call), which differ on NaN and -inf.
+
+    The parameter sets both versions compute with a plainer op use its id (backend.relu's own
+    shortcuts: tf.nn.relu, relu6, leaky_relu), unless always_general."""
+    if not always_general and threshold == 0.0:
+        if max_value is None:
+            if negative_slope == 0.0:
+                return CActivation(C_IDS["relu"])
+            return leaky_relu(negative_slope)
+        if max_value == 6.0 and negative_slope == 0.0:
+            return CActivation(C_IDS["relu6"])
     return CActivation(C_IDS["relu_general"],
-                       (negative_slope, math.inf if max_value is None else max_value, threshold))
+                       (negative_slope, math.inf if max_value is None else max_value, threshold,
+                        1.0 if multiply and threshold != 0.0 or always_general else 0.0))
 
 
 def apply_c_activation(act: CActivation, x: np.ndarray) -> np.ndarray:
     """A C activation over the last axis of an array, as a new float32 array."""
     y = np.array(x, dtype=np.float32, order="C", copy=True)
     if y.size:
-        _kernels.activation_apply(act, y.reshape(-1, y.shape[-1]) if y.ndim > 1 else y.reshape(1, -1))
+        rows = y.reshape(-1, y.shape[-1]) if y.ndim > 1 else y.reshape(1, -1)
+        _kernels.activation_apply(act, rows)
     return y
 
 

@@ -20,11 +20,16 @@ and far below what would exhaust a machine:
   each layer's outputs until it returns) for the smallest call the model accepts: its fixed
   batch if stateful, else one row, and one step where timesteps are not fixed. Training keeps
   these and their gradients on one accelerator, 80 GB at most.
+
+Layers whose config multiplies the size of their input (ZeroPadding1D/2D, UpSampling1D) make
+their output with ``call_output``, which checks the shape of the actual call before allocating.
 """
 from __future__ import annotations
 
 import math
 from typing import Iterator, Tuple
+
+import numpy as np
 
 from .errors import ModelFormatError
 from .layers.base import Layer
@@ -94,3 +99,22 @@ def _output_items(model, fixed_batch: bool) -> Iterator[Item]:
             rows = shape[0] if fixed_batch and shape and shape[0] is not None else 1
             yield (layer, f"an output of shape {tuple(shape)}",
                    rows * _floats(shape[1:]) * FLOAT_BYTES)
+
+
+def call_output(layer: Layer, shape: Tuple[int, ...]):
+    """A zeroed float32 array of ``shape`` for one output of ``layer``'s call, sized from the
+    actual input (which may exceed what check_budget counted for the dimensions the config
+    leaves unknown): refused with the same message as check_budget when it alone is above
+    MAX_CALL_BYTES, and a MemoryError that names the layer and the size when the machine
+    cannot allocate it."""
+    n_bytes = math.prod(shape) * FLOAT_BYTES
+    where = f"layer {layer.name!r} ({layer.keras_class}): an output of shape {tuple(shape)}"
+    if n_bytes > MAX_CALL_BYTES:
+        raise ModelFormatError(
+            f"{where} would take {n_bytes:,} bytes ({_gib(n_bytes)}), above fastlstm's bound "
+            f"of {MAX_CALL_BYTES:,} bytes ({_gib(MAX_CALL_BYTES)}) for the outputs of one call")
+    try:
+        return np.zeros(shape, np.float32)
+    except MemoryError:
+        raise MemoryError(f"{where} takes {n_bytes:,} bytes ({_gib(n_bytes)}), more than "
+                          "could be allocated") from None

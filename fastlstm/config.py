@@ -320,7 +320,9 @@ def _parse_node(node, class_name: str, takes_initial_state: bool, where: str,
 
 def _parse_named_tensors(args, kwargs, tensor_args, where: str) -> NodeSpec:
     """A node of a call with several named tensor arguments: its inputs in ``tensor_args``
-    order, those not passed left out; which ones were passed is recorded in ``options``."""
+    order, those not passed left out; which ones were passed, and how many positionally (the
+    order Keras 3 flattens a call's arguments in: graph.Graph._keras3_order), is recorded in
+    ``options``."""
     if len(args) > len(tensor_args):
         raise ModelFormatError(f"{where}: {len(args)} positional arguments, the call takes "
                                f"{len(tensor_args)} tensors {list(tensor_args)}")
@@ -347,7 +349,7 @@ def _parse_named_tensors(args, kwargs, tensor_args, where: str) -> NodeSpec:
                                    f"{shown(bound[name])}")
         inputs.append(refs[0])
         passed.append(name)
-    return NodeSpec(inputs, options={"tensor_args": passed})
+    return NodeSpec(inputs, options={"tensor_args": passed, "n_positional": len(args)})
 
 
 def call_options(node, option_names: Tuple[str, ...], where: str) -> dict:
@@ -435,7 +437,10 @@ def _with_call_options(layer: dict, nodes_raw, nodes, layer_classes: LayerClasse
         if node.mask is not None:
             raise UnsupportedConfigError(f"{where}: an explicit mask argument is not supported "
                                          "(the masks of the layer's inputs are)")
-        options = dict(call_options(raw, names, where), **node.options)
+        # How a call passed its tensors (positionally or by name) decides only Keras 3's run
+        # order, not what the layer computes.
+        options = dict(call_options(raw, names, where),
+                       **{k: v for k, v in node.options.items() if k != "n_positional"})
         if options not in seen:
             seen.append(options)
     if len(seen) > 1:

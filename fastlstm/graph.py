@@ -58,6 +58,14 @@ class Graph:
         # walk tracks them when the graph has such a layer.
         self.carries_masks = self.explicit_masks and any(
             getattr(l, "reads_keras_masks", False) for l in self.layers.values())
+        self.order_is_keras3 = self.carries_masks and any(
+            getattr(self.layers[key[0]], "clears_keras_masks", False) for key in self.order)
+        if self.order_is_keras3:
+            # Which reader of a tensor still sees its mask depends on whether it runs before
+            # the layer that clears it: run the nodes in Keras 3's own order.
+            self.order = self._keras3_order({
+                key: node.options["n_positional"] for key, node in self.nodes.items()
+                if "n_positional" in node.options})
         self.shapes: Dict[Ref, Shape] = {}
 
     # -- topology ---------------------------------------------------------------------------------
@@ -94,6 +102,62 @@ class Graph:
                     if (ref[0], ref[1]) not in done:
                         stack.append(((ref[0], ref[1]), False))
         return order
+
+    def _keras3_order(self, positional: Optional[Dict[NodeKey, int]] = None) -> List[NodeKey]:
+        """The order Keras 3 runs a Functional model's nodes in (keras/src/ops/function.py):
+        map_graph gives each node a depth (0 for the outputs' nodes, else one more than the
+        deepest node reading it, and no less than an earlier-seen node of the same layer), and
+        _run_through_graph runs the depths from the deepest, each depth's nodes in the order
+        map_graph first touched them (its ``nodes_depths`` dict) while walking _build_map's
+        depth-first post-order (outputs in order, each node's tensors in SymbolicArguments'
+        flattened order: positional arguments, then keyword arguments by sorted name) backwards.
+        ``positional``: how many named tensor arguments (call_tensor_args) a node passed by
+        position (default: all). Called after _topological_order, which refuses cycles and
+        dangling references."""
+        positional = positional or {}
+        parents: Dict[NodeKey, List[NodeKey]] = {}
+        for key in self.order:
+            parents[key] = [(r[0], r[1]) for r in self._keras3_refs(key, positional.get(key))]
+        post_order: List[NodeKey] = []
+        finished = set()
+        for out_ref in self.outputs:
+            stack = [((out_ref[0], out_ref[1]), 0)]
+            while stack:
+                key, i = stack[-1]
+                above = parents.get(key, [])
+                if i < len(above):
+                    stack[-1] = (key, i + 1)
+                    if above[i] not in finished:
+                        stack.append((above[i], 0))
+                    continue
+                stack.pop()
+                if key not in finished:
+                    finished.add(key)
+                    post_order.append(key)
+        depths: Dict[NodeKey, int] = {}          # insertion order is Keras's within a depth
+        layer_depths: Dict[str, int] = {}
+        for key in reversed(post_order):
+            depth = max(depths.setdefault(key, 0), layer_depths.get(key[0], 0))
+            layer_depths[key[0]] = depths[key] = depth
+            for parent in parents.get(key, []):
+                depths[parent] = max(depth + 1, depths.get(parent, 0))
+        by_depth: Dict[int, List[NodeKey]] = {}
+        for key, depth in depths.items():
+            if key in self.nodes:                # InputLayers' nodes hold the inputs
+                by_depth.setdefault(depth, []).append(key)
+        return [key for depth in sorted(by_depth, reverse=True) for key in by_depth[depth]]
+
+    def _keras3_refs(self, key: NodeKey, n_positional: Optional[int]) -> List[Ref]:
+        """A node's tensors in Keras's flattened argument order, its first ``n_positional``
+        named tensor arguments passed by position (None: all)."""
+        node = self.nodes[key]
+        names = node.options.get("tensor_args")
+        if not names or n_positional is None:
+            return node.refs()
+        by_name = dict(zip(names, node.inputs))
+        by_position = [a for a in self.layers[key[0]].call_tensor_args[:n_positional]
+                       if a in by_name]
+        return [by_name[a] for a in by_position + sorted(set(names) - set(by_position))]
 
     def _input_consumers(self, input_name: str) -> List[Layer]:
         ref = (input_name, 0, 0)
@@ -262,8 +326,8 @@ class Graph:
                             self._carried_masks(layer, node, ins, outs, out_masks, carried))
                 if getattr(layer, "clears_keras_masks", False):
                     # Keras 3 MultiHeadAttention.call: backend.set_keras_mask(query, None), and
-                    # so for value and key: later readers of those tensors see no mask (in this
-                    # walk's order, which is Keras's when the attention runs before them).
+                    # so for value and key: later readers of those tensors see no mask (the
+                    # walk runs in Keras 3's order then, see __init__).
                     carried.update((r, None) for r in node.inputs)
             for i, out in enumerate(outs):
                 values[(key[0], key[1], i)] = out

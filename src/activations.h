@@ -30,10 +30,18 @@ static inline float fl_clampf(float x, float lo, float hi) {
  * relu(threshold - x). The plain leaky case (no max_value, threshold 0) is the same value. */
 static inline float fl_relu_general(const float *param, float x) {
     const float slope = param[0], max_value = param[1], threshold = param[2];
-    float pos = threshold == 0.0f ? (x < 0.0f ? 0.0f : x) : (x > threshold ? x : 0.0f);
-    pos = pos > max_value ? max_value : pos;  /* keeps NaN, as relu's max does */
-    const float neg = threshold - x > 0.0f ? threshold - x : 0.0f;
-    return slope == 0.0f ? pos : pos - slope * neg;
+    float pos;
+    if (param[3] != 0.0f)          /* x * cast(x > t): NaN and -inf give NaN (x * 0) */
+        pos = x > threshold ? x : x * 0.0f;
+    else if (threshold != 0.0f)    /* where(x > t, x, 0): NaN gives 0 */
+        pos = x > threshold ? x : 0.0f;
+    else                           /* relu: NaN stays NaN */
+        pos = x < 0.0f ? 0.0f : x;
+    pos = pos > max_value ? max_value : pos;   /* clip_by_value keeps NaN */
+    if (slope == 0.0f) return pos;
+    /* - slope * relu(t - x): relu keeps NaN, so a NaN x is NaN here in both versions. */
+    const float t_minus_x = threshold - x;
+    return pos - slope * (t_minus_x < 0.0f ? 0.0f : t_minus_x);
 }
 
 static inline float fl_activation_scalar(const fl_activation_spec *a, float x) {
@@ -45,7 +53,7 @@ static inline float fl_activation_scalar(const fl_activation_spec *a, float x) {
     case FL_ACT_HARD_SIGMOID_K3: return fl_clampf(x + 3.0f, 0.0f, 6.0f) / 6.0f;
     case FL_ACT_RELU: return x < 0.0f ? 0.0f : x;  /* NaN stays NaN, as in tf.nn.relu */
     case FL_ACT_RELU6: return fl_clampf(x, 0.0f, 6.0f);
-    case FL_ACT_LEAKY_RELU: return x >= 0.0f ? x : a->param[0] * x;
+    case FL_ACT_LEAKY_RELU: return x > 0.0f ? x : a->param[0] * x;   /* tf.nn.leaky_relu */
     case FL_ACT_ELU: return x > 0.0f ? x : a->param[0] * expm1f(x);
     case FL_ACT_SELU:
         return 1.0507009873554804934193349852946f

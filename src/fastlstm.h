@@ -52,7 +52,9 @@ enum fl_activation {
     FL_ACT_SQUAREPLUS,        /* b = 4 */
     FL_ACT_RELU_GENERAL,      /* Keras ReLU(max_value, negative_slope, threshold): param[0]
                                * negative_slope, param[1] max_value (+inf: none), param[2]
-                               * threshold; also ThresholdedReLU(theta) as threshold theta */
+                               * threshold, param[3] 1 where the part above the threshold is
+                               * x * (x > threshold) (tf_keras, ThresholdedReLU), 0 where it
+                               * is where(x > threshold, x, 0) (Keras 3) */
     FL_ACT_FIRST_ROWWISE,
     FL_ACT_SOFTMAX = FL_ACT_FIRST_ROWWISE,
     FL_ACT_LOG_SOFTMAX,
@@ -60,7 +62,7 @@ enum fl_activation {
     FL_ACT_COUNT
 };
 
-#define FL_ACT_PARAMS 3
+#define FL_ACT_PARAMS 4
 
 typedef struct {
     int id;                       /* enum fl_activation */

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import fastlstm
+from fastlstm import _kernels
 from fastlstm.cli import main
 
 FLAVOURS = ["keras2", "keras3"]
@@ -221,3 +222,35 @@ def test_softmax_mask_that_does_not_broadcast_is_refused():
     with pytest.raises(ValueError, match=r"'softmax' \(Softmax\): the mask of shape \(2, 4\) "
                                          r"does not broadcast to the input \(2, 4, 4\)"):
         model.predict(x)
+
+
+@pytest.mark.parametrize("flavour", ["keras2", "keras3"])
+def test_special_values_go_through_each_layer_as_in_keras(flavour):
+    """NaN, +-inf, +-0 and values at the thresholds, each activation layer built from the
+    config Keras wrote, on every ISA: the values Keras computed (NaN where Keras gives NaN)."""
+    from fastlstm.layers.base import LoadContext
+    from fastlstm.layers.registry import build_layer
+
+    case = kf.case(flavour, "activation_layer_specials")
+    with np.load(kf.path(case["files"]["specials"])) as f:
+        recorded = {k: f[k] for k in f.files}
+    x = recorded["x"]
+    ctx = LoadContext((3, 0) if flavour == "keras3" else (2, 21))
+    keys = [k for k in recorded if k != "x" and "__" not in k]
+    assert len(keys) >= 14
+    before = _kernels.get_isa()
+    for isa in _kernels.supported_isas():
+        _kernels.set_isa(isa)
+        try:
+            for key in keys:
+                layer = build_layer({"class_name": str(recorded[key + "__class"]),
+                                     "config": json.loads(str(recorded[key + "__config"]))},
+                                    ctx)
+                layer.build([x.shape])
+                got, expected = layer.call([x])[0], recorded[key]
+                what = f"{flavour} {key} on {isa}"
+                np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=what)
+                # atol: ELU near 0 is expm1 here, exp(x) - 1 in TensorFlow (which rounds -1e-8 to 0).
+                np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-7, err_msg=what)
+        finally:
+            _kernels.set_isa(before)

@@ -253,3 +253,144 @@ def test_tf_keras_causal_config_key_is_use_causal_mask():
     del layer["config"]["causal"]
     with pytest.raises(AssertionError, match="values differ from Keras"):
         kf.replay(loaded(), case)
+
+
+# -- Keras 3's run order and the masks MultiHeadAttention clears -----------------------------
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("case_name,first,then", [
+    # Two MHAs on the same masked tensors, both outputs (depth 0): Keras 3 runs the one
+    # map_graph touched first walking its post-order backwards, the second.
+    ("mha_two_readers_masked", "multi_head_attention_1", "multi_head_attention"),
+    # The MHA under a Dense is one deeper than the Attention listed before it: it runs first.
+    ("mha_clears_before_attention", "multi_head_attention", "attention"),
+])
+def test_masks_cleared_in_keras3_run_order(flavour, case_name, first, then):
+    """Which reader of a masked tensor sees its mask depends on whether it runs before the
+    Keras 3 MultiHeadAttention that clears it: Keras's recorded outputs (each format)."""
+    case = kf.case(flavour, case_name)
+    for fmt in ("keras", "json", "h5"):
+        model = kf.load(case, fmt)
+        kf.replay(model, case, label=fmt)
+    if flavour == "keras3":
+        names = [key[0] for key in model.graph.order]
+        assert names.index(first) < names.index(then)
+
+
+def test_keras3_cleared_mask_reader_equals_the_unmasked_layer():
+    """In mha_two_readers_masked the first MHA runs after the second cleared the masks: its
+    output is the same layer's on the embeddings without masks (the equivalence Keras's
+    recording shows), and differs from the masked call."""
+    case = kf.case("keras3", "mha_two_readers_masked")
+    model = kf.load(case, "keras")
+    ids = [kf.data(case)["call0_in0"], kf.data(case)["call0_in1"]]
+    outs = model.predict(ids)
+    embedded = [model.layers[n].call([x])[0] for n, x in zip(("embedding", "embedding_1"), ids)]
+    masks = [x != 0 for x in ids]
+    mha = model.layers["multi_head_attention"]
+    (unmasked,), _ = mha.run_node(embedded, None, [None, None], 1)
+    (masked,), _ = mha.run_node(embedded, None, masks, 1)
+    np.testing.assert_allclose(outs[0], unmasked, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(outs[0], masked, atol=1e-3)
+
+
+@pytest.mark.parametrize("name,first", [("mha_third_reader_positional", "multi_head_attention"),
+                                         ("mha_third_reader_keyword", "attention")])
+def test_keras3_runs_a_call_by_keyword_in_its_flattened_order(name, first):
+    """The same graph with the third MHA called positionally or by keyword: Keras 3 flattens
+    keyword tensors by sorted name (key, query, value), so the Attention runs before the first
+    MHA clears the Embedding's mask only in the keyword model; both replay Keras's outputs."""
+    case = kf.case("keras3", name)
+    model = kf.load(case, "keras")
+    order = [key[0] for key in model.graph.order]
+    assert order.index(first) < order.index({"attention": "multi_head_attention",
+                                             "multi_head_attention": "attention"}[first])
+    kf.replay(model, case, label=name)
+
+
+# -- shapes only known at run time -----------------------------------------------------------
+
+@pytest.mark.parametrize("keras_major", [2, 3])
+@pytest.mark.parametrize("class_name", ["Attention", "AdditiveAttention", "MultiHeadAttention"])
+def test_value_and_key_of_other_timesteps_at_run_time(keras_major, class_name):
+    """Timesteps unknown at build time: a key of 7 steps for a value of 6 is a ValueError
+    naming the layer and the shapes, not numpy's matmul error."""
+    rng = np.random.default_rng(6)
+    shapes = [(None, None, 4)] * 3
+    if class_name == "MultiHeadAttention":
+        layer = _layer(class_name, keras_major, shapes, _mha_weights(rng, 4, 2, 3, 4),
+                       options={"tensor_args": ["query", "value", "key"]}, num_heads=2,
+                       key_dim=3)
+    else:
+        weights = [rng.uniform(-1, 1, 4)] if class_name == "AdditiveAttention" else []
+        layer = _layer(class_name, keras_major, shapes, weights)
+    q, v, k = (rng.uniform(-1, 1, (2, t, 4)).astype(np.float32) for t in (5, 6, 7))
+    with pytest.raises(ValueError, match=rf"layer '{class_name.lower()}' \({class_name}\) "
+                                         r"expects the value's timesteps equal to the key's; "
+                                         r"got query \(2, 5, 4\), value \(2, 6, 4\), key "
+                                         r"\(2, 7, 4\)"):
+        layer.run_node([q, v, k], None, [None, None, None], 1)
+
+
+@pytest.mark.parametrize("keras_major", [2, 3])
+def test_attention_query_and_key_features_at_run_time(keras_major):
+    layer = _layer("Attention", keras_major, [(None, None, None)] * 2)
+    q = np.ones((1, 3, 4), np.float32)
+    v = np.ones((1, 5, 2), np.float32)
+    with pytest.raises(ValueError, match=r"'attention' \(Attention\) expects the query's "
+                                         r"features equal to the key's; got query \(1, 3, 4\)"):
+        layer.call([q, v])
+
+
+def test_mha_attention_mask_of_the_wrong_shape_at_run_time():
+    rng = np.random.default_rng(7)
+    layer = _layer("MultiHeadAttention", 3, [(None, None, 4), (None, None, 4), (None, None, None)],
+                   _mha_weights(rng, 4, 2, 3, 4),
+                   options={"tensor_args": ["query", "value", "attention_mask"]}, num_heads=2,
+                   key_dim=3)
+    q = np.ones((2, 3, 4), np.float32)
+    v = np.ones((2, 5, 4), np.float32)
+    with pytest.raises(ValueError, match=r"attention_mask must be of shape \(2, 3, 5\) \(or 1 "
+                                         r"on any axis\), got \(2, 3, 4\)"):
+        layer.call([q, v, np.ones((2, 3, 4), np.float32)])
+
+
+@pytest.mark.parametrize("keras_major", [2, 3])
+def test_dot_summed_axes_of_other_sizes_at_run_time(keras_major):
+    layer = _layer("Dot", keras_major, [(None, None, None)] * 2, axes=2)
+    x = np.ones((1, 5, 4), np.float32)
+    y = np.ones((1, 5, 3), np.float32)
+    with pytest.raises(ValueError, match=r"'dot' \(Dot\): axis 2 of the first input and axis 2 "
+                                         r"of the second, and their batch sizes, must agree; got "
+                                         r"shapes \(1, 5, 4\) and \(1, 5, 3\)"):
+        layer.call([x, y])
+    with pytest.raises(ValueError, match=r"got shapes \(2, 5, 4\) and \(1, 5, 4\)"):
+        layer.call([np.ones((2, 5, 4), np.float32), np.ones((1, 5, 4), np.float32)])
+
+
+# -- one masked softmax ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("keras_major,robust", [(2, False), (2, True), (3, False)])
+def test_mha_scores_are_its_softmax_layer_on_the_masked_logits(keras_major, robust):
+    """MultiHeadAttention's _masked_softmax is its Softmax layer (both Kerases): the returned
+    scores equal fastlstm's Softmax layer on the scaled logits with the same mask, fully
+    masked query rows included."""
+    rng = np.random.default_rng(8)
+    weights = _mha_weights(rng, 4, 2, 3, 4)
+    options = {"tensor_args": ["query", "value"], "return_attention_scores": True}
+    config = {"softmax_robust_masking": True} if robust else {}
+    layer = _layer("MultiHeadAttention", keras_major, [(2, 3, 4), (2, 5, 4)], weights,
+                   options=options, num_heads=2, key_dim=3, **config)
+    q = rng.uniform(-1, 1, (2, 3, 4)).astype(np.float32)
+    v = rng.uniform(-1, 1, (2, 5, 4)).astype(np.float32)
+    q_mask = np.array([[1, 1, 0], [1, 1, 1]], bool)
+    v_mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    (_, scores), _ = layer.run_node([q, v], None, [q_mask, v_mask], 1)
+    qh = np.einsum("btd,dnh->bnth", q, weights[0]) + weights[1][None, :, None, :]
+    kh = np.einsum("bsd,dnh->bnsh", v, weights[2]) + weights[3][None, :, None, :]
+    logits = np.matmul(qh * np.float32(1 / np.sqrt(3)), np.swapaxes(kh, -1, -2))
+    softmax_config = {"axis": -1, "robust_masking": True} if robust else {"axis": -1}
+    softmax = _layer("Softmax", keras_major, [logits.shape], **softmax_config)
+    allowed = (q_mask[:, :, None] & v_mask[:, None, :])[:, None]
+    (expected,) = softmax.call([logits], mask=allowed)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)

@@ -4,17 +4,21 @@ show. Bad configs are Keras-written fixture configs (tests/fixtures/cases_conv2d
 entry changed; expected values are Keras's recordings."""
 import copy
 import json
+import tracemalloc
 
+import keras_fixtures as kf
 import numpy as np
 import pytest
 
 import fastlstm
-import keras_fixtures as kf
+from fastlstm import budget
+from fastlstm.layers import conv_ops, pooling
 
 FLAVOURS = ["keras2", "keras3"]
 CONV2D_CLASSES = {
-    "Conv2D", "MaxPooling2D", "AveragePooling2D", "MaxPooling3D", "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "UpSampling1D"}
+    "Conv2D", "MaxPooling2D", "AveragePooling2D", "MaxPooling3D", "AveragePooling3D",
+    "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding1D", "ZeroPadding2D",
+    "Cropping1D", "UpSampling1D"}
 
 
 def config_of(flavour, name):
@@ -43,7 +47,7 @@ def build_with_input(flavour, case_name, shape):
 
 
 CASES = ["conv2d_spectrogram", "conv2d_options", "conv2d_channels_first", "maxpool3d_frames",
-         "padding1d_around_conv", "zeropadding2d_frames", "padding1d_mask_dropped"]
+         "avgpool3d_frames", "padding1d_around_conv", "zeropadding2d_frames", "padding1d_mask_dropped"]
 
 
 def test_fixtures_cover_every_layer_in_both_flavours():
@@ -278,3 +282,108 @@ def test_empty_batches_keep_their_shapes():
     model = kf.load(kf.case("keras3", "maxpool3d_frames"), "keras")
     pooled = model.layers["max_pooling3d_2"].call([np.zeros((0, 4, 6, 6, 2), np.float32)])[0]
     assert pooled.shape == (0, 4, 3, 5, 1)
+
+
+# -- what a call allocates ---------------------------------------------------------------------
+
+def _peak_bytes(fn, *args):
+    """fn(*args) and the peak of the memory traced while it ran (numpy reports its arrays to
+    tracemalloc)."""
+    tracemalloc.start()
+    try:
+        result = fn(*args)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("name", ["conv2d_spectrogram", "conv2d_options",
+                                  "conv2d_channels_first"])
+def test_a_small_column_budget_gives_the_same_outputs(flavour, name, monkeypatch):
+    """Columns made a few output positions at a time (conv_ops._chunking cuts within a row,
+    down to single positions) give the outputs of the whole-batch product, grouped and
+    dilated convolutions included, and Keras's recordings. Equal to float32 rounding, not bit
+    for bit: BLAS sums a product's rows in an order that depends on how many rows it has."""
+    case = kf.case(flavour, name)
+    model = kf.load(case, "h5")
+    d = kf.data(case)
+    inputs = [d[op["inputs"][0]] for op in case["protocol"] if op["op"] == "predict"]
+    whole = [model.predict(x) for x in inputs]
+    for budget_floats in (1, 37, 500):
+        monkeypatch.setattr(conv_ops, "COLUMN_BUDGET", budget_floats)
+        for x, expected in zip(inputs, whole):
+            got = model.predict(x)
+            for g, e in zip(got if isinstance(got, list) else [got],
+                            expected if isinstance(expected, list) else [expected]):
+                np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-6)
+        assert kf.replay(model, case, d) == len(inputs)
+
+
+@pytest.mark.parametrize("shape, kernel, strides, dilations, groups", [
+    ((1, 40, 40, 2), (9, 9, 2, 3), (1, 1), (1, 1), 1),
+    ((2, 60, 40, 4), (5, 4, 2, 6), (2, 1), (1, 1), 2),
+    ((1, 20, 16, 12, 2), (3, 3, 3, 2, 2), (1, 1, 1), (2, 1, 1), 1),
+    ((1, 3000, 2), (64, 2, 2), (1,), (1,), 1),
+])
+def test_the_im2col_columns_stay_within_the_column_budget(shape, kernel, strides, dilations,
+                                                          groups, monkeypatch):
+    """One row whose columns are many times COLUMN_BUDGET (a large kernel over a large image)
+    is correlated a block of output positions at a time: the memory a call takes stays near the
+    budget, not the row's columns, and the result is the one the default budget gives."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(kernel).astype(np.float32)
+    expected = conv_ops.correlate(x, w, strides, dilations, groups)
+    n_taps = int(np.prod(kernel[:-2]))
+    row_columns = expected[0].size // kernel[-1] * n_taps * shape[-1] * 4
+    monkeypatch.setattr(conv_ops, "COLUMN_BUDGET", 1 << 10)
+    got, peak = _peak_bytes(conv_ops.correlate, x, w, strides, dilations, groups)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert row_columns > 50 * (1 << 12)
+    assert peak < 4 * (1 << 12) + 2 * expected.nbytes + 2 * w.nbytes, (peak, row_columns)
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("mode", ["max", "sum"])
+def test_pooling_a_window_far_larger_than_the_input_allocates_only_the_output(padding, mode):
+    """MaxPooling1D(pool_size=65536, strides=1) over 3000 steps: each window is reduced over its
+    in-bounds steps without a (outputs x window) gather; same padding still divides an average
+    by the in-bounds count, and every same-padded window of a stride-1 pool as large as this
+    covers the whole input: its max and sum are the global ones."""
+    x = np.random.default_rng(1).standard_normal((2, 3000, 3)).astype(np.float32)
+    window = 65536 if padding == "same" else 2999
+    (y, count), peak = _peak_bytes(pooling.pool_axis, x, 1, window, 1, padding, mode)
+    assert peak < 4 * x.nbytes
+    whole = x.max(axis=1) if mode == "max" else x.sum(axis=1, dtype=np.float64)
+    if padding == "same":
+        assert y.shape == x.shape and (count == 3000).all()
+        np.testing.assert_allclose(y, np.broadcast_to(whole[:, None], y.shape), rtol=1e-5)
+    else:
+        assert y.shape == (2, 2, 3) and (count == 2999).all()
+        part = x[:, :2999].max(axis=1) if mode == "max" else x[:, :2999].sum(axis=1)
+        np.testing.assert_allclose(y[:, 0], part, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("case_name, layer_name, changes, shape, pattern", [
+    # 2**18 steps of 4 features repeated 65536 times: 2**38 bytes.
+    ("padding1d_around_conv", "up_sampling1d", {"size": 65536}, (1, 1 << 18, 4),
+     r"'up_sampling1d' \(UpSampling1D\): an output of shape \(1, 17179869184, 4\)"),
+    # 2**17 rows of one step, each padded to 131073 steps.
+    ("padding1d_around_conv", "zero_padding1d", {"padding": [65536, 65536]}, (1 << 17, 1, 3),
+     r"'zero_padding1d' \(ZeroPadding1D\): an output of shape \(131072, 131073, 3\)"),
+    ("zeropadding2d_frames", "zero_padding2d", {"padding": [[65536, 65536], [0, 0]]},
+     (1 << 14, 5, 4, 2),
+     r"'zero_padding2d' \(ZeroPadding2D\): an output of shape \(16384, 131077, 4, 2\)"),
+])
+def test_an_output_the_call_makes_too_large_is_refused_before_it_is_allocated(
+        flavour, case_name, layer_name, changes, shape, pattern):
+    """The config fixes no batch (and padding1d_around_conv no steps), so check_budget counts
+    one row (one step) and loads the model; the call's own input makes the layer's output
+    larger than the bound, refused with the budget's message instead of a MemoryError."""
+    layer = build_changed(flavour, case_name, layer_name, **changes).layers[layer_name]
+    with pytest.raises(fastlstm.ModelFormatError,
+                       match=pattern + r" would take [\d,]+ bytes \(.* GiB\), above fastlstm's "
+                             rf"bound of {budget.MAX_CALL_BYTES:,} bytes"):
+        layer.call([np.zeros(shape, np.float32)])

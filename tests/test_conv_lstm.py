@@ -4,11 +4,12 @@ Keras's recordings (fixtures/cases_conv_lstm.py)."""
 import copy
 import json
 
+import keras_fixtures as kf
 import numpy as np
 import pytest
 
 import fastlstm
-import keras_fixtures as kf
+from fastlstm.layers import conv_ops
 
 FLAVOURS = ["keras2", "keras3"]
 CONV_LSTM_CLASSES = {"ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
@@ -57,16 +58,20 @@ def test_fixtures_cover_every_conv_lstm_class_in_both_flavours():
 @pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize("changes,error,pattern", [
     ({"kernel_size": [3]}, fastlstm.ModelFormatError,
-     (r"'conv_lstm2d' \(ConvLSTM2D\): kernel_size must be an integer or a list of 2 integers, "
+     (r"'conv_lstm2d' \(ConvLSTM2D\): kernel_size must be an integer or 2 integers, "
       r"got \[3\]")),
     ({"kernel_size": [3, 3, 3]}, fastlstm.ModelFormatError,
-     r"kernel_size must be an integer or a list of 2 integers, got \[3, 3, 3\]"),
+     r"kernel_size must be an integer or 2 integers, got \[3, 3, 3\]"),
     ({"kernel_size": [3, 0]}, fastlstm.ModelFormatError, r"kernel_size=0 is outside"),
     ({"kernel_size": [3, 10 ** 9]}, fastlstm.ModelFormatError,
      r"kernel_size=1000000000 is outside"),
     ({"strides": [2, 1], "dilation_rate": [1, 2]}, fastlstm.ModelFormatError,
      r"strides=\(2, 1\) with dilation_rate=\(1, 2\); Keras allows only one of them above 1"),
     ({"strides": [0, 1]}, fastlstm.ModelFormatError, r"strides=0 is outside"),
+    # The taps bound Conv2D has (layer_args.conv_window): every output position gathers them.
+    ({"kernel_size": [300, 300]}, fastlstm.ModelFormatError,
+     (r"'conv_lstm2d' \(ConvLSTM2D\): kernel_size=\(300, 300\) has 90000 taps, above "
+      r"fastlstm's bound of 65536")),
     ({"padding": "causal"}, fastlstm.UnsupportedConfigError,
      r"'conv_lstm2d' \(ConvLSTM2D\): padding must be one of \['valid', 'same'\], got 'causal'"),
     ({"filters": 10 ** 9}, fastlstm.ModelFormatError, r"filters=1000000000 is outside"),
@@ -328,3 +333,15 @@ def test_a_mask_per_position_is_refused_as_keras_refuses_it():
                                          r"shape \(1, 4, 6, 6\) for an input of shape "
                                          r"\(1, 4, 6, 6, 2\)"):
         model.predict(np.ones((1, 4, 6, 6, 2), np.float32))
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("name", ["conv_lstm2d_stack", "conv_lstm1d_options", "conv_lstm3d",
+                                  "conv_lstm_channels_first"])
+def test_a_small_column_budget_reproduces_keras(flavour, name, monkeypatch):
+    """The input and recurrent convolutions made a few output positions at a time
+    (conv_ops.COLUMN_BUDGET far below one row's columns), the recurrent state padded in one
+    buffer per call, give Keras's recordings."""
+    case = kf.case(flavour, name)
+    monkeypatch.setattr(conv_ops, "COLUMN_BUDGET", 7)
+    assert kf.replay(kf.load(case, "h5"), case) >= 1

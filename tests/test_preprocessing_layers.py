@@ -214,6 +214,27 @@ def test_rescaling_bad_configs(flavour, changes, drop, pattern):
         build_changed(flavour, "rescaling_chain", "rescaling", drop=drop, **changes)
 
 
+@pytest.mark.parametrize("keras_major", [2, 3])
+def test_rescaling_array_onto_features_unknown_until_run_time(keras_major):
+    """An input declared (None, None, None) passes the build-time check; a scale of 2 values
+    on 3 features is a ValueError naming the layer and both shapes at call time."""
+    from fastlstm.layers.base import LoadContext
+    from fastlstm.layers.registry import build_layer
+
+    for key, config, shape in (("scale", {"scale": [1.0, 2.0]}, r"\(2,\)"),
+                               ("offset", {"scale": 2.0, "offset": [[1.0, 2.0]]}, r"\(1, 2\)")):
+        layer = build_layer({"class_name": "Rescaling", "config": dict(config, name="resc")},
+                            LoadContext((keras_major, 0)))
+        layer.build([(None, None, None)])
+        pattern = (rf"layer 'resc' \(Rescaling\): {key} of shape {shape} does not broadcast "
+                   r"onto the input of shape \(1, 4, 3\) \(each of its axes, from the last, "
+                   r"must be 1 or the input's\)")
+        with pytest.raises(ValueError, match=pattern):
+            layer.call([np.zeros((1, 4, 3), np.float32)])
+        (out,) = layer.call([np.ones((1, 4, 2), np.float32)])
+        assert out.shape == (1, 4, 2)
+
+
 def test_rescaling_arrays_from_keras3_configs():
     config = config_of("keras3", "rescaling_arrays")
     scales = [l["config"]["scale"] for l in config["config"]["layers"]

@@ -39,7 +39,7 @@ from .padding import Cropping1D, ZeroPadding1D, ZeroPadding2D
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .permute import Permute
 from .pooling import AveragePooling1D, MaxPooling1D
-from .pooling2d import AveragePooling2D, MaxPooling2D, MaxPooling3D
+from .pooling2d import AveragePooling2D, AveragePooling3D, MaxPooling2D, MaxPooling3D
 from .prelu import PReLU
 from .repeat_vector import RepeatVector
 from .reshape import Reshape
@@ -62,8 +62,9 @@ register_layers((Attention, AdditiveAttention, ConvertToTensor, Dot, MultiHeadAt
 register_layers((ConvLSTM1D, ConvLSTM2D, ConvLSTM3D))
 register_layers((LeakyReLU, ELU, ReLU, ThresholdedReLU, PReLU, Softmax))
 register_layers((
-    Conv2D, MaxPooling2D, AveragePooling2D, MaxPooling3D, GlobalAveragePooling2D,
-    GlobalMaxPooling2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, UpSampling1D))
+    Conv2D, MaxPooling2D, AveragePooling2D, MaxPooling3D, AveragePooling3D,
+    GlobalAveragePooling2D, GlobalMaxPooling2D, ZeroPadding1D, ZeroPadding2D, Cropping1D,
+    UpSampling1D))
 
 # Keras class names that refer to code, not data: never supported, whatever else is added.
 CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")

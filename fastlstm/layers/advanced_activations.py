@@ -66,8 +66,8 @@ class ScalarActivationLayer(Layer):
 
 
 class LeakyReLU(ScalarActivationLayer):
-    """x if x >= 0 else slope * x. Keras 2: ``alpha`` (default 0.3, any number: tf_keras checks
-    only None). Keras 3: ``negative_slope`` (default 0.3, >= 0), which the legacy ``alpha``
+    """x if x > 0 else slope * x. Keras 2: ``alpha`` (default 0.3, any number: tf_keras checks
+    only None; 0 is backend.relu's plain relu, so -inf gives 0, not 0 * -inf). Keras 3: ``negative_slope`` (default 0.3, >= 0), which the legacy ``alpha``
     overrides when given (keras/src/layers/activations/leaky_relu.py pops it)."""
 
     keras_class = "LeakyReLU"
@@ -75,7 +75,8 @@ class LeakyReLU(ScalarActivationLayer):
     def c_activation(self):
         if self.ctx.keras_major < 3:
             self.refuse_key("negative_slope", "alpha")
-            return activations.leaky_relu(self.number("alpha", 0.3))
+            alpha = self.number("alpha", 0.3)
+            return activations.relu() if alpha == 0.0 else activations.leaky_relu(alpha)
         key = "alpha" if "alpha" in self.config else "negative_slope"
         return activations.leaky_relu(self.number(key, 0.3, non_negative=True))
 
@@ -103,7 +104,8 @@ class ReLU(ScalarActivationLayer):
             max_value = self.number("max_value", None, non_negative=True, finite=False,
                                     value=max_value)
         return activations.relu(self.number("negative_slope", 0.0, non_negative=True),
-                                max_value, self.number("threshold", 0.0, non_negative=True))
+                                max_value, self.number("threshold", 0.0, non_negative=True),
+                                multiply=self.ctx.keras_major < 3)
 
 
 class ThresholdedReLU(ScalarActivationLayer):
@@ -113,4 +115,6 @@ class ThresholdedReLU(ScalarActivationLayer):
     keras_class = "ThresholdedReLU"
 
     def c_activation(self):
-        return activations.relu(threshold=self.number("theta", 1.0, non_negative=True))
+        # tf_keras thresholded_relu.py: inputs * cast(greater(inputs, theta)), for theta 0 too.
+        return activations.relu(threshold=self.number("theta", 1.0, non_negative=True),
+                                multiply=True, always_general=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..activations import apply_activation
 from ..config import CALL_OPTIONS_KEY
 from ..errors import ModelFormatError, UnsupportedConfigError
 from ..limits import checked_float
@@ -37,12 +38,6 @@ from .base import Layer
 MASKED_SCORE_BIAS = np.float32(1e9)
 # The dtypes a convert_to_tensor op node may name (a mask's bool, or a cast).
 CONVERT_DTYPES = {"bool": np.bool_, "float32": np.float32, "int32": np.int32}
-
-
-def softmax_last(x: np.ndarray) -> np.ndarray:
-    """tf.nn.softmax over the last axis, in float32: exp(x - max) / sum."""
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def causal_mask(t_query: int, t_key: int) -> np.ndarray:
@@ -73,6 +68,26 @@ def merged_dim(layer: Layer, dims, what: str):
         raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}): {what} differ "
                                f"between its inputs: {list(dims)}")
     return known.pop() if known else None
+
+
+def check_run_shapes(layer: Layer, query, value, key) -> None:
+    """The arrays' sizes that build time may have left unknown: one batch size, the value's
+    and key's timesteps equal, the query's and key's features equal (compute_output_shapes
+    checks the known ones)."""
+    if not (query.ndim == value.ndim == key.ndim == 3):
+        raise ValueError(f"layer {layer.name!r} ({layer.keras_class}) expects query, value and "
+                         f"key of rank 3, got shapes {query.shape}, {value.shape}, {key.shape}")
+    problems = []
+    if len({query.shape[0], value.shape[0], key.shape[0]}) > 1:
+        problems.append("one batch size")
+    if value.shape[1] != key.shape[1]:
+        problems.append("the value's timesteps equal to the key's")
+    if layer.keras_class != "MultiHeadAttention" and query.shape[2] != key.shape[2]:
+        problems.append("the query's features equal to the key's")
+    if problems:
+        raise ValueError(f"layer {layer.name!r} ({layer.keras_class}) expects "
+                         f"{' and '.join(problems)}; got query {query.shape}, value "
+                         f"{value.shape}, key {key.shape}")
 
 
 class Attention(Layer):
@@ -164,6 +179,7 @@ class Attention(Layer):
         q, v = (np.asarray(x, dtype=np.float32) for x in inputs[:2])
         k = np.asarray(inputs[2], dtype=np.float32) if len(inputs) > 2 else v
         q_mask, v_mask = (masks[0], masks[1]) if masks else (None, None)
+        check_run_shapes(self, q, v, k)
         scores = self._scores(q, k).astype(np.float32, copy=False)
         allowed = None if v_mask is None else np.asarray(v_mask, bool)[:, None, :]
         if self.causal:
@@ -171,7 +187,7 @@ class Attention(Layer):
             allowed = tri if allowed is None else allowed & tri
         if allowed is not None:
             scores = np.where(allowed, scores, scores - MASKED_SCORE_BIAS)
-        weights = softmax_last(scores)
+        weights = apply_activation("softmax", scores, self.ctx.keras_major)
         out = np.matmul(weights, v)
         if q_mask is not None:
             out = np.where(np.asarray(q_mask, bool)[:, :, None], out, np.float32(0))

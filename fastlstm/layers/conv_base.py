@@ -11,8 +11,6 @@ refused by both base_conv.py.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..activations import (
@@ -25,13 +23,9 @@ from ..errors import ModelFormatError, UnsupportedConfigError
 from . import layer_args
 from .base import Layer, config_int
 from .conv_ops import conv_output_length, correlate, keras3_bias_on_last_axis, pad_input
+from .layer_args import shown_tuple as _shown
 
 MAX_FILTERS = 1 << 20
-
-
-def _shown(values: tuple):
-    """A per-axis tuple as the config of a layer of that rank writes it: one int for 1-D."""
-    return values[0] if len(values) == 1 else values
 
 
 class ConvND(Layer):
@@ -44,9 +38,8 @@ class ConvND(Layer):
     def __init__(self, config, ctx):
         super().__init__(config, ctx)
         self.filters = config_int(config, "filters", self.name, maximum=MAX_FILTERS)
-        self.kernel_size = layer_args.int_tuple(self, "kernel_size", self.rank)
-        self.strides = layer_args.int_tuple(self, "strides", self.rank, 1)
-        self.dilation_rate = layer_args.int_tuple(self, "dilation_rate", self.rank, 1)
+        self.kernel_size, self.strides, self.dilation_rate = layer_args.conv_window(self,
+                                                                                    self.rank)
         self.groups = config_int({"groups": config.get("groups") or 1}, "groups", self.name,
                                  maximum=self.filters)
         self.padding = layer_args.padding(self, self.paddings)
@@ -59,25 +52,12 @@ class ConvND(Layer):
         if self.filters % self.groups:
             raise ModelFormatError(f"{where}: filters={self.filters} is not divisible by "
                                    f"groups={self.groups}")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ModelFormatError(f"{where}: strides={_shown(self.strides)} with dilation_rate="
-                                   f"{_shown(self.dilation_rate)}; Keras allows only one of them "
-                                   "above 1")
-        if math.prod(self.kernel_size) > layer_args.MAX_WINDOW:
-            # Each output position gathers every tap (conv_ops.correlate's im2col rows).
-            raise ModelFormatError(f"{where}: kernel_size={self.kernel_size} has "
-                                   f"{math.prod(self.kernel_size)} taps, above fastlstm's bound "
-                                   f"of {layer_args.MAX_WINDOW}")
         if config.get("lora_rank"):
             raise UnsupportedConfigError(f"{where}: lora_rank is not supported (merge the LoRA "
                                          "weights before saving)")
         self.n_channels = None
         self.kernel = self.bias = None
         self.bias_on_last_axis = False
-
-    def _spatial_axes(self):
-        first = 2 if self.data_format == "channels_first" else 1
-        return tuple(range(first, first + self.rank))
 
     def compute_output_shapes(self, input_shapes):
         shape = layer_args.input_nd(self, input_shapes, self.rank)
@@ -91,7 +71,7 @@ class ConvND(Layer):
             raise ModelFormatError(f"{where}: {n_channels} input channels are not divisible by "
                                    f"groups={self.groups}")
         self.n_channels = int(n_channels)
-        spatial = [shape[a] for a in self._spatial_axes()]
+        spatial = [shape[a] for a in layer_args.spatial_axes(self.data_format, self.rank)]
         out = [conv_output_length(n, k, self.padding, s, d) for n, k, s, d in
                zip(spatial, self.kernel_size, self.strides, self.dilation_rate)]
         if any(n is not None and n <= 0 for n in out):

@@ -28,33 +28,19 @@ import numpy as np
 
 from ..activations import (
     SHAPE_CHANGING,
-    c_activation,
     activation_name,
     apply_activation,
+    c_activation,
 )
 from ..errors import ModelFormatError, UnsupportedConfigError
 from . import layer_args
 from .base import Layer, config_int
-from .conv_ops import conv_output_length, correlate, pad_input
+from .conv_ops import conv_output_length, correlate, pad_amounts, pad_input
 
 MAX_FILTERS = 1 << 15
 # Activations that act along the last axis, which is the channels axis only in channels_last:
 # Keras applies them to its channels_first tensor along the last spatial axis.
 AXIS_ACTIVATIONS = {"softmax", "log_softmax", "sparsemax"}
-
-
-def int_tuple(layer: Layer, key: str, rank: int, default) -> Tuple[int, ...]:
-    """An int or a list of ``rank`` ints, as Keras reads kernel_size, strides and dilation_rate
-    (keras/src/utils/argument_validation.py standardize_tuple, tf_keras utils/conv_utils.py
-    normalize_tuple)."""
-    value = layer.config.get(key, default)
-    items = list(value) if isinstance(value, (list, tuple)) else [value] * rank
-    if len(items) != rank:
-        raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}): {key} must be an "
-                               f"integer or a list of {rank} integer{'s' * (rank > 1)}, got "
-                               f"{value!r}")
-    return tuple(config_int({key: v}, key, layer.name, minimum=1,
-                            maximum=layer_args.MAX_WINDOW) for v in items)
 
 
 class ConvLSTM(Layer):
@@ -71,18 +57,10 @@ class ConvLSTM(Layer):
         super().__init__(config, ctx)
         rank, kind = self.rank, self.keras_class
         self.filters = config_int(config, "filters", self.name, maximum=MAX_FILTERS)
-        self.kernel_size = int_tuple(self, "kernel_size", rank, None)
-        self.strides = int_tuple(self, "strides", rank, 1)
-        self.dilation_rate = int_tuple(self, "dilation_rate", rank, 1)
+        self.kernel_size, self.strides, self.dilation_rate = layer_args.conv_window(self, rank)
         # Both versions refuse "causal" (standardize_padding / conv backend).
         self.padding = layer_args.padding(self, ("valid", "same"))
         self.data_format = layer_args.data_format(self)
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            # keras/src/layers/rnn/conv_lstm.py ConvLSTMCell.__init__; tf_keras fails in the
-            # convolution.
-            raise ModelFormatError(f"layer {self.name!r} ({kind}): strides={self.strides} with "
-                                   f"dilation_rate={self.dilation_rate}; Keras allows only one "
-                                   "of them above 1")
         self.use_bias = bool(config.get("use_bias", True))
         self.return_sequences = bool(config.get("return_sequences", False))
         self.return_state = bool(config.get("return_state", False))
@@ -243,10 +221,21 @@ class ConvLSTM(Layer):
             z += self.bias
         return z.reshape((n_batch, n_steps) + z.shape[1:])
 
-    def _recurrent_gates(self, h):
+    def _padded_state(self, h):
+        """A zero buffer for h padded as the recurrent convolution's "same" padding asks, made
+        once per call, and the view of its interior each step's h is written into."""
+        pads = [pad_amounts(n, k, "same", 1) for n, k in zip(h.shape[1:-1], self.kernel_size)]
+        buffer = np.zeros((h.shape[0],) + tuple(n + a + b for n, (a, b) in
+                                                zip(h.shape[1:-1], pads)) + h.shape[-1:],
+                          np.float32)
+        interior = (slice(None),) + tuple(slice(a, a + n) for n, (a, _) in
+                                          zip(h.shape[1:-1], pads))
+        return buffer, buffer[interior]
+
+    def _recurrent_gates(self, padded, interior, h):
+        np.copyto(interior, h)
         ones = (1,) * self.rank
-        return correlate(pad_input(h, self.kernel_size, "same", ones, ones),
-                         self.recurrent_kernel, ones, ones)
+        return correlate(padded, self.recurrent_kernel, ones, ones)
 
     def call(self, inputs, initial_state=None, n_threads=1, states=None, mask=None):
         """states: the model's state binding (states.Binding) holding this layer's [h, c]
@@ -296,8 +285,9 @@ class ConvLSTM(Layer):
                     f"{inputs[0].shape}")
             mask = np.asarray(mask, bool).reshape((n_batch, n_steps) + (1,) * (self.rank + 1))
         rec = self.recurrent_activation
+        padded, interior = self._padded_state(h)
         for i, t in enumerate(order):
-            z = z_in[:, t] + self._recurrent_gates(h)
+            z = z_in[:, t] + self._recurrent_gates(padded, interior, h)
             gate_i = self._activate(rec, z[..., :f])
             gate_f = self._activate(rec, z[..., f:2 * f])
             new_c = gate_f * c + gate_i * self._activate(self.activation, z[..., 2 * f:3 * f])

@@ -9,6 +9,7 @@ at a time so that the column buffer stays small however large the input is.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -72,10 +73,10 @@ def correlate(x, kernel, strides: Sequence[int], dilations: Sequence[int], group
     # (groups, taps * channels per group, filters per group), rows in the kernel's tap order.
     w = kernel.reshape(n_taps, n_cg, groups, n_fg).transpose(2, 0, 1, 3)
     w = w.reshape(groups, n_taps * n_cg, n_fg)
-    n_out = int(np.prod(out))
-    y = np.empty((n_batch, n_out, n_filters), np.float32)
-    if n_batch == 0 or n_out == 0:
-        return y.reshape((n_batch,) + out + (n_filters,))
+    lead = (n_batch,) + out          # the output positions
+    y = np.empty(lead + (n_filters,), np.float32)
+    if 0 in lead:
+        return y
     # Windows as a view: (batch, *out_positions, channels, *spans), then the dilated taps.
     view = np.lib.stride_tricks.sliding_window_view(x, spans, axis=tuple(range(1, 1 + n_dims)))
     view = view[(slice(None),) + tuple(slice(None, None, s) for s in strides)
@@ -84,21 +85,32 @@ def correlate(x, kernel, strides: Sequence[int], dilations: Sequence[int], group
     order = ((0,) + tuple(range(1, 1 + n_dims)) + tuple(range(2 + n_dims, 2 + 2 * n_dims))
              + (1 + n_dims,))
     view = view.transpose(order)
-    per_row = n_out * n_taps * n_channels
-    chunk = max(1, COLUMN_BUDGET // max(per_row, 1))
-    for b0 in range(0, n_batch, chunk):
-        b1 = min(n_batch, b0 + chunk)
-        cols = np.ascontiguousarray(view[b0:b1], dtype=np.float32)
-        cols = cols.reshape((b1 - b0) * n_out, n_taps, groups, n_cg)
-        if groups == 1:
-            y[b0:b1] = (cols.reshape(-1, n_taps * n_cg) @ w[0]).reshape(b1 - b0, n_out, n_fg)
-            continue
-        cols = cols.transpose(2, 0, 1, 3).reshape(groups, -1, n_taps * n_cg)
-        part = np.matmul(cols, w)                          # (groups, rows, filters per group)
-        y[b0:b1] = part.transpose(1, 0, 2).reshape(b1 - b0, n_out, n_filters)
-    return y.reshape((n_batch,) + out + (n_filters,))
+    axis, step = _chunking(lead, n_taps * n_channels)
+    for outer in np.ndindex(*lead[:axis]):
+        for a0 in range(0, lead[axis], step):
+            part = outer + (slice(a0, min(lead[axis], a0 + step)),)
+            cols = np.ascontiguousarray(view[part], dtype=np.float32)
+            cols = cols.reshape(-1, n_taps, groups, n_cg)
+            if groups == 1:
+                rows = cols.reshape(-1, n_taps * n_cg) @ w[0]
+            else:
+                cols = cols.transpose(2, 0, 1, 3).reshape(groups, -1, n_taps * n_cg)
+                # (groups, rows, filters per group) -> (rows, filters)
+                rows = np.matmul(cols, w).transpose(1, 0, 2).reshape(-1, n_filters)
+            y[part] = rows.reshape(y[part].shape)
+    return y
 
 
+def _chunking(lead: tuple, per_position: int) -> tuple:
+    """How correlate cuts the output positions (batch, *out) into blocks whose im2col columns
+    (per_position floats each) fit COLUMN_BUDGET: the first axis whose trailing positions fit,
+    in steps along it, every index of the axes before it one at a time. One position whose
+    columns exceed the budget on their own is made alone."""
+    axis = 0
+    while axis < len(lead) - 1 and per_position * math.prod(lead[axis + 1:]) > COLUMN_BUDGET:
+        axis += 1
+    # The columns of one index of that axis.
+    return axis, max(1, COLUMN_BUDGET // (per_position * math.prod(lead[axis + 1:])))
 
 
 def keras3_bias_on_last_axis(out_shape, data_format: str, n_filters: int, groups: int,

@@ -77,6 +77,11 @@ class Dot(Layer):
     def call(self, inputs, initial_state=None, n_threads=1):
         x, y = (np.asarray(v, dtype=np.float32) for v in inputs)
         ax, ay = self.axes
+        # Dims unknown at build time (compute_output_shapes) checked on the arrays.
+        if x.shape[ax] != y.shape[ay] or x.shape[0] != y.shape[0]:
+            raise ValueError(f"layer {self.name!r} (Dot): axis {ax} of the first input and axis "
+                             f"{ay} of the second, and their batch sizes, must agree; got "
+                             f"shapes {x.shape} and {y.shape}")
         if self.normalize:
             with np.errstate(divide="ignore"):
                 x, y = self._l2_normalize(x, ax), self._l2_normalize(y, ay)

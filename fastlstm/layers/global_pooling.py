@@ -20,8 +20,7 @@ class _GlobalPooling(Layer):
         super().__init__(config, ctx)
         self.data_format = layer_args.data_format(self)
         self.keepdims = bool(config.get("keepdims", False))
-        first = 2 if self.data_format == "channels_first" else 1
-        self.spatial_axes = tuple(range(first, first + self.rank))
+        self.spatial_axes = layer_args.spatial_axes(self.data_format, self.rank)
 
     def compute_output_shapes(self, input_shapes):
         shape = layer_args.input_nd(self, input_shapes, self.rank)

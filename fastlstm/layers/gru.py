@@ -20,7 +20,7 @@ class GRU(RecurrentLayer):
 
     def __init__(self, config: dict, ctx):
         super().__init__(config, ctx)
-        self.recurrent_activation = self.recurrent_activation_id(config, ctx)
+        self.recurrent_activation = self.recurrent_c_activation(config, ctx)
         # Keras 2.0-2.2 had reset_after=False as its default (and Keras 1 GRUs have no such key).
         self.reset_after = bool(config.get("reset_after", ctx.keras_version >= (2, 3)))
 

@@ -4,7 +4,8 @@ normalize_data_format), keras/src/utils/argument_validation.py (standardize_tupl
 standardize_padding), tf_keras utils/tf_utils.py validate_axis."""
 from __future__ import annotations
 
-from typing import List, Sequence
+import math
+from typing import List, Sequence, Tuple
 
 from ..errors import ModelFormatError, UnsupportedConfigError
 from ..limits import checked_float, shown
@@ -126,3 +127,37 @@ def input_nd(layer: Layer, input_shapes, rank: int):
         raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}) needs "
                                f"{rank + 2}-D input (batch, {axes}, channels), got shape {shape}")
     return shape
+
+
+def shown_tuple(values: tuple):
+    """A per-axis tuple as the config of a layer of that rank writes it: one int for 1-D."""
+    return values[0] if len(values) == 1 else values
+
+
+def conv_window(layer: Layer, rank: int) -> Tuple[tuple, tuple, tuple]:
+    """(kernel_size, strides, dilation_rate) of a convolution over ``rank`` spatial axes
+    (Conv1D/2D and the ConvLSTM cells): kernel_size has at most MAX_WINDOW taps, since every
+    output position gathers every tap (conv_ops.correlate's im2col rows), and strides above 1
+    with a dilation_rate above 1 are refused as both versions refuse them (keras/src/layers/
+    convolutional/base_conv.py and rnn/conv_lstm.py ConvLSTMCell.__init__; tf_keras
+    base_conv.py, and its convolution for a ConvLSTM)."""
+    kernel_size = int_tuple(layer, "kernel_size", rank)
+    strides = int_tuple(layer, "strides", rank, 1)
+    dilation_rate = int_tuple(layer, "dilation_rate", rank, 1)
+    where = f"layer {layer.name!r} ({layer.keras_class})"
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        raise ModelFormatError(f"{where}: strides={shown_tuple(strides)} with dilation_rate="
+                               f"{shown_tuple(dilation_rate)}; Keras allows only one of them "
+                               "above 1")
+    if math.prod(kernel_size) > MAX_WINDOW:
+        raise ModelFormatError(f"{where}: kernel_size={kernel_size} has "
+                               f"{math.prod(kernel_size)} taps, above fastlstm's bound of "
+                               f"{MAX_WINDOW}")
+    return kernel_size, strides, dilation_rate
+
+
+def spatial_axes(data_format: str, rank: int) -> tuple:
+    """The axes of the ``rank`` spatial dimensions of a (batch, *spatial, channels) input, or
+    (batch, channels, *spatial) with channels_first."""
+    first = 2 if data_format == "channels_first" else 1
+    return tuple(range(first, first + rank))

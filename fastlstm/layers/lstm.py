@@ -19,7 +19,7 @@ class LSTM(RecurrentLayer):
 
     def __init__(self, config: dict, ctx):
         super().__init__(config, ctx)
-        self.recurrent_activation = self.recurrent_activation_id(config, ctx)
+        self.recurrent_activation = self.recurrent_c_activation(config, ctx)
 
     def weight_shapes(self):
         u = self.units

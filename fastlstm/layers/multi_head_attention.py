@@ -35,23 +35,25 @@ import math
 
 import numpy as np
 
+from ..activations import apply_activation
 from ..errors import ModelFormatError, UnsupportedConfigError
 from ..io import keras3_weights
-from .attention import call_options, causal_mask, dropout_rate, merged_dim, softmax_last
+from .attention import (
+    call_options,
+    causal_mask,
+    check_run_shapes,
+    dropout_rate,
+    merged_dim,
+)
 from .base import Layer, config_int
+from .softmax import masked_softmax
 
 MAX_HEADS = 1 << 12
 MAX_HEAD_DIM = 1 << 16
 MAX_PROJECTED = 1 << 20   # num_heads * key_dim (and value_dim): far above real models
 MAX_OUTPUT_DIM = 1 << 20
-# keras/src/layers/activations/softmax.py _large_negative_number, tf_keras softmax.py
-# _large_compatible_negative (float32), keras/src/backend/tensorflow/nn.py _get_large_negative.
-SOFTMAX_MASK_VALUE = np.float32(-1e9)
+# keras/src/backend/tensorflow/nn.py _apply_masks: -0.7 * _get_large_negative (float32).
 DOT_PRODUCT_MASK_VALUE = np.float32(3.38953e38 * -0.7)
-
-
-def _sigmoid(x):
-    return np.float32(1) / (np.float32(1) + np.exp(-x))
 
 
 class MultiHeadAttention(Layer):
@@ -232,11 +234,21 @@ class MultiHeadAttention(Layer):
             allowed = given if allowed is None else given & allowed
         return allowed
 
+    def _softmax(self, logits):
+        return apply_activation("softmax", logits, self.ctx.keras_major)
+
     def call(self, inputs, initial_state=None, n_threads=1, masks=None):
         masks = masks or [None] * len(inputs)
         query = np.asarray(inputs[0], dtype=np.float32)
         value = np.asarray(inputs[1], dtype=np.float32)
         key = np.asarray(inputs[2], dtype=np.float32) if self.has_key else value
+        check_run_shapes(self, query, value, key)
+        if self.has_attention_mask:
+            given = np.shape(inputs[-1])
+            want = (query.shape[0], query.shape[1], key.shape[1])
+            if len(given) != 3 or any(g not in (1, w) for g, w in zip(given, want)):
+                raise ValueError(f"layer {self.name!r} (MultiHeadAttention): attention_mask must "
+                                 f"be of shape {want} (or 1 on any axis), got {given}")
         q = self._project(query, "query")          # (B, T, N, H)
         k = self._project(key, "key")              # (B, S, N, H)
         v = self._project(value, "value")          # (B, S, N, Hv)
@@ -252,24 +264,16 @@ class MultiHeadAttention(Layer):
             logits = np.matmul(qh, kh) * scale
             if allowed is not None:
                 logits = np.where(allowed, logits, DOT_PRODUCT_MASK_VALUE)
-            scores = softmax_last(logits)
+            scores = self._softmax(logits)
         else:
-            logits = np.matmul(qh * scale, kh)
-            if allowed is None:
-                scores = softmax_last(logits)
-            elif self.ctx.keras_major >= 3:
-                scores = np.where(allowed, softmax_last(np.where(allowed, logits,
-                                                                 SOFTMAX_MASK_VALUE)),
-                                  np.float32(0))
-            elif self.robust_masking:
-                scores = softmax_last(np.where(allowed, logits, SOFTMAX_MASK_VALUE))
-            else:
-                scores = softmax_last(logits + (np.float32(1) - allowed.astype(np.float32))
-                                      * SOFTMAX_MASK_VALUE)
+            # _masked_softmax: the layer's Softmax over the key axis with the mask.
+            scores = masked_softmax(np.matmul(qh * scale, kh), allowed, self.ctx.keras_major,
+                                    self.robust_masking, self._softmax)
         context = np.matmul(scores, np.transpose(v, (0, 2, 1, 3)))   # (B, N, T, Hv)
         context = np.transpose(context, (0, 2, 1, 3))                # (B, T, N, Hv)
         if self.use_gate:
-            context = context * _sigmoid(self._project(query, "gate"))
+            gate = self._project(query, "gate")     # EinsumDense(activation="sigmoid")
+            context = context * apply_activation("sigmoid", gate, self.ctx.keras_major)
         kernel = self.kernels["output"]
         n_out = int(np.prod(kernel.shape[2:]))
         out = np.matmul(context.reshape(context.shape[:2] + (-1,)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import budget
 from ..errors import ModelFormatError
 from . import layer_args
 from .base import Layer
@@ -20,6 +21,14 @@ def _padded(n, before_after):
     return None if n is None else n + before_after[0] + before_after[1]
 
 
+def _zero_padded(layer, x, pads):
+    """x with pads[axis] = (before, after) zeros around each axis, the output allocated through
+    the call budget (budget.call_output)."""
+    y = budget.call_output(layer, tuple(_padded(n, p) for n, p in zip(x.shape, pads)))
+    y[tuple(slice(a, a + n) for n, (a, _) in zip(x.shape, pads))] = x
+    return y
+
+
 class ZeroPadding1D(Layer):
     keras_class = "ZeroPadding1D"
 
@@ -27,7 +36,7 @@ class ZeroPadding1D(Layer):
         super().__init__(config, ctx)
         self.padding = layer_args.int_tuple(self, "padding", 2, 1, allow_zero=True)
         self.data_format = layer_args.data_format(self)
-        self.steps_axis = 2 if self.data_format == "channels_first" else 1
+        self.steps_axis = layer_args.spatial_axes(self.data_format, 1)[0]
 
     def compute_output_shapes(self, input_shapes):
         shape = list(layer_args.input_nd(self, input_shapes, 1))
@@ -38,7 +47,7 @@ class ZeroPadding1D(Layer):
         x = np.asarray(inputs[0], dtype=np.float32)
         pads = [(0, 0)] * 3
         pads[self.steps_axis] = self.padding
-        return [np.pad(x, pads)]
+        return [_zero_padded(self, x, pads)]
 
 
 class ZeroPadding2D(Layer):
@@ -59,7 +68,7 @@ class ZeroPadding2D(Layer):
         self.padding = (layer_args.int_tuple_value(self, "padding[0]", rows, 2, allow_zero=True),
                         layer_args.int_tuple_value(self, "padding[1]", cols, 2, allow_zero=True))
         self.data_format = layer_args.data_format(self)
-        self.spatial_axes = (2, 3) if self.data_format == "channels_first" else (1, 2)
+        self.spatial_axes = layer_args.spatial_axes(self.data_format, 2)
 
     def compute_output_shapes(self, input_shapes):
         shape = list(layer_args.input_nd(self, input_shapes, 2))
@@ -72,7 +81,7 @@ class ZeroPadding2D(Layer):
         pads = [(0, 0)] * 4
         for axis, pad in zip(self.spatial_axes, self.padding):
             pads[axis] = pad
-        return [np.pad(x, pads)]
+        return [_zero_padded(self, x, pads)]
 
 
 class Cropping1D(Layer):

@@ -28,26 +28,34 @@ from .conv_ops import conv_output_length, same_padding
 def pool_axis(x, axis: int, window: int, stride: int, padding: str, mode: str):
     """x reduced over windows along one axis: (max or sum, in-bounds count per window).
 
-    mode is "max" or "sum". Raises ValueError when the axis is shorter than a valid window."""
+    mode is "max" or "sum". One pass per window offset folds, into every output whose window
+    has an in-bounds step at that offset, the strided slice of those steps: only the output
+    is allocated, whatever the window, and offsets that meet only padding are skipped.
+    Raises ValueError when the axis is shorter than a valid window."""
     n_steps = x.shape[axis]
     n_out = conv_output_length(n_steps, window, padding, stride)
     if n_out <= 0:
         raise ValueError(f"{n_steps} steps are fewer than the window of {window}")
     before = same_padding(n_steps, window, stride)[0] if padding == "same" else 0
-    # Each window's in-bounds steps [first, end): at most n_steps of them, however large the
-    # window is.
+    # Each window's in-bounds steps [first, end).
     start = np.arange(n_out) * stride - before
     first = np.clip(start, 0, n_steps)
     end = np.clip(start + window, 0, n_steps)
-    steps = first[:, None] + np.arange(min(window, n_steps))
-    inside = (steps < end[:, None]).reshape((1,) * axis + steps.shape
-                                            + (1,) * (x.ndim - axis - 1))
-    windows = np.take(x, np.minimum(steps, n_steps - 1), axis=axis)   # (..., n_out, width, ...)
-    if mode == "max":
-        y = np.where(inside, windows, -np.inf).max(axis=axis + 1)
-    else:
-        y = np.where(inside, windows, np.float32(0)).sum(axis=axis + 1, dtype=np.float32)
-    return y.astype(np.float32, copy=False), end - first
+    shape = list(x.shape)
+    shape[axis] = n_out
+    y = np.full(shape, -np.inf if mode == "max" else 0, np.float32)
+    fold = np.maximum if mode == "max" else np.add
+    lead = (slice(None),) * axis
+    # Output o at offset j reads step o * stride - before + j, in bounds for o in [o0, o1).
+    for j in range(max(0, before - (n_out - 1) * stride), min(window, before + n_steps)):
+        o0 = max(0, -((j - before) // stride))
+        o1 = min(n_out, (n_steps - 1 + before - j) // stride + 1)
+        if o0 >= o1:
+            continue
+        s0 = o0 * stride - before + j
+        into = y[lead + (slice(o0, o1),)]
+        fold(into, x[lead + (slice(s0, s0 + (o1 - o0 - 1) * stride + 1, stride),)], out=into)
+    return y, end - first
 
 
 class _Pooling(Layer):
@@ -64,10 +72,7 @@ class _Pooling(Layer):
             layer_args.int_tuple(self, "strides", self.rank)
         self.padding = layer_args.padding(self, ("valid", "same"))
         self.data_format = layer_args.data_format(self)
-
-    def _spatial_axes(self):
-        first = 2 if self.data_format == "channels_first" else 1
-        return tuple(range(first, first + self.rank))
+        self.spatial_axes = layer_args.spatial_axes(self.data_format, self.rank)
 
     def _too_small(self, spatial) -> str:
         if self.rank == 1:
@@ -77,10 +82,10 @@ class _Pooling(Layer):
 
     def compute_output_shapes(self, input_shapes):
         shape = list(layer_args.input_nd(self, input_shapes, self.rank))
-        for axis, window, stride in zip(self._spatial_axes(), self.pool_size, self.strides):
+        for axis, window, stride in zip(self.spatial_axes, self.pool_size, self.strides):
             n_out = conv_output_length(shape[axis], window, self.padding, stride)
             if n_out is not None and n_out <= 0:
-                spatial = [shape[a] for a in self._spatial_axes()]
+                spatial = [shape[a] for a in self.spatial_axes]
                 raise ModelFormatError(f"layer {self.name!r} ({self.keras_class}): "
                                        f"{self._too_small(spatial)}")
             shape[axis] = n_out
@@ -88,10 +93,10 @@ class _Pooling(Layer):
 
     def call(self, inputs, initial_state=None, n_threads=1):
         x = np.asarray(inputs[0], dtype=np.float32)
-        spatial = [x.shape[a] for a in self._spatial_axes()]
+        spatial = [x.shape[a] for a in self.spatial_axes]
         count = None
         try:
-            for axis, window, stride in zip(self._spatial_axes(), self.pool_size, self.strides):
+            for axis, window, stride in zip(self.spatial_axes, self.pool_size, self.strides):
                 x, n_in = pool_axis(x, axis, window, stride, self.padding,
                                     "max" if self.mode == "max" else "sum")
                 count = n_in if count is None else np.multiply.outer(count, n_in)

@@ -59,7 +59,7 @@ class RecurrentLayer(Layer):
         """One row of each state, as the state store (states.py) presents it."""
         return (self.units,)
 
-    def recurrent_activation_id(self, config: dict, ctx) -> CActivation:
+    def recurrent_c_activation(self, config: dict, ctx) -> CActivation:
         # Keras 2.0-2.2 defaulted recurrent_activation to hard_sigmoid; configs store it, but
         # fall back to each version's default when they do not.
         default = "hard_sigmoid" if ctx.keras_version < (2, 3) else "sigmoid"

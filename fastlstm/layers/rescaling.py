@@ -88,4 +88,12 @@ class Rescaling(Layer):
 
     def call(self, inputs, initial_state=None, n_threads=1):
         x = np.asarray(inputs[0], dtype=np.float32)
+        # Dims the input left unknown at build time: check them on the array itself.
+        for key, array in (("scale", self.scale), ("offset", self.offset)):
+            if array.ndim > x.ndim or any(a not in (1, d) for a, d in
+                                          zip(array.shape[::-1], x.shape[::-1])):
+                raise ValueError(f"layer {self.name!r} (Rescaling): {key} of shape "
+                                 f"{array.shape} does not broadcast onto the input of shape "
+                                 f"{x.shape} (each of its axes, from the last, must be 1 or "
+                                 "the input's)")
         return [np.ascontiguousarray(x * self.scale + self.offset, dtype=np.float32)]

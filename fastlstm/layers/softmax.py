@@ -6,9 +6,10 @@ axes the axes are moved to the end and flattened, and the same C softmax runs ov
 softmax over several axes is exp(x - logsumexp(x, axes)), as both versions compute it, which is
 the softmax of the flattened axes.
 
-A mask changes the logits first: Keras 3 puts -1e9 where the mask is False and zeroes those
-outputs afterwards; Keras 2 adds (1 - mask) * -1e9 (or, with ``robust_masking``, puts -1e9) and
-keeps the outputs. The mask broadcasts against the input from the last axis, as in both.
+A mask changes the logits first (``masked_softmax``, shared with MultiHeadAttention): Keras 3
+puts -1e9 where the mask is False and zeroes those outputs afterwards; Keras 2 adds
+(1 - mask) * -1e9 (or, with ``robust_masking``, puts -1e9) and keeps the outputs. The mask
+broadcasts against the input from the last axis, as in both.
 """
 from __future__ import annotations
 
@@ -19,8 +20,27 @@ from ..errors import ModelFormatError, UnsupportedConfigError
 from .base import Layer, single_input
 from .layer_args import normalize_axes, raw_axes
 
-# _large_negative_number (Keras 3) and _large_compatible_negative (Keras 2) for float32.
-LARGE_NEGATIVE = np.float32(-1e9)
+# _large_negative_number (Keras 3 softmax.py) and _large_compatible_negative (tf_keras
+# softmax.py) for float32: the logit a masked position gets.
+MASKED_LOGIT = np.float32(-1e9)
+
+
+def masked_softmax(x: np.ndarray, mask, keras_major: int, robust_masking: bool,
+                   softmax) -> np.ndarray:
+    """The Softmax layer's call with a mask (None: none), which MultiHeadAttention's
+    _masked_softmax also runs: Keras 3 puts MASKED_LOGIT where the mask is False (a non-bool
+    mask: where it is not > 0.5) and zeroes those outputs after ``softmax``; tf_keras adds
+    ``(1 - mask) * MASKED_LOGIT``, or with ``robust_masking`` puts MASKED_LOGIT, and keeps the
+    outputs. ``mask`` broadcasts against ``x`` from the last axis; ``softmax`` maps the masked
+    logits to the probabilities (over the layer's axes)."""
+    if mask is None:
+        return softmax(x)
+    mask = np.asarray(mask)
+    if keras_major < 3 and not robust_masking:
+        return softmax(x + (np.float32(1) - mask.astype(np.float32)) * MASKED_LOGIT)
+    keep = mask if mask.dtype == np.bool_ else mask > 0.5
+    out = softmax(np.where(keep, x, MASKED_LOGIT))
+    return np.where(keep, out, np.float32(0)) if keras_major >= 3 else out
 
 
 class Softmax(Layer):
@@ -61,7 +81,6 @@ class Softmax(Layer):
         if x.ndim != self.rank:
             raise ValueError(f"layer {self.name!r} (Softmax) expects rank {self.rank} input, "
                              f"got shape {x.shape}")
-        keep = None
         if mask is not None:
             mask = np.asarray(mask)
             # Each mask axis, from the last, is 1 or the input's (Keras 3 Softmax.call's check).
@@ -69,14 +88,7 @@ class Softmax(Layer):
                                          zip(mask.shape[::-1], x.shape[::-1])):
                 raise ValueError(f"layer {self.name!r} (Softmax): the mask of shape "
                                  f"{mask.shape} does not broadcast to the input {x.shape}")
-            if self.ctx.keras_major < 3 and not self.robust_masking:
-                x = x + (np.float32(1) - mask.astype(np.float32)) * LARGE_NEGATIVE
-            else:
-                keep = mask if mask.dtype == np.bool_ else mask > 0.5
-                x = np.where(keep, x, LARGE_NEGATIVE)
-        out = self._softmax(x)
-        if keep is not None and self.ctx.keras_major >= 3:
-            out = np.where(keep, out, np.float32(0))
+        out = masked_softmax(x, mask, self.ctx.keras_major, self.robust_masking, self._softmax)
         return [out.astype(np.float32, copy=False)]
 
     def _softmax(self, x: np.ndarray) -> np.ndarray:

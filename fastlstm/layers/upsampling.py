@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import budget
 from . import layer_args
 from .base import Layer, config_int
 
@@ -23,4 +24,8 @@ class UpSampling1D(Layer):
         return [(shape[0], None if shape[1] is None else shape[1] * self.size, shape[2])]
 
     def call(self, inputs, initial_state=None, n_threads=1):
-        return [np.repeat(np.asarray(inputs[0], dtype=np.float32), self.size, axis=1)]
+        x = np.asarray(inputs[0], dtype=np.float32)
+        n_batch, n_steps, n_features = x.shape
+        y = budget.call_output(self, (n_batch, n_steps * self.size, n_features))
+        y.reshape(n_batch, n_steps, self.size, n_features)[...] = x[:, :, None, :]
+        return [y]
