@@ -17,7 +17,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-C_SOURCES = ["src/activations.c", "src/cpu.c", "src/dense.c", "src/feedback.c",
+C_SOURCES = ["src/activations.c", "src/conv.c", "src/cpu.c", "src/dense.c", "src/feedback.c",
              "src/kernels_avx2.c", "src/kernels_avx512.c", "src/kernels_portable.c", "src/rnn.c",
              "src/rnn_cells.c", "src/rnn_rows.c", "src/stack.c", "src/team.c"]
 BASE_CFLAGS = ["-O3", "-ffp-contract=fast", "-Wall"]

@@ -8,6 +8,7 @@ import numpy as np
 cimport numpy as cnp
 from libc.string cimport memset
 from libc.limits cimport INT_MAX
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 
 cnp.import_array()
@@ -542,6 +543,96 @@ def dense_forward(const float[:, ::1] x, const float[:, ::1] kernel, bias, activ
         raise ValueError("dense_forward: invalid arguments")
     return out
 
+
+
+cdef extern from "fastlstm.h" nogil:
+    int fl_conv_forward(int rank, Py_ssize_t n_batch, const Py_ssize_t *size_in,
+                        Py_ssize_t n_channels, const float *x, const Py_ssize_t *window,
+                        Py_ssize_t n_filters, const float *kernel, const Py_ssize_t *strides,
+                        const Py_ssize_t *dilations, float *y, int n_threads)
+
+# Spatial axes the direct correlation takes.
+CONV_MAX_RANK = 3
+
+
+def _positive_ints(values, int rank, str what):
+    """values as a tuple of rank Python ints >= 1, or ValueError naming what they are."""
+    try:
+        out = tuple(int(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be {rank} integers, got {values!r}") from None
+    if len(out) != rank or any(v < 1 for v in out):
+        raise ValueError(f"{what} must be {rank} integers >= 1, got {values!r}")
+    return out
+
+
+def correlate_direct(x, kernel, strides, dilations, int n_threads):
+    """The valid cross-correlation of x (n_batch, *spatial, n_channels), already padded, with a
+    Keras kernel (*window, n_channels, n_filters), groups == 1, 1 to 3 spatial axes: a new
+    float32 (n_batch, *out, n_filters), out = (n - ((k - 1) * d + 1)) // s + 1 per axis, by the
+    direct C loop (src/conv_simd.h): the same bits on every SIMD ISA and thread count.
+
+    ValueError on wrong ranks, a kernel whose channels are not x's, or an axis shorter than its
+    dilated window."""
+    x = as_float32(x)
+    kernel = as_float32(kernel)
+    cdef int rank = kernel.ndim - 2
+    if rank < 1 or rank > CONV_MAX_RANK:
+        raise ValueError(f"a convolution kernel has 1 to {CONV_MAX_RANK} spatial axes plus "
+                         f"(channels, filters), got shape {kernel.shape}")
+    if x.ndim != rank + 2:
+        raise ValueError(f"a kernel of {rank} spatial axes takes inputs of rank {rank + 2} "
+                         f"(batch, *spatial, channels), got shape {x.shape}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    stride_t = _positive_ints(strides, rank, "strides")
+    dilation_t = _positive_ints(dilations, rank, "dilations")
+    window_t = tuple(int(k) for k in kernel.shape[:rank])
+    spatial_t = tuple(int(n) for n in x.shape[1:1 + rank])
+    n_channels, n_filters = int(kernel.shape[rank]), int(kernel.shape[rank + 1])
+    if n_channels < 1 or n_filters < 1 or min(window_t) < 1:
+        raise ValueError(f"a convolution kernel needs a window, channels and filters, got shape "
+                         f"{kernel.shape}")
+    if int(x.shape[rank + 1]) != n_channels:
+        raise ValueError(f"the kernel takes {n_channels} channels, the input has "
+                         f"{x.shape[rank + 1]}")
+    spans = tuple((k - 1) * d + 1 for k, d in zip(window_t, dilation_t))
+    if any(n < span for n, span in zip(spatial_t, spans)):
+        raise ValueError(f"an input of spatial shape {spatial_t} is smaller than the dilated "
+                         f"window {spans}")
+    out_t = tuple((n - span) // s + 1 for n, span, s in zip(spatial_t, spans, stride_t))
+    n_batch = int(x.shape[0])
+    n_out = n_batch * n_filters
+    for n in out_t:
+        n_out *= n
+    if n_out * 4 > PY_SSIZE_T_MAX:
+        raise ValueError(f"an output of shape {(n_batch,) + out_t + (n_filters,)} is too large")
+    y = np.empty((n_batch,) + out_t + (n_filters,), dtype=np.float32)
+    if n_out == 0:
+        return y
+    cdef Py_ssize_t size_in[3]
+    cdef Py_ssize_t window[3]
+    cdef Py_ssize_t stride[3]
+    cdef Py_ssize_t dilation[3]
+    cdef int i
+    for i in range(rank):
+        size_in[i] = spatial_t[i]
+        window[i] = window_t[i]
+        # Past the axis a stride or (with a window of 1) a dilation changes nothing: clamped,
+        # so that any Python int fits.
+        stride[i] = min(stride_t[i], spatial_t[i])
+        dilation[i] = min(dilation_t[i], spatial_t[i])
+    cdef Py_ssize_t nb = n_batch, nc = n_channels, nf = n_filters
+    cdef const float *xp = <const float *>cnp.PyArray_DATA(<cnp.ndarray>x)
+    cdef const float *kp = <const float *>cnp.PyArray_DATA(<cnp.ndarray>kernel)
+    cdef float *yp = <float *>cnp.PyArray_DATA(<cnp.ndarray>y)
+    cdef int rc
+    with nogil:
+        rc = fl_conv_forward(rank, nb, size_in, nc, xp, window, nf, kp, stride, dilation, yp,
+                             n_threads)
+    if rc != 0:
+        raise_kernel_error(rc)
+    return y
 
 cdef class StackPlan:
     """A chain of recurrent (LSTM, GRU, SimpleRNN), Dense and Activation layers run by the C

@@ -243,6 +243,19 @@ int fl_dense_forward(const float *x /* (n_rows, n_in) */, ptrdiff_t n_rows, ptrd
                      float *scratch /* fl_dense_scratch_floats() */);
 
 /* ------------------------------------------------------------------------------------------------
+ * The valid cross-correlation of the convolution layers (groups == 1), channels last, rank 1, 2
+ * or 3 spatial axes: x (n_batch, in[0..rank), n_channels), already padded; kernel
+ * (window[0..rank), n_channels, n_filters), Keras's layout; y (n_batch, out[0..rank), n_filters)
+ * with out[i] = (in[i] - (window[i] - 1) * dilations[i] - 1) / strides[i] + 1. Every output is
+ * one chain of multiply-adds in (taps..., channel) order: the same bits on every SIMD ISA and
+ * any thread count. FL_ERR_ARGUMENT when an axis is shorter than its dilated window.
+ * ---------------------------------------------------------------------------------------------- */
+int fl_conv_forward(int rank, ptrdiff_t n_batch, const ptrdiff_t *in, ptrdiff_t n_channels,
+                    const float *x, const ptrdiff_t *window, ptrdiff_t n_filters,
+                    const float *kernel, const ptrdiff_t *strides, const ptrdiff_t *dilations,
+                    float *y, int n_threads);
+
+/* ------------------------------------------------------------------------------------------------
  * Build and CPU facts.
  * ---------------------------------------------------------------------------------------------- */
 /* In fallback order: a kernel an ISA has no instantiation of runs the one below it. */

@@ -27,6 +27,7 @@
 #include "gru_reset_before_simd.h"
 #include "rnn_project_simd.h"
 #include "dense_simd.h"
+#include "conv_simd.h"
 
 /* The projection's (row, step) groups reuse the steps' row blocking: at most 12 pairs. */
 typedef char FL_ISA_NAME(fl_project_rows_fit)[FL_LSTM_ROWS <= 12 && FL_GRU_ROWS <= 12 ? 1 : -1];
@@ -35,5 +36,5 @@ const fl_kernel_table FL_ISA_NAME(fl_kernels) = {
     FL_ISA_NAME(fl_lstm_step),           FL_ISA_NAME(fl_simple_rnn_step),
     FL_ISA_NAME(fl_gru_step),            FL_ISA_NAME(fl_gru_reset_before_rows),
     FL_ISA_NAME(fl_rnn_project),         FL_ISA_NAME(fl_dense_rows),
-    FL_ISA_NAME(fl_activation_row),
+    FL_ISA_NAME(fl_activation_row),     FL_ISA_NAME(fl_conv_positions),
 };

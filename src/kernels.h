@@ -18,6 +18,18 @@ typedef void (*fl_dense_rows_fn)(const float *x, ptrdiff_t n_rows, ptrdiff_t n_i
 typedef void (*fl_activation_row_fn)(const fl_activation_spec *activation, float *x,
                                      ptrdiff_t n);
 
+/* A valid cross-correlation as 3-D (rank < 3 as leading axes of 1), channels last: x
+ * (n_batch, in[0], in[1], in[2], n_channels), kernel (window[0..2], n_channels, n_filters),
+ * y (n_batch, out[0], out[1], out[2], n_filters), out[i] = (in[i] - (window[i] - 1) *
+ * dilation[i] - 1) / stride[i] + 1 (conv.c checks every size). */
+typedef struct {
+    ptrdiff_t n_batch, n_channels, n_filters;
+    ptrdiff_t in[3], window[3], stride[3], dilation[3], out[3];
+} fl_conv_geometry;
+/* Output positions [p0, p1) of the flattened (n_batch, out...) positions. */
+typedef void (*fl_conv_positions_fn)(const fl_conv_geometry *g, const float *x,
+                                     const float *kernel, float *y, ptrdiff_t p0, ptrdiff_t p1);
+
 typedef struct {
     fl_rnn_step_fn lstm_step;
     fl_rnn_step_fn simple_rnn_step;
@@ -26,6 +38,7 @@ typedef struct {
     fl_rnn_project_fn rnn_project;
     fl_dense_rows_fn dense_rows;
     fl_activation_row_fn activation_row;
+    fl_conv_positions_fn conv_positions;
 } fl_kernel_table;
 
 extern const fl_kernel_table fl_kernels_portable;

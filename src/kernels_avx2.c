@@ -41,6 +41,11 @@ FL_AVX2_INLINE fl_gru_pair_avx2 fl_gru_pfma_avx2(__m256 v, fl_gru_pair_avx2 w,
 FL_AVX2_INLINE __m256 fl_gru_plo_avx2(fl_gru_pair_avx2 v) { return v.lo; }
 FL_AVX2_INLINE __m256 fl_gru_phi_avx2(fl_gru_pair_avx2 v) { return v.hi; }
 
+/* The convolution: 6 positions x 2 ymm of filters, 12 accumulators (12 FMA chains), with 2
+ * kernel vectors and a broadcast: 15 of the 16 registers. */
+#define FL_CONV_COLS 6
+#define FL_CONV_VECS 2
+
 #include "kernel_bodies.h"
 #else
 typedef int fl_kernels_avx2_not_built; /* ISO C wants a declaration in every file */

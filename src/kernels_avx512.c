@@ -70,6 +70,11 @@ FL_AVX512_INLINE void fl_gru_gates2_avx512(__m512 a, __m512 b, __m512 *z, __m512
     *r = _mm512_shuffle_f32x4(a, b, 0xee);
 }
 
+/* The convolution: 8 positions x 2 zmm of filters, 16 accumulators; 16 filters still make 8
+ * independent FMA chains. */
+#define FL_CONV_COLS 8
+#define FL_CONV_VECS 2
+
 #include "kernel_bodies.h"
 #else
 typedef int fl_kernels_avx512_not_built; /* ISO C wants a declaration in every file */

@@ -40,4 +40,8 @@ FL_PORTABLE_INLINE fl_gru_pair_portable fl_gru_pfma_portable(fl_vec_portable v,
 FL_PORTABLE_INLINE fl_vec_portable fl_gru_plo_portable(fl_gru_pair_portable v) { return v.lo; }
 FL_PORTABLE_INLINE fl_vec_portable fl_gru_phi_portable(fl_gru_pair_portable v) { return v.hi; }
 
+/* The convolution: 4 positions x 1 vector (the compiler may have only 16 128-bit registers). */
+#define FL_CONV_COLS 4
+#define FL_CONV_VECS 1
+
 #include "kernel_bodies.h"

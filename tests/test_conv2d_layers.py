@@ -300,7 +300,8 @@ def _peak_bytes(fn, *args):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize("name", ["conv2d_spectrogram", "conv2d_options",
                                   "conv2d_channels_first"])
-def test_a_small_column_budget_gives_the_same_outputs(flavour, name, monkeypatch):
+def test_a_small_column_budget_gives_the_same_outputs(flavour, name, monkeypatch,
+                                                      im2col_path):
     """Columns made a few output positions at a time (conv_ops._chunking cuts within a row,
     down to single positions) give the outputs of the whole-batch product, grouped and
     dilated convolutions included, and Keras's recordings. Equal to float32 rounding, not bit
@@ -327,7 +328,8 @@ def test_a_small_column_budget_gives_the_same_outputs(flavour, name, monkeypatch
     ((1, 3000, 2), (64, 2, 2), (1,), (1,), 1),
 ])
 def test_the_im2col_columns_stay_within_the_column_budget(shape, kernel, strides, dilations,
-                                                          groups, monkeypatch):
+                                                          groups, monkeypatch,
+                                                          im2col_path):
     """One row whose columns are many times COLUMN_BUDGET (a large kernel over a large image)
     is correlated a block of output positions at a time: the memory a call takes stays near the
     budget, not the row's columns, and the result is the one the default budget gives."""

@@ -338,7 +338,8 @@ def test_a_mask_per_position_is_refused_as_keras_refuses_it():
 @pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize("name", ["conv_lstm2d_stack", "conv_lstm1d_options", "conv_lstm3d",
                                   "conv_lstm_channels_first"])
-def test_a_small_column_budget_reproduces_keras(flavour, name, monkeypatch):
+def test_a_small_column_budget_reproduces_keras(flavour, name, monkeypatch,
+                                                im2col_path):
     """The input and recurrent convolutions made a few output positions at a time
     (conv_ops.COLUMN_BUDGET far below one row's columns), the recurrent state padded in one
     buffer per call, give Keras's recordings."""

@@ -105,7 +105,8 @@ class ConvND(Layer):
             x = np.moveaxis(x, 1, last)
         x = pad_input(x, self.kernel_size, self.padding, self.strides, self.dilation_rate)
         try:
-            y = correlate(x, self.kernel, self.strides, self.dilation_rate, self.groups)
+            y = correlate(x, self.kernel, self.strides, self.dilation_rate, self.groups,
+                          n_threads)
         except ValueError:
             small = "has too few steps" if self.rank == 1 else "is too small"
             raise ValueError(f"layer {self.name!r} ({self.keras_class}): an input of "

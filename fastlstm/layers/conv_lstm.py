@@ -205,13 +205,14 @@ class ConvLSTM(Layer):
             return np.moveaxis(y, 1, -1)
         return apply_activation(spec, np.ascontiguousarray(z), self.ctx.keras_major)
 
-    def _input_gates(self, x):
+    def _input_gates(self, x, n_threads):
         """The input convolution of every step at once, bias added: (batch, T, *out, 4f)."""
         n_batch, n_steps = x.shape[:2]
         rows = x.reshape((n_batch * n_steps,) + x.shape[2:])
         rows = pad_input(rows, self.kernel_size, self.padding, self.strides, self.dilation_rate)
         try:
-            z = correlate(rows, self.kernel, self.strides, self.dilation_rate)
+            z = correlate(rows, self.kernel, self.strides, self.dilation_rate,
+                          n_threads=n_threads)
         except ValueError:
             raise ValueError(
                 f"layer {self.name!r} ({self.keras_class}): an input of spatial shape "
@@ -232,10 +233,10 @@ class ConvLSTM(Layer):
                                           zip(h.shape[1:-1], pads))
         return buffer, buffer[interior]
 
-    def _recurrent_gates(self, padded, interior, h):
+    def _recurrent_gates(self, padded, interior, h, n_threads):
         np.copyto(interior, h)
         ones = (1,) * self.rank
-        return correlate(padded, self.recurrent_kernel, ones, ones)
+        return correlate(padded, self.recurrent_kernel, ones, ones, n_threads=n_threads)
 
     def call(self, inputs, initial_state=None, n_threads=1, states=None, mask=None):
         """states: the model's state binding (states.Binding) holding this layer's [h, c]
@@ -251,7 +252,7 @@ class ConvLSTM(Layer):
         if n_steps == 0:
             raise ValueError(f"layer {self.name!r} ({kind}): the input has no timesteps")
         x = self._to_last(x, 2)
-        z_in = self._input_gates(x)
+        z_in = self._input_gates(x, n_threads)
         state_shape = (n_batch,) + self._join(self.filters, z_in.shape[2:-1])
         # Where the final state goes: Keras RNN.call assigns it back to the layer's states when
         # stateful, even after an explicit initial_state.
@@ -287,7 +288,7 @@ class ConvLSTM(Layer):
         rec = self.recurrent_activation
         padded, interior = self._padded_state(h)
         for i, t in enumerate(order):
-            z = z_in[:, t] + self._recurrent_gates(padded, interior, h)
+            z = z_in[:, t] + self._recurrent_gates(padded, interior, h, n_threads)
             gate_i = self._activate(rec, z[..., :f])
             gate_f = self._activate(rec, z[..., f:2 * f])
             new_c = gate_f * c + gate_i * self._activate(self.activation, z[..., 2 * f:3 * f])

@@ -3,9 +3,10 @@ cells): output lengths and padding as TensorFlow computes them, and an N-D cross
 a channels_last input with a Keras kernel (``(*kernel_size, in_channels // groups, filters)``,
 keras/src/layers/convolutional/base_conv.py build, tf_keras layers/convolutional/base_conv.py).
 
-The correlation is one matrix product per group over im2col rows (every tap's channels side by
-side, in the kernel's (taps..., channels) order), made for a bounded number of output positions
-at a time so that the column buffer stays small however large the input is.
+The correlation runs in C where it can (correlate), else as one matrix product per group over
+im2col rows (every tap's channels side by side, in the kernel's (taps..., channels) order), made
+for a bounded number of output positions at a time so that the column buffer stays small however
+large the input is.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from .. import _kernels
 
 # Floats of im2col columns made at once (64 MB).
 COLUMN_BUDGET = 1 << 24
@@ -54,11 +57,22 @@ def pad_input(x, windows, padding, strides, dilations):
     return x
 
 
-def correlate(x, kernel, strides: Sequence[int], dilations: Sequence[int], groups: int = 1):
+def correlate(x, kernel, strides: Sequence[int], dilations: Sequence[int], groups: int = 1,
+              n_threads: int = 1):
     """The valid cross-correlation of x (batch, *spatial, channels), already padded, with kernel
     (*window, channels // groups, filters): (batch, *out_spatial, filters), float32.
 
+    Ungrouped correlations on a SIMD ISA run in the C kernel (src/conv_simd.h: each output's
+    multiply-adds in one chain, no column buffer, on n_threads); grouped ones, and every one on
+    the portable path (no FMA: slower there than the BLAS products), as im2col products.
     Raises ValueError when a spatial axis is shorter than its dilated window."""
+    if groups == 1 and _kernels.get_isa() != "portable":
+        return _kernels.correlate_direct(x, kernel, tuple(strides), tuple(dilations), n_threads)
+    return _correlate_columns(x, kernel, strides, dilations, groups)
+
+
+def _correlate_columns(x, kernel, strides, dilations, groups):
+    """correlate as one matrix product per group over im2col rows, COLUMN_BUDGET at a time."""
     n_dims = kernel.ndim - 2
     windows = kernel.shape[:n_dims]
     n_batch, spatial, n_channels = x.shape[0], x.shape[1:1 + n_dims], x.shape[-1]
