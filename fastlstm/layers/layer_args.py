@@ -16,15 +16,6 @@ from .base import Layer, config_int, single_input
 MAX_WINDOW = 1 << 16
 
 
-def one_int(layer: Layer, key: str, default=None, maximum: int = MAX_WINDOW) -> int:
-    """An int that Keras saves as a one-element list for 1-D layers (``kernel_size: [3]``)."""
-    value = layer.config.get(key, default)
-    if isinstance(value, (list, tuple)):
-        if len(value) != 1:
-            raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}): {key} must be "
-                                   f"one integer for a 1-D layer, got {value!r}")
-        value = value[0]
-    return config_int({key: value}, key, layer.name, minimum=1, maximum=maximum)
 
 
 def epsilon(layer: Layer, default: float = 1e-3) -> float:
@@ -85,14 +76,6 @@ def known_dims(layer: Layer, shape, axes: Sequence[int], what: str) -> None:
                                f"{unknown[0]} of input shape {tuple(shape)} must be known")
 
 
-def input_3d(layer: Layer, input_shapes):
-    """The one input shape of a 1-D convolution or pooling layer: (batch, steps, channels), or
-    (batch, channels, steps) with channels_first."""
-    shape = single_input(layer, input_shapes)
-    if len(shape) != 3:
-        raise ModelFormatError(f"layer {layer.name!r} ({layer.keras_class}) needs 3-D input, got "
-                               f"shape {shape}")
-    return shape
 
 
 def int_tuple(layer: Layer, key: str, n: int, default=None, allow_zero: bool = False,
